@@ -1,0 +1,1 @@
+//! Adaptive batch planner. STUB.

@@ -1,0 +1,69 @@
+use redoflow_checkpoint::{Scn, ThreadId, Xid};
+
+use crate::value::OraDateTime;
+
+/// V$LOGMNR_CONTENTS `OPERATION_CODE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OpCode(pub u16);
+
+impl OpCode {
+    pub const INSERT: OpCode = OpCode(1);
+    pub const DELETE: OpCode = OpCode(2);
+    pub const UPDATE: OpCode = OpCode(3);
+    pub const DDL: OpCode = OpCode(5);
+    pub const START: OpCode = OpCode(6);
+    pub const COMMIT: OpCode = OpCode(7);
+    pub const SELECT_LOB_LOCATOR: OpCode = OpCode(9);
+    pub const LOB_WRITE: OpCode = OpCode(10);
+    pub const LOB_TRIM: OpCode = OpCode(11);
+    pub const SELECT_FOR_UPDATE: OpCode = OpCode(25);
+    /// Replication marker: the transaction belongs to another replication stream; drop it.
+    pub const REPLICATION_MARKER: OpCode = OpCode(27);
+    pub const LOB_ERASE: OpCode = OpCode(29);
+    pub const MISSING_SCN: OpCode = OpCode(34);
+    pub const ROLLBACK: OpCode = OpCode(36);
+    pub const UNSUPPORTED: OpCode = OpCode(255);
+
+    pub fn is_dml(self) -> bool {
+        matches!(self.0, 1..=3)
+    }
+
+    /// LOB operation codes (SPEC.md §2): 9/10/11/29, 68/70/71, 91/92/93.
+    pub fn is_lob(self) -> bool {
+        matches!(self.0, 9 | 10 | 11 | 29 | 68 | 70 | 71 | 91 | 92 | 93)
+    }
+}
+
+/// One row of V$LOGMNR_CONTENTS with the columns the engine uses (SPEC.md §2).
+///
+/// Text columns that LogMiner leaves NULL are empty strings here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedoRow {
+    pub scn: Scn,
+    pub timestamp: Option<OraDateTime>,
+    pub xid: Xid,
+    pub op: OpCode,
+    pub seg_owner: String,
+    pub table_name: String,
+    pub row_id: String,
+    /// `ROLLBACK = 1`: this DML undoes an earlier change of the same transaction.
+    pub rollback: bool,
+    /// `CSF = 1`: SQL_REDO continues in the next row(s) of the same transaction.
+    pub csf: bool,
+    pub sql_redo: String,
+    pub thread: ThreadId,
+    pub rs_id: String,
+    pub ssn: u64,
+    pub status: i32,
+    pub info: String,
+    pub commit_scn: Option<Scn>,
+    /// Where the row came from, for error messages: the 1-based line of a replay export
+    /// (0 when the source has no lines).
+    pub line: u64,
+}
+
+impl Default for OpCode {
+    fn default() -> Self {
+        OpCode::UNSUPPORTED
+    }
+}

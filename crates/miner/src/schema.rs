@@ -1,0 +1,114 @@
+//! Table definitions (ALL_TAB_COLUMNS) that give each table's CSV columns their order.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// `OWNER.TABLE`, both parts exactly as Oracle stores them (case kept).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TableId {
+    pub owner: String,
+    pub name: String,
+}
+
+impl TableId {
+    pub fn new(owner: impl Into<String>, name: impl Into<String>) -> Self {
+        TableId {
+            owner: owner.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for TableId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.owner, self.name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// `DATA_TYPE` as ALL_TAB_COLUMNS prints it (`NUMBER`, `VARCHAR2`, `TIMESTAMP(6)`, ...).
+    pub data_type: String,
+    pub column_id: u32,
+}
+
+/// A table's columns in COLUMN_ID order. `version` increases each time the columns change, so a
+/// writer can tell that a new file (with a new header) is needed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSchema {
+    pub id: TableId,
+    pub columns: Vec<Column>,
+    pub version: u32,
+    index: HashMap<String, usize>,
+}
+
+impl TableSchema {
+    /// Sorts `columns` by COLUMN_ID.
+    pub fn new(id: TableId, mut columns: Vec<Column>) -> Self {
+        columns.sort_by_key(|c| c.column_id);
+        let index = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+        TableSchema {
+            id,
+            columns,
+            version: 1,
+            index,
+        }
+    }
+
+    /// Position of a column in CSV order.
+    pub fn position(&self, column: &str) -> Option<usize> {
+        self.index.get(column).copied()
+    }
+
+    /// A new version of this schema with `column` appended at the end.
+    pub fn with_added_column(&self, name: &str, data_type: &str) -> TableSchema {
+        let mut columns = self.columns.clone();
+        let column_id = columns.last().map_or(1, |c| c.column_id + 1);
+        columns.push(Column {
+            name: name.to_string(),
+            data_type: data_type.to_string(),
+            column_id,
+        });
+        let mut s = TableSchema::new(self.id.clone(), columns);
+        s.version = self.version + 1;
+        s
+    }
+}
+
+/// The known tables, shared read-only with the writer through `Arc`.
+#[derive(Clone, Debug, Default)]
+pub struct SchemaCatalog {
+    tables: HashMap<TableId, Arc<TableSchema>>,
+}
+
+impl SchemaCatalog {
+    pub fn get(&self, owner: &str, name: &str) -> Option<&Arc<TableSchema>> {
+        // Build the key without allocating in the common case would need a borrowed key type;
+        // lookups happen once per table per transaction at most, so keep it simple.
+        self.tables.get(&TableId::new(owner, name))
+    }
+
+    pub fn insert(&mut self, schema: TableSchema) -> Arc<TableSchema> {
+        let schema = Arc::new(schema);
+        self.tables.insert(schema.id.clone(), schema.clone());
+        schema
+    }
+
+    pub fn len(&self) -> usize {
+        self.tables.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    pub fn tables(&self) -> impl Iterator<Item = &Arc<TableSchema>> {
+        self.tables.values()
+    }
+}

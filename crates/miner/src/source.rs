@@ -1,0 +1,87 @@
+//! The `LogSource` seam: where redo rows come from. No Oracle type is visible here; the Oracle,
+//! simulated and replay sources all implement this one trait.
+
+use std::path::PathBuf;
+
+use redoflow_checkpoint::Scn;
+
+use crate::row::RedoRow;
+use crate::schema::TableSchema;
+
+/// Errors a source reports, split by what the mining loop should do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Worth retrying with backoff (connection lost, log switch race, ...).
+    #[error("retryable source error at SCN {scn}: {message}")]
+    Retryable { scn: Scn, message: String },
+    /// The redo needed to resume after `resume_scn` is no longer available.
+    #[error("redo logs for SCN {resume_scn} are gone: no log covers SCN {missing_from}..{missing_to}; restore the archived logs or start from a new snapshot")]
+    LogsMissing {
+        resume_scn: Scn,
+        missing_from: Scn,
+        missing_to: Scn,
+    },
+    /// A recorded export is malformed.
+    #[error("{path}:{line}: {message}")]
+    Malformed {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Anything else that stopping and telling the operator is the only answer to.
+    #[error("{message}")]
+    Fatal { message: String },
+}
+
+impl SourceError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SourceError::Retryable { .. })
+    }
+}
+
+/// A source of LogMiner rows.
+///
+/// Contract (checked by the conformance suite):
+/// - `fetch(read, end, out)` appends the rows with `read < SCN <= end` (exclusive-inclusive) in
+///   the order LogMiner returns them: SCN order, and continuation rows (`CSF = 1`) directly
+///   followed by the rest of their statement.
+/// - Within one session, consecutive windows are contiguous: the next `read` is the previous
+///   `end`. A source may refuse (error) a window that starts before the session's resume SCN.
+/// - Reads are repeatable: a new session over the same range returns the same rows.
+/// - No window ends past `current_scn()`.
+/// - Sources are used from one thread at a time (they may block); `Send` lets the runtime put
+///   them on their own thread.
+pub trait LogSource: Send {
+    /// The highest SCN that can be mined now. A replay source that has not reached the end of
+    /// its file yet may answer [`Scn::MAX`].
+    fn current_scn(&mut self) -> Result<Scn, SourceError>;
+
+    /// Starts (or restarts) a mining session for windows after `resume_scn`.
+    fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError>;
+
+    /// Appends the rows of the window `(read_scn, end_scn]` to `out`.
+    fn fetch(
+        &mut self,
+        read_scn: Scn,
+        end_scn: Scn,
+        out: &mut Vec<RedoRow>,
+    ) -> Result<(), SourceError>;
+
+    /// The columns of a table in COLUMN_ID order, or `None` if the source does not know it.
+    fn table_schema(
+        &mut self,
+        owner: &str,
+        table: &str,
+    ) -> Result<Option<TableSchema>, SourceError>;
+
+    /// True when no row will ever come after the windows already fetched (the end of a
+    /// recorded export). Live databases never finish.
+    fn is_finished(&self) -> bool {
+        false
+    }
+}

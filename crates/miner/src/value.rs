@@ -1,0 +1,108 @@
+//! Typed column values as LogMiner prints them in SQL_REDO, borrowed from the statement text
+//! wherever the text can be used as is.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A calendar date and time of day, as Oracle DATE holds it (no fraction, no zone).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OraDateTime {
+    /// Year, may be negative for BC dates (Oracle allows -4712..=9999).
+    pub year: i32,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+}
+
+impl OraDateTime {
+    /// Checks ranges (month 1-12, day within the month, 24h clock).
+    pub fn new(year: i32, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> Option<Self> {
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let days = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        if day == 0
+            || day > days
+            || hour > 23
+            || minute > 59
+            || second > 59
+            || !(-4712..=9999).contains(&year)
+        {
+            return None;
+        }
+        Some(OraDateTime {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        })
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS`, the form of `__commit_ts`.
+    pub fn iso(&self) -> IsoDateTime<'_> {
+        IsoDateTime(self)
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, the CSV form of a DATE.
+impl fmt::Display for OraDateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
+#[derive(Debug)]
+pub struct IsoDateTime<'a>(&'a OraDateTime);
+
+impl fmt::Display for IsoDateTime<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            d.year, d.month, d.day, d.hour, d.minute, d.second
+        )
+    }
+}
+
+/// One column value from SQL_REDO.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// `NULL` (also `IS NULL` in a WHERE clause).
+    Null,
+    /// A quoted literal with `''` unescaped, `UNISTR` decoded and `||` pieces joined.
+    Text(Cow<'a, str>),
+    /// A bare number exactly as Oracle printed it.
+    Number(&'a str),
+    /// `TO_DATE(...)`.
+    Date(OraDateTime),
+    /// `TO_TIMESTAMP(...)` / `TO_TIMESTAMP_TZ(...)`: `fraction` is the fractional-second digits
+    /// as given (possibly empty), `tz` the zone text as given (`+02:00`, `Europe/Paris`).
+    Timestamp {
+        at: OraDateTime,
+        fraction: &'a str,
+        tz: Option<&'a str>,
+    },
+    /// `HEXTORAW('...')`: hex digits as given (the CSV writer upper-cases them).
+    Raw(Cow<'a, str>),
+    /// `EMPTY_CLOB()` / `EMPTY_BLOB()`.
+    EmptyLob,
+    /// `TO_YMINTERVAL('...')`: the literal as given.
+    IntervalYearMonth(&'a str),
+    /// `TO_DSINTERVAL('...')`: the literal as given.
+    IntervalDaySecond(&'a str),
+    /// `Unsupported Type`: LogMiner could not render the value.
+    Unsupported,
+}
