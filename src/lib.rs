@@ -1,1 +1,58 @@
-//! redoflow
+//! redoflow: Oracle change-data-capture from LogMiner redo to exactly-once per-table CSV files.
+//!
+//! The workspace, bottom up:
+//! - `redoflow-checkpoint`: positions (`Scn`, `Xid`), the restart `Offset` and its skip rule,
+//!   `Checkpoint`s and their versioned codec.
+//! - `redoflow-miner`: the `LogSource` seam and its sources, the SQL_REDO parser, the
+//!   transaction buffer and the adaptive planner.
+//! - `redoflow-sink-csv`: the rolling CSV writer with two-phase commit, recovery and `verify`.
+//! - this crate: node wiring — [`config`], the [`pipeline`] (miner thread → bounded channel →
+//!   writer with checkpoints), the [`store`] of committed checkpoints, [`shutdown`], and the
+//!   entry points the binary and embedders call ([`replay`], [`run`]).
+
+pub mod config;
+pub mod pipeline;
+pub mod shutdown;
+pub mod store;
+pub mod units;
+
+use std::future::Future;
+use std::path::Path;
+
+pub use config::Config;
+pub use pipeline::{Pacing, PipelineError, PipelineOptions, Progress, Summary};
+pub use redoflow_checkpoint as checkpoint;
+pub use redoflow_miner as miner;
+pub use redoflow_sink_csv as sink_csv;
+pub use shutdown::Shutdown;
+pub use store::{CheckpointStore, LocalStore};
+
+use redoflow_miner::{LogSource, ReplaySource};
+
+/// Runs one node on `source` with a local checkpoint store until `shutdown` completes (or the
+/// source is finished), then takes a final checkpoint. This is what `redoflow` itself calls.
+pub fn run<S, F>(config: &Config, source: &mut S, pacing: Pacing, shutdown: F, progress: &Progress) -> Result<Summary, PipelineError>
+where
+    S: LogSource,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let opts = PipelineOptions::from_config(config, pacing);
+    let mut store = LocalStore::open(&config.state_dir())?;
+    pipeline::run_pipeline(&opts, source, &mut store, &Shutdown::from_future(shutdown), progress)
+}
+
+/// The whole pipeline on a recorded LogMiner export (SPEC.md §10), single node, to completion.
+/// Re-running on the same output resumes from its last checkpoint (nothing is written twice).
+pub fn replay<F>(
+    config: &Config,
+    contents: &Path,
+    columns: Option<&Path>,
+    shutdown: F,
+    progress: &Progress,
+) -> Result<Summary, PipelineError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut source = ReplaySource::open(contents, columns)?;
+    run(config, &mut source, Pacing::Unpaced, shutdown, progress)
+}

@@ -1,54 +1,611 @@
-//! Replay source over SQLcl CSV exports (SPEC.md §10). STUB: interface only, being implemented.
+//! Replay source over SQLcl CSV exports of V$LOGMNR_CONTENTS (SPEC.md §10).
+//!
+//! The contents file is streamed, never loaded: a `csv::Reader` over the file, one reused
+//! `ByteRecord`, header positions resolved once, numbers parsed straight from the bytes. A fetch
+//! reads records until the first one past the window's end, which is kept (peeked) for the next
+//! window. Going back (a session resuming before rows already read) reopens the file, so reads
+//! are repeatable. The columns file (ALL_TAB_COLUMNS) is small and loaded at open.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
-use redoflow_checkpoint::Scn;
+use csv::ByteRecord;
+use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
-use crate::row::RedoRow;
-use crate::schema::{SchemaCatalog, TableSchema};
+use crate::row::{OpCode, RedoRow};
+use crate::schema::{Column, SchemaCatalog, TableId, TableSchema};
 use crate::source::{LogSource, SourceError};
+use crate::value::OraDateTime;
 
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Positions of the used columns in the contents header.
+#[derive(Clone, Debug)]
+struct ContentsColumns {
+    width: usize,
+    scn: usize,
+    op: usize,
+    xid: usize,
+    sql_redo: usize,
+    seg_owner: Option<usize>,
+    table_name: Option<usize>,
+    timestamp: Option<usize>,
+    row_id: Option<usize>,
+    rollback: Option<usize>,
+    csf: Option<usize>,
+    thread: Option<usize>,
+    rs_id: Option<usize>,
+    ssn: Option<usize>,
+    status: Option<usize>,
+    info: Option<usize>,
+    commit_scn: Option<usize>,
+}
+
+/// A [`LogSource`] replaying a recorded export. See the module documentation.
 #[derive(Debug)]
 pub struct ReplaySource {
-    _private: (),
+    path: PathBuf,
+    catalog: SchemaCatalog,
+    cols: ContentsColumns,
+    crlf: bool,
+    reader: csv::Reader<File>,
+    record: ByteRecord,
+    /// The first row past the last window, read but not returned yet.
+    peeked: Option<RedoRow>,
+    /// The reader reached the end of the file.
+    eof: bool,
+    /// Highest SCN read from the file so far (the file's last SCN once `eof`).
+    max_scn: Scn,
+    /// SCN of the last record read, to refuse an export that is not in SCN order.
+    last_scn: Scn,
+    /// Highest SCN of a row taken out of the stream (returned or skipped), not counting `peeked`.
+    consumed: Scn,
+    /// Rows with SCN <= this are skipped.
+    resume: Scn,
+}
+
+fn malformed(path: &Path, line: u64, message: impl Into<String>) -> SourceError {
+    SourceError::Malformed {
+        path: path.to_path_buf(),
+        line,
+        message: message.into(),
+    }
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> SourceError {
+    let line = e.position().map_or(0, |p| p.line());
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => malformed(path, line, format!("{other:?}")),
+    }
+}
+
+fn open_reader(path: &Path) -> Result<csv::Reader<File>, SourceError> {
+    let file = File::open(path).map_err(|source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(READ_BUFFER)
+        // Records end at LF only, so a record's position is its own first line also in CRLF
+        // files (with CRLF, csv counts the LF into the next record); the CR is stripped from the
+        // last field instead, see `Fields::raw`.
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(file))
+}
+
+/// Reads the header line; returns the upper-cased, trimmed names and whether lines end in CRLF.
+fn read_header(
+    path: &Path,
+    reader: &mut csv::Reader<File>,
+    record: &mut ByteRecord,
+) -> Result<(Vec<String>, bool), SourceError> {
+    if !reader
+        .read_byte_record(record)
+        .map_err(|e| csv_error(path, e))?
+    {
+        return Err(malformed(path, 1, "empty file: expected a header line"));
+    }
+    let mut names = Vec::with_capacity(record.len());
+    for (i, field) in record.iter().enumerate() {
+        let field = if i == 0 {
+            field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field)
+        } else {
+            field
+        };
+        let name = String::from_utf8_lossy(field).trim().to_ascii_uppercase();
+        names.push(name);
+    }
+    let crlf = record
+        .iter()
+        .next_back()
+        .is_some_and(|f| f.ends_with(b"\r"));
+    Ok((names, crlf))
+}
+
+/// A line with nothing on it (csv yields one empty field, or a lone CR in a CRLF file).
+fn is_blank(record: &ByteRecord) -> bool {
+    record.len() == 1 && record[0].trim_ascii().is_empty()
+}
+
+/// Resolves `wanted` names; returns their positions or a Malformed naming the missing required
+/// ones.
+fn positions<const N: usize>(
+    path: &Path,
+    names: &[String],
+    required: [&str; N],
+) -> Result<[usize; N], SourceError> {
+    let mut out = [0usize; N];
+    let mut missing = Vec::new();
+    for (slot, want) in out.iter_mut().zip(required) {
+        match names.iter().position(|n| n == want) {
+            Some(p) => *slot = p,
+            None => missing.push(want),
+        }
+    }
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(malformed(
+            path,
+            1,
+            format!(
+                "header lacks required column(s) {}; found {}",
+                missing.join(", "),
+                names.join(",")
+            ),
+        ))
+    }
+}
+
+fn optional(names: &[String], want: &str) -> Option<usize> {
+    names.iter().position(|n| n == want)
+}
+
+impl ContentsColumns {
+    fn resolve(path: &Path, names: &[String]) -> Result<Self, SourceError> {
+        let [scn, op, xid, sql_redo] =
+            positions(path, names, ["SCN", "OPERATION_CODE", "XID", "SQL_REDO"])?;
+        Ok(ContentsColumns {
+            width: names.len(),
+            scn,
+            op,
+            xid,
+            sql_redo,
+            seg_owner: optional(names, "SEG_OWNER"),
+            table_name: optional(names, "TABLE_NAME"),
+            timestamp: optional(names, "TIMESTAMP"),
+            row_id: optional(names, "ROW_ID"),
+            rollback: optional(names, "ROLLBACK"),
+            csf: optional(names, "CSF"),
+            thread: optional(names, "THREAD#"),
+            rs_id: optional(names, "RS_ID"),
+            ssn: optional(names, "SSN"),
+            status: optional(names, "STATUS"),
+            info: optional(names, "INFO"),
+            commit_scn: optional(names, "COMMIT_SCN"),
+        })
+    }
+}
+
+/// Field parsing for one record, with errors naming the column and the value.
+struct Fields<'a> {
+    path: &'a Path,
+    line: u64,
+    record: &'a ByteRecord,
+    crlf: bool,
+}
+
+impl Fields<'_> {
+    fn bad(&self, column: &str, value: &[u8], expected: &str) -> SourceError {
+        malformed(
+            self.path,
+            self.line,
+            format!(
+                "{column}: invalid value {:?}, expected {expected}",
+                String::from_utf8_lossy(value)
+            ),
+        )
+    }
+
+    fn raw(&self, pos: usize) -> &[u8] {
+        let f = self.record.get(pos).unwrap_or(b"");
+        if self.crlf && pos + 1 == self.record.len() {
+            f.strip_suffix(b"\r").unwrap_or(f)
+        } else {
+            f
+        }
+    }
+
+    fn text(&self, pos: Option<usize>, column: &str) -> Result<String, SourceError> {
+        let Some(pos) = pos else {
+            return Ok(String::new());
+        };
+        let bytes = self.raw(pos);
+        if bytes.is_empty() {
+            return Ok(String::new());
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(_) => Err(self.bad(column, bytes, "UTF-8 text")),
+        }
+    }
+
+    /// An unsigned integer, `None` when the field is empty (NULL).
+    fn uint(&self, pos: usize, column: &str, max: u64) -> Result<Option<u64>, SourceError> {
+        let bytes = self.raw(pos);
+        let digits = bytes.trim_ascii();
+        if digits.is_empty() {
+            return Ok(None);
+        }
+        let mut v: u64 = 0;
+        for &b in digits {
+            if !b.is_ascii_digit() {
+                return Err(self.bad(column, bytes, "an unsigned integer"));
+            }
+            v = v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(b - b'0')))
+                .ok_or_else(|| self.bad(column, bytes, "an integer in range"))?;
+        }
+        if v > max {
+            return Err(self.bad(column, bytes, &format!("an integer up to {max}")));
+        }
+        Ok(Some(v))
+    }
+
+    fn required_uint(&self, pos: usize, column: &str, max: u64) -> Result<u64, SourceError> {
+        self.uint(pos, column, max)?
+            .ok_or_else(|| self.bad(column, b"", "a value (it is required)"))
+    }
+
+    fn opt_uint(
+        &self,
+        pos: Option<usize>,
+        column: &str,
+        max: u64,
+    ) -> Result<Option<u64>, SourceError> {
+        match pos {
+            Some(p) => self.uint(p, column, max),
+            None => Ok(None),
+        }
+    }
+
+    fn flag(&self, pos: Option<usize>, column: &str) -> Result<bool, SourceError> {
+        Ok(self.opt_uint(pos, column, 1)? == Some(1))
+    }
+
+    fn status(&self, pos: Option<usize>) -> Result<i32, SourceError> {
+        let Some(pos) = pos else { return Ok(0) };
+        let bytes = self.raw(pos);
+        let t = bytes.trim_ascii();
+        if t.is_empty() {
+            return Ok(0);
+        }
+        std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.parse::<i32>().ok())
+            .ok_or_else(|| self.bad("STATUS", bytes, "an integer"))
+    }
+
+    fn xid(&self, pos: usize) -> Result<Xid, SourceError> {
+        let bytes = self.raw(pos);
+        std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.parse::<Xid>().ok())
+            .ok_or_else(|| self.bad("XID", bytes, "16 hex digits"))
+    }
+
+    fn timestamp(&self, pos: Option<usize>) -> Result<Option<OraDateTime>, SourceError> {
+        let Some(pos) = pos else { return Ok(None) };
+        let bytes = self.raw(pos);
+        let t = bytes.trim_ascii();
+        if t.is_empty() {
+            return Ok(None);
+        }
+        parse_timestamp(t)
+            .map(Some)
+            .ok_or_else(|| self.bad("TIMESTAMP", bytes, "YYYY-MM-DD HH24:MI:SS[.fraction]"))
+    }
+}
+
+/// `YYYY-MM-DD HH24:MI:SS` with an optional `.digits` fraction (dropped: DATE precision).
+fn parse_timestamp(t: &[u8]) -> Option<OraDateTime> {
+    if t.len() < 19 {
+        return None;
+    }
+    let (main, rest) = t.split_at(19);
+    if !rest.is_empty() && (rest[0] != b'.' || !rest[1..].iter().all(u8::is_ascii_digit)) {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        main[r.clone()].iter().try_fold(0u32, |acc, &b| {
+            b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+        })
+    };
+    if main[4] != b'-'
+        || main[7] != b'-'
+        || main[10] != b' '
+        || main[13] != b':'
+        || main[16] != b':'
+    {
+        return None;
+    }
+    OraDateTime::new(
+        i32::try_from(num(0..4)?).ok()?,
+        num(5..7)? as u8,
+        num(8..10)? as u8,
+        num(11..13)? as u8,
+        num(14..16)? as u8,
+        num(17..19)? as u8,
+    )
 }
 
 impl ReplaySource {
+    /// Opens a contents export and, optionally, an ALL_TAB_COLUMNS export. Checks the contents
+    /// header now; rows are read by `fetch`.
     pub fn open(contents: &Path, columns: Option<&Path>) -> Result<Self, SourceError> {
-        let _ = (contents, columns);
-        todo!()
+        let catalog = match columns {
+            Some(p) => load_catalog(p)?,
+            None => SchemaCatalog::default(),
+        };
+        let mut reader = open_reader(contents)?;
+        let mut record = ByteRecord::new();
+        let (names, crlf) = read_header(contents, &mut reader, &mut record)?;
+        let cols = ContentsColumns::resolve(contents, &names)?;
+        Ok(ReplaySource {
+            path: contents.to_path_buf(),
+            catalog,
+            cols,
+            crlf,
+            reader,
+            record,
+            peeked: None,
+            eof: false,
+            max_scn: Scn::ZERO,
+            last_scn: Scn::ZERO,
+            consumed: Scn::ZERO,
+            resume: Scn::ZERO,
+        })
     }
+
     pub fn catalog(&self) -> &SchemaCatalog {
-        todo!()
+        &self.catalog
+    }
+
+    /// The contents file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Back to the first row (the header is checked again: the file may have been replaced).
+    fn rewind(&mut self) -> Result<(), SourceError> {
+        let mut reader = open_reader(&self.path)?;
+        let (names, crlf) = read_header(&self.path, &mut reader, &mut self.record)?;
+        self.cols = ContentsColumns::resolve(&self.path, &names)?;
+        self.crlf = crlf;
+        self.reader = reader;
+        self.peeked = None;
+        self.eof = false;
+        self.last_scn = Scn::ZERO;
+        self.consumed = Scn::ZERO;
+        Ok(())
+    }
+
+    /// The next row of the file, or `None` at its end.
+    fn next_row(&mut self) -> Result<Option<RedoRow>, SourceError> {
+        if let Some(row) = self.peeked.take() {
+            return Ok(Some(row));
+        }
+        if self.eof {
+            return Ok(None);
+        }
+        loop {
+            if !self
+                .reader
+                .read_byte_record(&mut self.record)
+                .map_err(|e| csv_error(&self.path, e))?
+            {
+                self.eof = true;
+                return Ok(None);
+            }
+            if !is_blank(&self.record) {
+                break;
+            }
+        }
+        let line = self.record.position().map_or(0, |p| p.line());
+        let row = self.parse_record(line)?;
+        if row.scn < self.last_scn {
+            return Err(malformed(
+                &self.path,
+                line,
+                format!(
+                    "SCN {} comes after SCN {}: the export must list rows in LogMiner (SCN) order",
+                    row.scn, self.last_scn
+                ),
+            ));
+        }
+        self.last_scn = row.scn;
+        self.max_scn = self.max_scn.max(row.scn);
+        Ok(Some(row))
+    }
+
+    fn parse_record(&self, line: u64) -> Result<RedoRow, SourceError> {
+        let c = &self.cols;
+        let record = &self.record;
+        if record.len() != c.width {
+            return Err(malformed(
+                &self.path,
+                line,
+                format!(
+                    "record has {} fields, the header has {}",
+                    record.len(),
+                    c.width
+                ),
+            ));
+        }
+        let f = Fields {
+            path: &self.path,
+            line,
+            record,
+            crlf: self.crlf,
+        };
+        Ok(RedoRow {
+            scn: Scn(f.required_uint(c.scn, "SCN", u64::MAX)?),
+            timestamp: f.timestamp(c.timestamp)?,
+            xid: f.xid(c.xid)?,
+            op: OpCode(f.required_uint(c.op, "OPERATION_CODE", u64::from(u16::MAX))? as u16),
+            seg_owner: f.text(c.seg_owner, "SEG_OWNER")?,
+            table_name: f.text(c.table_name, "TABLE_NAME")?,
+            row_id: f.text(c.row_id, "ROW_ID")?,
+            rollback: f.flag(c.rollback, "ROLLBACK")?,
+            csf: f.flag(c.csf, "CSF")?,
+            sql_redo: f.text(Some(c.sql_redo), "SQL_REDO")?,
+            thread: ThreadId(
+                f.opt_uint(c.thread, "THREAD#", u64::from(u16::MAX))?
+                    .unwrap_or(1) as u16,
+            ),
+            rs_id: f.text(c.rs_id, "RS_ID")?,
+            ssn: f.opt_uint(c.ssn, "SSN", u64::MAX)?.unwrap_or(0),
+            status: f.status(c.status)?,
+            info: f.text(c.info, "INFO")?,
+            commit_scn: f.opt_uint(c.commit_scn, "COMMIT_SCN", u64::MAX)?.map(Scn),
+            line,
+        })
     }
 }
 
 impl LogSource for ReplaySource {
     fn current_scn(&mut self) -> Result<Scn, SourceError> {
-        todo!()
+        Ok(if self.eof { self.max_scn } else { Scn::MAX })
     }
+
     fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError> {
-        let _ = resume_scn;
-        todo!()
+        if self.consumed > resume_scn {
+            tracing::debug!(path = %self.path.display(), resume = %resume_scn,
+                "replay session goes back: reopening the export");
+            self.rewind()?;
+        }
+        self.resume = resume_scn;
+        Ok(())
     }
+
     fn fetch(
         &mut self,
         read_scn: Scn,
         end_scn: Scn,
         out: &mut Vec<RedoRow>,
     ) -> Result<(), SourceError> {
-        let _ = (read_scn, end_scn, out);
-        todo!()
+        let skip_through = read_scn.max(self.resume);
+        while let Some(row) = self.next_row()? {
+            if row.scn > end_scn {
+                self.peeked = Some(row);
+                break;
+            }
+            self.consumed = self.consumed.max(row.scn);
+            if row.scn > skip_through {
+                out.push(row);
+            }
+        }
+        Ok(())
     }
+
     fn table_schema(
         &mut self,
         owner: &str,
         table: &str,
     ) -> Result<Option<TableSchema>, SourceError> {
-        let _ = (owner, table);
-        todo!()
+        Ok(self.catalog.get(owner, table).map(|s| (**s).clone()))
     }
+
     fn is_finished(&self) -> bool {
-        todo!()
+        self.eof && self.peeked.is_none()
     }
+}
+
+/// Loads an ALL_TAB_COLUMNS export.
+fn load_catalog(path: &Path) -> Result<SchemaCatalog, SourceError> {
+    let mut reader = open_reader(path)?;
+    let mut record = ByteRecord::new();
+    let (names, crlf) = read_header(path, &mut reader, &mut record)?;
+    let [owner, table, name, data_type, column_id] = positions(
+        path,
+        &names,
+        [
+            "OWNER",
+            "TABLE_NAME",
+            "COLUMN_NAME",
+            "DATA_TYPE",
+            "COLUMN_ID",
+        ],
+    )?;
+    let mut tables: HashMap<TableId, Vec<Column>> = HashMap::new();
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(path, e))?
+    {
+        if is_blank(&record) {
+            continue;
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() != names.len() {
+            return Err(malformed(
+                path,
+                line,
+                format!(
+                    "record has {} fields, the header has {}",
+                    record.len(),
+                    names.len()
+                ),
+            ));
+        }
+        let f = Fields {
+            path,
+            line,
+            record: &record,
+            crlf,
+        };
+        let id = TableId::new(
+            f.text(Some(owner), "OWNER")?,
+            f.text(Some(table), "TABLE_NAME")?,
+        );
+        let col = Column {
+            name: f.text(Some(name), "COLUMN_NAME")?,
+            data_type: f.text(Some(data_type), "DATA_TYPE")?,
+            column_id: f.required_uint(column_id, "COLUMN_ID", u64::from(u32::MAX))? as u32,
+        };
+        if id.owner.is_empty() || id.name.is_empty() || col.name.is_empty() {
+            return Err(malformed(
+                path,
+                line,
+                "OWNER, TABLE_NAME and COLUMN_NAME must not be empty",
+            ));
+        }
+        let cols = tables.entry(id.clone()).or_default();
+        if let Some(dup) = cols
+            .iter()
+            .find(|c| c.column_id == col.column_id || c.name == col.name)
+        {
+            return Err(malformed(
+                path,
+                line,
+                format!(
+                    "{id}: column {} (COLUMN_ID {}) duplicates column {} (COLUMN_ID {})",
+                    col.name, col.column_id, dup.name, dup.column_id
+                ),
+            ));
+        }
+        cols.push(col);
+    }
+    let mut catalog = SchemaCatalog::default();
+    for (id, cols) in tables {
+        catalog.insert(TableSchema::new(id, cols));
+    }
+    Ok(catalog)
 }

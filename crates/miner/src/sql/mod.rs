@@ -1,0 +1,533 @@
+//! The SQL_REDO parser (SPEC.md §3): one INSERT, UPDATE or DELETE as LogMiner prints it, turned
+//! into names and [`Value`]s that borrow from the statement text.
+//!
+//! - [`parse`] is a hand-written recursive-descent parser over the bytes; there is no token
+//!   stream, each production reads what it needs from the scanner.
+//! - `scan`: the byte scanner (blanks, keywords, quoted names, `'...'` literals located with
+//!   `memchr`).
+//! - `datetime`: the Oracle format-mask interpreter behind `TO_DATE` / `TO_TIMESTAMP[_TZ]`, with
+//!   a fast path for the ISO form our sessions print.
+//! - `unistr`: `UNISTR('\XXXX')` decoding.
+//! - [`Statement::row`] lays a parsed statement out in a table's column order.
+//!
+//! Speed comes from not copying: names and most values are slices of the input, only `''`
+//! escapes, `UNISTR` and `||` concatenation allocate. Errors are a small `Copy` value carrying the
+//! byte offset of the problem; the caller adds SCN, XID and table. No input makes it panic.
+
+mod datetime;
+mod scan;
+mod unistr;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::schema::TableSchema;
+use crate::value::Value;
+use scan::Scanner;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DmlKind {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// A parsed INSERT/UPDATE/DELETE. All names and values borrow from the SQL_REDO text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement<'a> {
+    pub kind: DmlKind,
+    pub owner: &'a str,
+    pub table: &'a str,
+    /// INSERT: the column list zipped with VALUES; UPDATE: the SET pairs; DELETE: empty.
+    pub values: Vec<(&'a str, Value<'a>)>,
+    /// UPDATE/DELETE: the WHERE pairs (`"C" IS NULL` gives `Value::Null`); the `ROWID = '...'`
+    /// condition is dropped. INSERT: empty.
+    pub conditions: Vec<(&'a str, Value<'a>)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseErrorKind {
+    UnexpectedEnd,
+    Expected(&'static str),
+    UnterminatedString,
+    UnterminatedIdentifier,
+    BadValue,
+    BadDate,
+    BadHex,
+    BadUnistr,
+    ColumnCountMismatch,
+    TrailingInput,
+}
+
+/// Small, `Copy` parse error: what went wrong and the byte offset in the statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub kind: ParseErrorKind,
+    pub pos: usize,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ParseErrorKind::Expected(what) => write!(f, "expected {what} at byte {}", self.pos),
+            kind => write!(f, "{kind:?} at byte {}", self.pos),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// A column named by the statement that the schema does not have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownColumn<'a>(pub &'a str);
+
+// Capacity guesses for the two vectors of a statement: most tables have fewer columns, and a
+// wider one costs a few doublings, still far cheaper than counting commas first.
+const VALUES_CAPACITY: usize = 16;
+const SET_CAPACITY: usize = 8;
+
+/// Parses one SQL_REDO statement (the CSF pieces already joined).
+pub fn parse(sql: &str) -> Result<Statement<'_>, ParseError> {
+    let mut s = Scanner::new(sql);
+    let stmt = if s.try_keyword("insert") {
+        insert(&mut s)?
+    } else if s.try_keyword("update") {
+        update(&mut s)?
+    } else if s.try_keyword("delete") {
+        delete(&mut s)?
+    } else {
+        return Err(s.expected("insert, update or delete"));
+    };
+    s.try_byte(b';');
+    s.skip_ws();
+    if !s.at_end() {
+        return Err(Scanner::err_at(ParseErrorKind::TrailingInput, s.pos));
+    }
+    Ok(stmt)
+}
+
+/// `"OWNER"."TABLE"`
+fn table_name<'a>(s: &mut Scanner<'a>) -> Result<(&'a str, &'a str), ParseError> {
+    let owner = s.ident()?;
+    s.byte(b'.', ".")?;
+    let table = s.ident()?;
+    Ok((owner, table))
+}
+
+/// After `insert`: `into "O"."T"("C1",...) values (v1,...)`.
+fn insert<'a>(s: &mut Scanner<'a>) -> Result<Statement<'a>, ParseError> {
+    s.keyword("into")?;
+    let (owner, table) = table_name(s)?;
+    s.byte(b'(', "(")?;
+    // Names first with placeholder values, then each value fills its slot: one vector, no zip.
+    let mut values = Vec::with_capacity(VALUES_CAPACITY);
+    loop {
+        values.push((s.ident()?, Value::Null));
+        if !s.try_byte(b',') {
+            break;
+        }
+    }
+    s.byte(b')', ", or )")?;
+    s.keyword("values")?;
+    s.byte(b'(', "(")?;
+    let mut n = 0;
+    loop {
+        s.skip_ws();
+        let at = s.pos;
+        let v = value(s)?;
+        match values.get_mut(n) {
+            Some(slot) => slot.1 = v,
+            None => return Err(Scanner::err_at(ParseErrorKind::ColumnCountMismatch, at)),
+        }
+        n += 1;
+        if !s.try_byte(b',') {
+            break;
+        }
+    }
+    s.byte(b')', ", or )")?;
+    if n != values.len() {
+        return Err(Scanner::err_at(
+            ParseErrorKind::ColumnCountMismatch,
+            s.pos - 1,
+        ));
+    }
+    Ok(Statement {
+        kind: DmlKind::Insert,
+        owner,
+        table,
+        values,
+        conditions: Vec::new(),
+    })
+}
+
+/// After `update`: `"O"."T" set "C1" = v1, ... [where ...]`.
+fn update<'a>(s: &mut Scanner<'a>) -> Result<Statement<'a>, ParseError> {
+    let (owner, table) = table_name(s)?;
+    s.keyword("set")?;
+    let mut values = Vec::with_capacity(SET_CAPACITY);
+    loop {
+        let name = s.ident()?;
+        s.byte(b'=', "=")?;
+        values.push((name, value(s)?));
+        if !s.try_byte(b',') {
+            break;
+        }
+    }
+    let conditions = where_clause(s)?;
+    Ok(Statement {
+        kind: DmlKind::Update,
+        owner,
+        table,
+        values,
+        conditions,
+    })
+}
+
+/// After `delete`: `from "O"."T" [where ...]`.
+fn delete<'a>(s: &mut Scanner<'a>) -> Result<Statement<'a>, ParseError> {
+    s.keyword("from")?;
+    let (owner, table) = table_name(s)?;
+    let conditions = where_clause(s)?;
+    Ok(Statement {
+        kind: DmlKind::Delete,
+        owner,
+        table,
+        values: Vec::new(),
+        conditions,
+    })
+}
+
+/// `[where c1 and c2 ...]` where each condition is `"C" = v`, `"C" IS NULL` or
+/// `ROWID = '...'` (dropped: the row id travels in its own V$LOGMNR_CONTENTS column).
+fn where_clause<'a>(s: &mut Scanner<'a>) -> Result<Vec<(&'a str, Value<'a>)>, ParseError> {
+    if !s.try_keyword("where") {
+        return Ok(Vec::new());
+    }
+    let mut conditions = Vec::with_capacity(VALUES_CAPACITY);
+    loop {
+        s.skip_ws();
+        if s.peek() == Some(b'"') {
+            let name = s.ident()?;
+            if s.try_keyword("is") {
+                s.keyword("null")?;
+                conditions.push((name, Value::Null));
+            } else {
+                s.byte(b'=', "= or IS NULL")?;
+                conditions.push((name, value(s)?));
+            }
+        } else if s.try_keyword("rowid") {
+            s.byte(b'=', "=")?;
+            s.skip_ws();
+            s.string_raw()?;
+        } else {
+            return Err(s.expected("condition"));
+        }
+        if !s.try_keyword("and") {
+            break;
+        }
+    }
+    Ok(conditions)
+}
+
+/// A value, possibly `v || v || ...`.
+#[inline]
+fn value<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
+    s.skip_ws();
+    // Quoted text is most of what LogMiner prints: keep its path short and inlined.
+    let first = if s.peek() == Some(b'\'') {
+        Value::Text(s.string()?)
+    } else {
+        term(s)?
+    };
+    if !s.try_concat() {
+        return Ok(first);
+    }
+    concat(s, first)
+}
+
+/// The rest of `first || v || ...`, joined into one owned value. LogMiner splits long literals
+/// into such pieces.
+#[inline(never)]
+fn concat<'a>(s: &mut Scanner<'a>, first: Value<'a>) -> Result<Value<'a>, ParseError> {
+    let mut buf = String::new();
+    let mut all_raw = matches!(first, Value::Raw(_));
+    let mut all_null = matches!(first, Value::Null);
+    s.skip_ws();
+    append(&mut buf, &first, s.pos)?;
+    loop {
+        s.skip_ws();
+        let at = s.pos;
+        let v = term(s)?;
+        all_raw &= matches!(v, Value::Raw(_));
+        all_null &= matches!(v, Value::Null);
+        append(&mut buf, &v, at)?;
+        if !s.try_concat() {
+            break;
+        }
+    }
+    Ok(if all_null {
+        // Oracle: NULL || NULL is NULL, while 'a' || NULL is 'a'.
+        Value::Null
+    } else if all_raw {
+        Value::Raw(Cow::Owned(buf))
+    } else {
+        Value::Text(Cow::Owned(buf))
+    })
+}
+
+/// The textual form of one `||` piece.
+fn append(buf: &mut String, v: &Value<'_>, at: usize) -> Result<(), ParseError> {
+    use std::fmt::Write;
+    match v {
+        Value::Null | Value::EmptyLob => {}
+        Value::Text(t) | Value::Raw(t) => buf.push_str(t),
+        Value::Number(t) | Value::IntervalYearMonth(t) | Value::IntervalDaySecond(t) => {
+            buf.push_str(t)
+        }
+        Value::Date(d) => {
+            let _ = write!(buf, "{d}");
+        }
+        Value::Timestamp { at, fraction, tz } => {
+            let _ = write!(buf, "{at}");
+            if !fraction.is_empty() {
+                buf.push('.');
+                buf.push_str(fraction);
+            }
+            if let Some(tz) = tz {
+                buf.push(' ');
+                buf.push_str(tz);
+            }
+        }
+        Value::Unsupported => return Err(Scanner::err_at(ParseErrorKind::BadValue, at)),
+    }
+    Ok(())
+}
+
+/// One value without `||`.
+fn term<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
+    match s.peek() {
+        Some(b'\'') => Ok(Value::Text(s.string()?)),
+        Some(b'0'..=b'9' | b'-' | b'+' | b'.') => number(s),
+        Some(c) if c.is_ascii_alphabetic() => function(s),
+        Some(_) => Err(Scanner::err_at(ParseErrorKind::BadValue, s.pos)),
+        None => Err(Scanner::err_at(ParseErrorKind::UnexpectedEnd, s.pos)),
+    }
+}
+
+/// A bare number kept exactly as printed: `[+-]digits[.digits][E[+-]digits]`, `.5` allowed.
+fn number<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
+    let b = s.b;
+    let start = s.pos;
+    let digits_from = |i: usize| {
+        b.get(i..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    let mut i = start;
+    if matches!(b.get(i), Some(b'+' | b'-')) {
+        i += 1;
+    }
+    let int = digits_from(i);
+    i += int;
+    let mut frac = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        frac = digits_from(i);
+        i += frac;
+    }
+    if int + frac == 0 {
+        return Err(Scanner::err_at(ParseErrorKind::BadValue, start));
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let exp = digits_from(i);
+        if exp == 0 {
+            return Err(Scanner::err_at(ParseErrorKind::BadValue, i));
+        }
+        i += exp;
+    }
+    if b.get(i)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.')
+    {
+        return Err(Scanner::err_at(ParseErrorKind::BadValue, i));
+    }
+    s.pos = i;
+    let text =
+        s.s.get(start..i)
+            .ok_or(Scanner::err_at(ParseErrorKind::BadValue, start))?;
+    Ok(Value::Number(text))
+}
+
+/// `(` after a function name.
+fn open(s: &mut Scanner<'_>) -> Result<(), ParseError> {
+    s.byte(b'(', "(")
+}
+
+fn close(s: &mut Scanner<'_>) -> Result<(), ParseError> {
+    s.byte(b')', ")")
+}
+
+/// A string argument that must not contain `''` (dates, hex, intervals never do), so the value
+/// can borrow its pieces. Returns the text and its byte offset in the statement.
+fn plain_arg<'a>(s: &mut Scanner<'a>, bad: ParseErrorKind) -> Result<(&'a str, usize), ParseError> {
+    s.skip_ws();
+    let (raw, escaped, start) = s.string_raw()?;
+    if escaped {
+        return Err(Scanner::err_at(bad, start));
+    }
+    Ok((raw, start))
+}
+
+/// A keyword-led value: `NULL`, a function call or `Unsupported Type`.
+fn function<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
+    let start = s.pos;
+    let word = s.word();
+    let is = |name: &str| word.eq_ignore_ascii_case(name);
+    let bad_value = Scanner::err_at(ParseErrorKind::BadValue, start);
+    // Ordered by how often LogMiner prints them.
+    if is("NULL") {
+        return Ok(Value::Null);
+    }
+    if is("TO_DATE") {
+        open(s)?;
+        let (text, at) = plain_arg(s, ParseErrorKind::BadDate)?;
+        let mask = if s.try_byte(b',') {
+            Some(plain_arg(s, ParseErrorKind::BadDate)?.0)
+        } else {
+            None
+        };
+        close(s)?;
+        let p = date(text, at, mask, datetime::DEFAULT_DATE, false)?;
+        return Ok(Value::Date(p.at));
+    }
+    let tz = is("TO_TIMESTAMP_TZ");
+    if tz || is("TO_TIMESTAMP") {
+        open(s)?;
+        let (text, at) = plain_arg(s, ParseErrorKind::BadDate)?;
+        let mask = if s.try_byte(b',') {
+            Some(plain_arg(s, ParseErrorKind::BadDate)?.0)
+        } else {
+            None
+        };
+        close(s)?;
+        let default = if tz {
+            datetime::DEFAULT_TIMESTAMP_TZ
+        } else {
+            datetime::DEFAULT_TIMESTAMP
+        };
+        let p = date(text, at, mask, default, tz)?;
+        let bad_date = Scanner::err_at(ParseErrorKind::BadDate, at);
+        let fraction = text.get(p.fraction).ok_or(bad_date)?;
+        let zone = match p.tz {
+            Some(r) if tz => Some(text.get(r).ok_or(bad_date)?),
+            _ => None,
+        };
+        return Ok(Value::Timestamp {
+            at: p.at,
+            fraction,
+            tz: zone,
+        });
+    }
+    if is("HEXTORAW") {
+        open(s)?;
+        let (text, at) = plain_arg(s, ParseErrorKind::BadHex)?;
+        close(s)?;
+        // Odd lengths are fine: Oracle pads them with a leading 0; we keep the text as given.
+        if let Some(i) = text.bytes().position(|c| !c.is_ascii_hexdigit()) {
+            return Err(Scanner::err_at(ParseErrorKind::BadHex, at + i));
+        }
+        return Ok(Value::Raw(Cow::Borrowed(text)));
+    }
+    if is("UNISTR") {
+        open(s)?;
+        s.skip_ws();
+        let (raw, _, at) = s.string_raw()?;
+        close(s)?;
+        let mut out = String::with_capacity(raw.len());
+        unistr::decode(raw, &mut out)
+            .map_err(|off| Scanner::err_at(ParseErrorKind::BadUnistr, at + off))?;
+        return Ok(Value::Text(Cow::Owned(out)));
+    }
+    if is("EMPTY_CLOB") || is("EMPTY_BLOB") {
+        open(s)?;
+        close(s)?;
+        return Ok(Value::EmptyLob);
+    }
+    let ym = is("TO_YMINTERVAL");
+    if ym || is("TO_DSINTERVAL") {
+        open(s)?;
+        let (text, at) = plain_arg(s, ParseErrorKind::BadValue)?;
+        close(s)?;
+        let ok = |c: u8| c.is_ascii_digit() || b"+-:. ".contains(&c);
+        if text.is_empty() || !text.bytes().all(ok) {
+            return Err(Scanner::err_at(ParseErrorKind::BadValue, at));
+        }
+        return Ok(if ym {
+            Value::IntervalYearMonth(text)
+        } else {
+            Value::IntervalDaySecond(text)
+        });
+    }
+    if is("Unsupported") {
+        s.keyword("Type")?;
+        return Ok(Value::Unsupported);
+    }
+    Err(bad_value)
+}
+
+/// Interprets a `TO_DATE` / `TO_TIMESTAMP[_TZ]` literal that starts at byte `at`: with its mask,
+/// or (no mask) the ISO form first and then the session default `default`.
+fn date(
+    text: &str,
+    at: usize,
+    mask: Option<&str>,
+    default: &str,
+    with_tz: bool,
+) -> Result<datetime::Parsed, ParseError> {
+    let bad = |off: usize| Scanner::err_at(ParseErrorKind::BadDate, at + off);
+    let try_iso = mask.is_none_or(|m| m.eq_ignore_ascii_case(datetime::ISO_MASK));
+    if try_iso {
+        match datetime::iso(text, with_tz) {
+            // The ISO mask itself has no fraction: let the interpreter report it.
+            Ok(Some(p)) if mask.is_none() || p.fraction.is_empty() => return Ok(p),
+            Err(off) => return Err(bad(off)),
+            _ => {}
+        }
+    }
+    datetime::with_mask(text, mask.unwrap_or(default)).map_err(bad)
+}
+
+impl<'a> Statement<'a> {
+    /// The row image in the schema's column order: INSERT values; UPDATE WHERE values overlaid by
+    /// SET values; DELETE WHERE values. `None` = the redo does not carry that column.
+    pub fn row<'s>(
+        &'s self,
+        schema: &TableSchema,
+        out: &mut Vec<Option<&'s Value<'a>>>,
+    ) -> Result<(), UnknownColumn<'a>> {
+        out.clear();
+        out.resize(schema.columns.len(), None);
+        let mut put = |pairs: &'s [(&'a str, Value<'a>)]| {
+            for (name, v) in pairs {
+                let i = schema.position(name).ok_or(UnknownColumn(name))?;
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = Some(v);
+                }
+            }
+            Ok(())
+        };
+        match self.kind {
+            DmlKind::Insert => put(&self.values),
+            DmlKind::Update => {
+                put(&self.conditions)?;
+                put(&self.values)
+            }
+            DmlKind::Delete => put(&self.conditions),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The byte scanner under the SQL_REDO parser: whitespace, keywords, quoted names and string
+//! literals. Every delimiter it looks for is ASCII, so slicing the `&str` at those positions is
+//! always on a char boundary; slices still go through `get` so a bug is an error, not a panic.
+
+use std::borrow::Cow;
+
+use super::{ParseError, ParseErrorKind};
+
+#[derive(Debug)]
+pub(crate) struct Scanner<'a> {
+    pub s: &'a str,
+    pub b: &'a [u8],
+    pub pos: usize,
+}
+
+/// Bytes that may continue a keyword or function name.
+#[inline]
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c == b'#'
+}
+
+impl<'a> Scanner<'a> {
+    #[inline]
+    pub fn new(s: &'a str) -> Self {
+        Scanner {
+            s,
+            b: s.as_bytes(),
+            pos: 0,
+        }
+    }
+
+    #[inline]
+    pub fn err_at(kind: ParseErrorKind, pos: usize) -> ParseError {
+        ParseError { kind, pos }
+    }
+
+    /// `Expected(what)` here, or `UnexpectedEnd` when the input is used up.
+    #[inline]
+    pub fn expected(&self, what: &'static str) -> ParseError {
+        let kind = if self.pos >= self.b.len() {
+            ParseErrorKind::UnexpectedEnd
+        } else {
+            ParseErrorKind::Expected(what)
+        };
+        Self::err_at(kind, self.pos)
+    }
+
+    #[inline]
+    pub fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    #[inline]
+    pub fn at_end(&self) -> bool {
+        self.pos >= self.b.len()
+    }
+
+    #[inline]
+    pub fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) = self.b.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// Skips blanks, then consumes `kw` (ASCII, any case) if it is there as a whole word.
+    #[inline]
+    pub fn try_keyword(&mut self, kw: &str) -> bool {
+        self.skip_ws();
+        let end = self.pos + kw.len();
+        let matches = self
+            .b
+            .get(self.pos..end)
+            .is_some_and(|w| w.eq_ignore_ascii_case(kw.as_bytes()))
+            && !self.b.get(end).is_some_and(|&c| is_word(c));
+        if matches {
+            self.pos = end;
+        }
+        matches
+    }
+
+    #[inline]
+    pub fn keyword(&mut self, kw: &'static str) -> Result<(), ParseError> {
+        if self.try_keyword(kw) {
+            Ok(())
+        } else {
+            Err(self.expected(kw))
+        }
+    }
+
+    /// Skips blanks, then consumes `c` if it is next.
+    #[inline]
+    pub fn try_byte(&mut self, c: u8) -> bool {
+        self.skip_ws();
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    #[inline]
+    pub fn byte(&mut self, c: u8, what: &'static str) -> Result<(), ParseError> {
+        if self.try_byte(c) {
+            Ok(())
+        } else {
+            Err(self.expected(what))
+        }
+    }
+
+    /// Skips blanks, then consumes `||` if it is next.
+    #[inline]
+    pub fn try_concat(&mut self) -> bool {
+        self.skip_ws();
+        if self.b.get(self.pos..self.pos + 2) == Some(b"||") {
+            self.pos += 2;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A `"quoted"` name without its quotes. Oracle names cannot contain `"`, so the next quote
+    /// ends it.
+    #[inline]
+    pub fn ident(&mut self) -> Result<&'a str, ParseError> {
+        self.skip_ws();
+        if self.peek() != Some(b'"') {
+            return Err(self.expected("quoted name"));
+        }
+        let open = self.pos;
+        let start = open + 1;
+        let len = memchr::memchr(b'"', self.b.get(start..).unwrap_or_default())
+            .ok_or(Self::err_at(ParseErrorKind::UnterminatedIdentifier, open))?;
+        let name = self
+            .s
+            .get(start..start + len)
+            .ok_or(Self::err_at(ParseErrorKind::UnterminatedIdentifier, open))?;
+        self.pos = start + len + 1;
+        Ok(name)
+    }
+
+    /// A run of keyword bytes (a function name or `NULL`).
+    #[inline]
+    pub fn word(&mut self) -> &'a str {
+        let start = self.pos;
+        while self.peek().is_some_and(is_word) {
+            self.pos += 1;
+        }
+        self.s.get(start..self.pos).unwrap_or_default()
+    }
+
+    /// A `'...'` literal at the current position: the raw text between the quotes (with `''`
+    /// still doubled), whether it contains `''`, and the byte offset where the text starts.
+    #[inline]
+    pub fn string_raw(&mut self) -> Result<(&'a str, bool, usize), ParseError> {
+        let open = self.pos;
+        if self.peek() != Some(b'\'') {
+            return Err(self.expected("string literal"));
+        }
+        let start = open + 1;
+        let mut i = start;
+        let mut escaped = false;
+        let unterminated = Self::err_at(ParseErrorKind::UnterminatedString, open);
+        loop {
+            let off =
+                memchr::memchr(b'\'', self.b.get(i..).unwrap_or_default()).ok_or(unterminated)?;
+            let q = i + off;
+            if self.b.get(q + 1) == Some(&b'\'') {
+                escaped = true;
+                i = q + 2;
+                continue;
+            }
+            let raw = self.s.get(start..q).ok_or(unterminated)?;
+            self.pos = q + 1;
+            return Ok((raw, escaped, start));
+        }
+    }
+
+    /// A `'...'` literal with `''` turned into `'`; borrowed unless it had to be unescaped.
+    #[inline]
+    pub fn string(&mut self) -> Result<Cow<'a, str>, ParseError> {
+        let (raw, escaped, _) = self.string_raw()?;
+        Ok(if escaped {
+            Cow::Owned(raw.replace("''", "'"))
+        } else {
+            Cow::Borrowed(raw)
+        })
+    }
+}

@@ -1,0 +1,369 @@
+//! The writer: rows into per-table in-progress files, `prepare` at a checkpoint.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use redoflow_checkpoint::FileCommit;
+use redoflow_miner::schema::{Column, TableId, TableSchema};
+use redoflow_miner::value::Value;
+
+use crate::encode;
+use crate::naming::{self, CHECKPOINTS_DIR, REJECTED_DIR};
+use crate::{fsync_dir, io_err, RejectedRow, RowMeta, SinkConfig, SinkError};
+
+/// Size of each file's write buffer.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// A file being written.
+#[derive(Debug)]
+struct OpenFile {
+    writer: BufWriter<File>,
+    abs_path: PathBuf,
+    seq: u32,
+    inprogress_path: String,
+    final_path: String,
+    rows: u64,
+    bytes: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl OpenFile {
+    fn create(
+        root: &Path,
+        dir_name: &str,
+        checkpoint_id: u64,
+        seq: u32,
+        term: u64,
+        header: &[u8],
+    ) -> Result<OpenFile, SinkError> {
+        let name = naming::inprogress_file_name(checkpoint_id, seq, term);
+        let abs_path = root.join(dir_name).join(&name);
+        // Truncate: a leftover file of this exact name can only be an unfinished attempt of the
+        // same term and checkpoint, which no committed checkpoint lists.
+        let file = File::create(&abs_path).map_err(|e| io_err(&abs_path, e))?;
+        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
+        writer.write_all(header).map_err(|e| io_err(&abs_path, e))?;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(header);
+        Ok(OpenFile {
+            writer,
+            abs_path,
+            seq,
+            inprogress_path: format!("{dir_name}/{name}"),
+            final_path: format!("{dir_name}/{}", naming::final_file_name(checkpoint_id, seq)),
+            rows: 0,
+            bytes: header.len() as u64,
+            crc,
+        })
+    }
+
+    #[inline]
+    fn append(&mut self, line: &[u8]) -> Result<(), SinkError> {
+        self.writer
+            .write_all(line)
+            .map_err(|e| io_err(&self.abs_path, e))?;
+        self.crc.update(line);
+        self.bytes += line.len() as u64;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Flushes (and fsyncs) the file and closes it; the result joins the next `prepare`.
+    fn close(self, table: &str, fsync: bool) -> Result<ClosedFile, SinkError> {
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| io_err(&self.abs_path, e.into_error()))?;
+        if fsync {
+            file.sync_data().map_err(|e| io_err(&self.abs_path, e))?;
+        }
+        Ok(ClosedFile {
+            seq: self.seq,
+            commit: FileCommit {
+                table: table.to_string(),
+                final_path: self.final_path,
+                inprogress_path: self.inprogress_path,
+                rows: self.rows,
+                bytes: self.bytes,
+                crc32: self.crc.finalize(),
+            },
+        })
+    }
+}
+
+#[derive(Debug)]
+struct ClosedFile {
+    seq: u32,
+    commit: FileCommit,
+}
+
+/// Per-table state across files.
+#[derive(Debug)]
+struct TableState {
+    id: TableId,
+    /// `OWNER.TABLE` as written into `FileCommit::table`.
+    display: String,
+    dir_name: String,
+    dir_created: bool,
+    /// Sequence of the next file of this table in the current checkpoint.
+    next_seq: u32,
+    current: Option<OpenFile>,
+    /// The schema the current file's header was written from.
+    version: u32,
+    columns: Vec<Column>,
+}
+
+/// Rolling per-table CSV writer; see the crate docs for the commit protocol.
+///
+/// Not thread-safe by design: one pipeline thread owns it. An error from any method leaves the
+/// sink in an unknown state: drop it, run [`crate::recover`] and open a new one.
+#[derive(Debug)]
+pub struct CsvSink {
+    config: SinkConfig,
+    term: u64,
+    checkpoint_id: u64,
+    tables: Vec<TableState>,
+    by_id: HashMap<TableId, usize>,
+    /// Index of the table of the previous row: consecutive rows usually share a table.
+    last: usize,
+    rejected: Option<OpenFile>,
+    rejected_dir_created: bool,
+    rejected_next_seq: u32,
+    /// Files closed since the last prepare.
+    closed: Vec<ClosedFile>,
+    /// Directories that got new entries since the last prepare.
+    dirty_dirs: BTreeSet<String>,
+    /// Reused for every encoded line.
+    line: Vec<u8>,
+}
+
+impl CsvSink {
+    /// Opens a sink writing under `config.root`. Rows written from now on belong to checkpoint
+    /// `checkpoint_id` (the next id the caller will commit); `term` keeps in-progress names of two
+    /// leaders apart. Run [`crate::recover`] first on a root a previous process wrote to.
+    pub fn open(config: SinkConfig, term: u64, checkpoint_id: u64) -> Result<Self, SinkError> {
+        let checkpoints = config.root.join(CHECKPOINTS_DIR);
+        fs::create_dir_all(&checkpoints).map_err(|e| io_err(&checkpoints, e))?;
+        let manifest = checkpoints.join(naming::manifest_file_name(checkpoint_id));
+        if manifest.exists() {
+            return Err(SinkError::CheckpointAlreadyFinished {
+                checkpoint: checkpoint_id,
+                path: manifest,
+            });
+        }
+        tracing::debug!(root = %config.root.display(), term, checkpoint_id, "csv sink opened");
+        Ok(CsvSink {
+            config,
+            term,
+            checkpoint_id,
+            tables: Vec::new(),
+            by_id: HashMap::new(),
+            last: usize::MAX,
+            rejected: None,
+            rejected_dir_created: false,
+            rejected_next_seq: 0,
+            closed: Vec::new(),
+            dirty_dirs: BTreeSet::new(),
+            line: Vec::with_capacity(4096),
+        })
+    }
+
+    /// The checkpoint the rows written now belong to.
+    pub fn checkpoint_id(&self) -> u64 {
+        self.checkpoint_id
+    }
+
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    pub fn config(&self) -> &SinkConfig {
+        &self.config
+    }
+
+    /// Whether any row was written since the last [`CsvSink::prepare`].
+    pub fn has_pending(&self) -> bool {
+        !self.closed.is_empty()
+            || self.rejected.is_some()
+            || self.tables.iter().any(|t| t.current.is_some())
+    }
+
+    /// Appends one change row to its table's current file. `values[i]` is the value of schema
+    /// column `i`; `None` means the redo does not carry it (written as the missing marker).
+    /// Starts a new file when the schema differs from the one the current file was started with.
+    pub fn write_row(
+        &mut self,
+        schema: &TableSchema,
+        meta: &RowMeta,
+        values: &[Option<&Value<'_>>],
+    ) -> Result<(), SinkError> {
+        if values.len() != schema.columns.len() {
+            return Err(SinkError::ColumnCount {
+                table: schema.id.to_string(),
+                expected: schema.columns.len(),
+                actual: values.len(),
+            });
+        }
+        let idx = self.table_index(&schema.id);
+        let config = &self.config;
+        let table = &mut self.tables[idx];
+
+        let schema_changed = table.current.is_some()
+            && (table.version != schema.version || table.columns != schema.columns);
+        if schema_changed {
+            if let Some(file) = table.current.take() {
+                tracing::debug!(table = %table.display, seq = file.seq, "roll: schema changed");
+                self.closed.push(file.close(&table.display, config.fsync)?);
+            }
+        }
+
+        let file = match &mut table.current {
+            Some(file) => file,
+            None => {
+                if !table.dir_created {
+                    let dir = config.root.join(&table.dir_name);
+                    fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+                    table.dir_created = true;
+                }
+                self.line.clear();
+                encode::encode_header(
+                    &mut self.line,
+                    schema.columns.iter().map(|c| c.name.as_str()),
+                );
+                let file = OpenFile::create(
+                    &config.root,
+                    &table.dir_name,
+                    self.checkpoint_id,
+                    table.next_seq,
+                    self.term,
+                    &self.line,
+                )?;
+                table.next_seq += 1;
+                table.version = schema.version;
+                if table.columns != schema.columns {
+                    table.columns.clone_from(&schema.columns);
+                }
+                self.dirty_dirs.insert(table.dir_name.clone());
+                table.current.insert(file)
+            }
+        };
+
+        self.line.clear();
+        encode::encode_row(
+            &mut self.line,
+            meta,
+            values,
+            config.missing_marker.as_bytes(),
+        );
+        file.append(&self.line)?;
+        if file.bytes >= config.max_file_bytes {
+            if let Some(file) = table.current.take() {
+                tracing::debug!(table = %table.display, seq = file.seq, bytes = file.bytes, "roll: size");
+                self.closed.push(file.close(&table.display, config.fsync)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a dead-letter row to `_rejected/`.
+    pub fn write_rejected(&mut self, row: &RejectedRow<'_>) -> Result<(), SinkError> {
+        let file = match &mut self.rejected {
+            Some(file) => file,
+            None => {
+                if !self.rejected_dir_created {
+                    let dir = self.config.root.join(REJECTED_DIR);
+                    fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+                    self.rejected_dir_created = true;
+                }
+                let file = OpenFile::create(
+                    &self.config.root,
+                    REJECTED_DIR,
+                    self.checkpoint_id,
+                    self.rejected_next_seq,
+                    self.term,
+                    encode::REJECTED_HEADER,
+                )?;
+                self.rejected_next_seq += 1;
+                self.dirty_dirs.insert(REJECTED_DIR.to_string());
+                self.rejected.insert(file)
+            }
+        };
+        self.line.clear();
+        encode::encode_rejected(&mut self.line, row);
+        file.append(&self.line)?;
+        if file.bytes >= self.config.max_file_bytes {
+            if let Some(file) = self.rejected.take() {
+                self.closed
+                    .push(file.close(REJECTED_DIR, self.config.fsync)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase 1 of a checkpoint: makes every file written since the last prepare durable (flush,
+    /// fsync if configured, fsync of their directories) and returns them sorted by (table, seq).
+    /// The sink then moves on to checkpoint `checkpoint_id + 1`; the returned files are never
+    /// written again. They become visible only through [`crate::finish_checkpoint`] after the
+    /// caller committed a checkpoint listing them.
+    pub fn prepare(&mut self) -> Result<Vec<FileCommit>, SinkError> {
+        let fsync = self.config.fsync;
+        for table in &mut self.tables {
+            if let Some(file) = table.current.take() {
+                self.closed.push(file.close(&table.display, fsync)?);
+            }
+            table.next_seq = 0;
+        }
+        if let Some(file) = self.rejected.take() {
+            self.closed.push(file.close(REJECTED_DIR, fsync)?);
+        }
+        self.rejected_next_seq = 0;
+        if fsync {
+            for dir in &self.dirty_dirs {
+                fsync_dir(&self.config.root.join(dir))?;
+            }
+        }
+        self.dirty_dirs.clear();
+        let mut closed = std::mem::take(&mut self.closed);
+        closed.sort_by(|a, b| (&a.commit.table, a.seq).cmp(&(&b.commit.table, b.seq)));
+        let files: Vec<FileCommit> = closed.into_iter().map(|c| c.commit).collect();
+        tracing::debug!(
+            checkpoint_id = self.checkpoint_id,
+            files = files.len(),
+            rows = files.iter().map(|f| f.rows).sum::<u64>(),
+            "csv sink prepared"
+        );
+        self.checkpoint_id += 1;
+        Ok(files)
+    }
+
+    fn table_index(&mut self, id: &TableId) -> usize {
+        if let Some(t) = self.tables.get(self.last) {
+            if t.id == *id {
+                return self.last;
+            }
+        }
+        let idx = match self.by_id.get(id) {
+            Some(&i) => i,
+            None => {
+                let display = id.to_string();
+                let i = self.tables.len();
+                self.tables.push(TableState {
+                    id: id.clone(),
+                    dir_name: naming::table_dir_name(&display),
+                    display,
+                    dir_created: false,
+                    next_seq: 0,
+                    current: None,
+                    version: 0,
+                    columns: Vec::new(),
+                });
+                self.by_id.insert(id.clone(), i);
+                i
+            }
+        };
+        self.last = idx;
+        idx
+    }
+}

@@ -1,0 +1,207 @@
+//! The node's configuration file: one section per part, each with defaults (SPEC.md §9), unknown
+//! keys refused, validated once here. `config.example.toml` documents every key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use redoflow_miner::planner::PlannerConfig;
+use serde::Deserialize;
+
+use crate::units::{de_bytes, de_duration};
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub output: OutputConfig,
+    pub checkpoint: CheckpointConfig,
+    pub mining: MiningConfig,
+}
+
+/// What to do with a change whose SQL_REDO cannot be parsed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnParseError {
+    /// Stop the run with an error naming SCN, XID, table and position (default).
+    #[default]
+    Stop,
+    /// Write the raw row to `_rejected/`, committed with the checkpoint, count it, go on.
+    DeadLetter,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Output root (shared by the nodes of a cluster).
+    pub dir: PathBuf,
+    /// A table's file rolls once it reaches this size.
+    #[serde(deserialize_with = "de_bytes")]
+    pub max_file_bytes: u64,
+    /// Written for a column whose value the redo does not carry (distinct from NULL = empty).
+    pub missing_marker: String,
+    /// fsync files and directories at checkpoints. Only turn off for throwaway runs.
+    pub fsync: bool,
+    pub on_parse_error: OnParseError,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            dir: PathBuf::from("out"),
+            max_file_bytes: 128 << 20,
+            missing_marker: "__missing__".to_string(),
+            fsync: true,
+            on_parse_error: OnParseError::Stop,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    #[serde(deserialize_with = "de_duration")]
+    pub interval: Duration,
+    /// Where the node keeps its checkpoint state (default: `<output.dir>/_state`).
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig { interval: Duration::from_secs(30), state_dir: None }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MiningConfig {
+    pub batch_rows_min: u64,
+    pub batch_rows_default: u64,
+    pub batch_rows_max: u64,
+    #[serde(deserialize_with = "de_duration")]
+    pub sleep_min: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub sleep_default: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub sleep_max: Duration,
+    /// Mining starts after this SCN when there is no checkpoint yet.
+    pub start_scn: u64,
+}
+
+impl Default for MiningConfig {
+    fn default() -> Self {
+        let p = PlannerConfig::default();
+        MiningConfig {
+            batch_rows_min: p.batch_rows_min,
+            batch_rows_default: p.batch_rows_default,
+            batch_rows_max: p.batch_rows_max,
+            sleep_min: p.sleep_min,
+            sleep_default: p.sleep_default,
+            sleep_max: p.sleep_max,
+            start_scn: 0,
+        }
+    }
+}
+
+impl MiningConfig {
+    pub fn planner(&self) -> PlannerConfig {
+        PlannerConfig {
+            batch_rows_min: self.batch_rows_min,
+            batch_rows_default: self.batch_rows_default,
+            batch_rows_max: self.batch_rows_max,
+            sleep_min: self.sleep_min,
+            sleep_default: self.sleep_default,
+            sleep_max: self.sleep_max,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks relations between keys that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let m = &self.mining;
+        if !(1 <= m.batch_rows_min && m.batch_rows_min <= m.batch_rows_default && m.batch_rows_default <= m.batch_rows_max) {
+            return Err(ConfigError::Invalid(format!(
+                "mining: need 1 <= batch_rows_min ({}) <= batch_rows_default ({}) <= batch_rows_max ({})",
+                m.batch_rows_min, m.batch_rows_default, m.batch_rows_max
+            )));
+        }
+        if !(m.sleep_min <= m.sleep_default && m.sleep_default <= m.sleep_max) {
+            return Err(ConfigError::Invalid("mining: need sleep_min <= sleep_default <= sleep_max".into()));
+        }
+        if self.checkpoint.interval.is_zero() {
+            return Err(ConfigError::Invalid("checkpoint.interval must be more than 0".into()));
+        }
+        if self.output.max_file_bytes < 1024 {
+            return Err(ConfigError::Invalid("output.max_file_bytes must be at least 1KiB".into()));
+        }
+        if self.output.missing_marker.is_empty() {
+            return Err(ConfigError::Invalid(
+                "output.missing_marker must not be empty: an empty field already means NULL".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The checkpoint state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.checkpoint.state_dir.clone().unwrap_or_else(|| self.output.dir.join("_state"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c: Config = toml::from_str("").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.checkpoint.interval, Duration::from_secs(30));
+        assert_eq!(c.mining.batch_rows_default, 2000);
+        assert_eq!(c.mining.sleep_max, Duration::from_secs(5));
+        assert_eq!(c.output.on_parse_error, OnParseError::Stop);
+    }
+
+    #[test]
+    fn human_units_and_unknown_keys() {
+        let c: Config = toml::from_str(
+            "[output]\nmax_file_bytes = \"1MiB\"\non_parse_error = \"dead-letter\"\n[checkpoint]\ninterval = \"2s\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.output.max_file_bytes, 1 << 20);
+        assert_eq!(c.output.on_parse_error, OnParseError::DeadLetter);
+        assert_eq!(c.checkpoint.interval, Duration::from_secs(2));
+        let err = toml::from_str::<Config>("[output]\nmax_file_byte = 5\n").unwrap_err();
+        assert!(err.to_string().contains("max_file_byte"), "{err}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        Config::load(&path).unwrap();
+    }
+
+    #[test]
+    fn invalid_relations_are_refused() {
+        let c: Config = toml::from_str("[mining]\nbatch_rows_min = 5000\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("batch_rows_min"));
+    }
+}

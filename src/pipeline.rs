@@ -1,0 +1,538 @@
+//! One node's pipeline: the miner thread drives a [`LogSource`] with the [`Planner`] and feeds a
+//! [`TxnBuffer`]; committed transactions cross a bounded channel (back-pressure, bounded memory)
+//! to the writer, which parses each change once, writes it to the CSV sink and runs the
+//! two-phase checkpoint: prepare (flush + fsync) → commit in the [`CheckpointStore`] → finish
+//! (rename + manifest).
+//!
+//! Checkpoint barriers travel in the same channel as the transactions, so a checkpoint covers
+//! exactly the transactions sent before it, in source order.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use redoflow_checkpoint::{Checkpoint, Offset, Scn, Xid};
+use redoflow_miner::planner::{Planner, PlannerConfig};
+use redoflow_miner::sql::{self, ParseError};
+use redoflow_miner::txn::{ChangeOp, CommittedTxn, TxnError};
+use redoflow_miner::{LogSource, SourceError, TableId, TableSchema, TxnBuffer, Value};
+use redoflow_sink_csv::{self as sink, CsvSink, RejectedRow, RowMeta, RowOp, SinkConfig, SinkError};
+
+use crate::config::{Config, OnParseError};
+use crate::shutdown::Shutdown;
+use crate::store::{CheckpointStore, StoreError};
+
+/// How the miner paces its rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// A live database: sleep between rounds as the planner says.
+    Live,
+    /// A recorded export or a benchmark: everything is already there, never sleep.
+    Unpaced,
+}
+
+/// Everything the pipeline needs besides the source and the store.
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    pub sink: SinkConfig,
+    pub on_parse_error: OnParseError,
+    pub checkpoint_interval: Duration,
+    pub planner: PlannerConfig,
+    pub pacing: Pacing,
+    /// Mining starts after this SCN when the store has no checkpoint.
+    pub start_scn: Scn,
+    /// Leader term written into checkpoints and in-progress file names.
+    pub term: u64,
+    /// Batches of transactions in flight between miner and writer.
+    pub channel_batches: usize,
+}
+
+impl PipelineOptions {
+    pub fn from_config(config: &Config, pacing: Pacing) -> PipelineOptions {
+        PipelineOptions {
+            sink: SinkConfig {
+                root: config.output.dir.clone(),
+                max_file_bytes: config.output.max_file_bytes,
+                missing_marker: config.output.missing_marker.clone(),
+                fsync: config.output.fsync,
+            },
+            on_parse_error: config.output.on_parse_error,
+            checkpoint_interval: config.checkpoint.interval,
+            planner: config.mining.planner(),
+            pacing,
+            start_scn: Scn(config.mining.start_scn),
+            term: 0,
+            channel_batches: 16,
+        }
+    }
+}
+
+/// Live counters, readable from another thread (progress display, metrics).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub rows_read: AtomicU64,
+    pub transactions: AtomicU64,
+    pub changes_written: AtomicU64,
+    pub rejected: AtomicU64,
+    pub read_scn: AtomicU64,
+    pub checkpoints: AtomicU64,
+    pub open_transactions: AtomicU64,
+}
+
+/// What a finished run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub rows_read: u64,
+    pub transactions: u64,
+    pub changes_written: u64,
+    pub rejected: u64,
+    pub skipped_already_written: u64,
+    pub rolled_back: u64,
+    pub open_at_end: u64,
+    pub checkpoints: u64,
+    pub last_checkpoint: Option<u64>,
+    pub offset: Offset,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Txn(#[from] TxnError),
+    #[error("cannot parse SQL_REDO at SCN {scn}, XID {xid}, table {table}{line}, position {position}: {kind}\n  {snippet}")]
+    Parse { scn: Scn, xid: Xid, table: String, line: LineRef, position: usize, kind: String, snippet: String },
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the miner thread stopped unexpectedly")]
+    MinerLost,
+}
+
+/// ", export line N" when the change came from a file, nothing otherwise.
+#[derive(Clone, Copy, Debug)]
+pub struct LineRef(pub u64);
+
+impl std::fmt::Display for LineRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 > 0 {
+            write!(f, ", export line {}", self.0)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+enum Msg {
+    /// The source's definition of a table, sent before its first change.
+    Schema(TableSchema),
+    Txns(Vec<CommittedTxn>),
+    /// Everything before this is covered by a checkpoint at `Offset`.
+    Checkpoint(Offset),
+}
+
+/// Runs the pipeline until the source is finished (replay) or `shutdown` triggers, then takes a
+/// final checkpoint. Resumes from the store's last checkpoint and first recovers the output root
+/// (finishes that checkpoint's files, deletes in-progress files no committed checkpoint lists).
+pub fn run_pipeline<S: LogSource>(
+    opts: &PipelineOptions,
+    source: &mut S,
+    store: &mut dyn CheckpointStore,
+    shutdown: &Shutdown,
+    progress: &Progress,
+) -> Result<Summary, PipelineError> {
+    let started = Instant::now();
+    let last = store.last()?;
+    let report = sink::recover(&opts.sink.root, last.as_ref(), opts.sink.fsync)?;
+    tracing::info!(?report, "output recovered");
+    let restart = match &last {
+        Some(cp) => {
+            tracing::info!(checkpoint = cp.id, resume_scn = %cp.offset.resume_scn, "resuming from checkpoint");
+            cp.offset.clone()
+        }
+        None => Offset::starting_after(opts.start_scn),
+    };
+    let next_id = last.as_ref().map_or(1, |c| c.id + 1);
+    let mut writer = Writer::new(opts, next_id, last.map(|c| c.offset), progress)?;
+
+    let (tx, rx) = bounded::<Msg>(opts.channel_batches.max(1));
+    let result = thread::scope(|scope| {
+        let miner = thread::Builder::new()
+            .name("redoflow-miner".into())
+            .spawn_scoped(scope, || mine(opts, source, restart, tx, shutdown, progress));
+        let miner = match miner {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the miner thread");
+                return Err(PipelineError::MinerLost);
+            }
+        };
+        let written = writer.run(&rx, store);
+        // On a writer error, dropping the receiver makes the miner's next send fail and stop.
+        drop(rx);
+        let mined = miner.join().map_err(|_| PipelineError::MinerLost)?;
+        match (written, mined) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(()), Ok(m)) => Ok(m),
+        }
+    });
+    let mined = result?;
+    Ok(Summary {
+        rows_read: progress.rows_read.load(Ordering::Relaxed),
+        transactions: progress.transactions.load(Ordering::Relaxed),
+        changes_written: progress.changes_written.load(Ordering::Relaxed),
+        rejected: progress.rejected.load(Ordering::Relaxed),
+        skipped_already_written: mined.skipped,
+        rolled_back: mined.rolled_back,
+        open_at_end: mined.open_at_end,
+        checkpoints: writer.checkpoints,
+        last_checkpoint: writer.next_id.checked_sub(1).filter(|id| *id > 0),
+        offset: writer.last_offset.unwrap_or_default(),
+        elapsed: started.elapsed(),
+    })
+}
+
+struct Mined {
+    skipped: u64,
+    rolled_back: u64,
+    open_at_end: u64,
+}
+
+/// Changes per channel message: enough to make the channel cost negligible per row.
+const BATCH_CHANGES: usize = 512;
+
+fn mine<S: LogSource>(
+    opts: &PipelineOptions,
+    source: &mut S,
+    restart: Offset,
+    tx: Sender<Msg>,
+    shutdown: &Shutdown,
+    progress: &Progress,
+) -> Result<Mined, PipelineError> {
+    let mut buffer = TxnBuffer::new(restart.clone());
+    let mut planner = Planner::new(opts.planner);
+    let mut read = restart.resume_scn;
+    source.start_session(read)?;
+    let mut rows = Vec::with_capacity(opts.planner.batch_rows_max as usize);
+    let mut batch: Vec<CommittedTxn> = Vec::new();
+    let mut batch_changes = 0usize;
+    let mut known = KnownTables::default();
+    let mut last_checkpoint = Instant::now();
+    // The writer is gone (it failed): stop quietly, its error is the one reported.
+    let disconnected = |_| PipelineError::MinerLost;
+    loop {
+        if shutdown.is_triggered() {
+            break;
+        }
+        let current = source.current_scn()?;
+        let Some(end) = planner.next_window(read, current) else {
+            if source.is_finished() {
+                break;
+            }
+            if opts.pacing == Pacing::Live && shutdown.wait_timeout(planner.sleep()) {
+                break;
+            }
+            continue;
+        };
+        let _round = tracing::debug_span!("mining_round", read = %read, end = %end).entered();
+        rows.clear();
+        source.fetch(read, end, &mut rows)?;
+        let fetched = rows.len() as u64;
+        for row in rows.drain(..) {
+            if let Some(mut txn) = buffer.push(row)? {
+                for change in &mut txn.changes {
+                    if change.owner.is_empty() || change.table.is_empty() {
+                        if let Some((o, t)) = table_of(&change.sql_redo) {
+                            change.owner = o.to_string();
+                            change.table = t.to_string();
+                        }
+                    }
+                    if change.op != ChangeOp::Ddl && known.insert(&change.owner, &change.table) {
+                        if let Some(schema) = source.table_schema(&change.owner, &change.table)? {
+                            tx.send(Msg::Schema(schema)).map_err(disconnected)?;
+                        }
+                    }
+                }
+                batch_changes += txn.changes.len();
+                batch.push(txn);
+                if batch_changes >= BATCH_CHANGES {
+                    tx.send(Msg::Txns(std::mem::take(&mut batch))).map_err(disconnected)?;
+                    batch_changes = 0;
+                }
+            }
+        }
+        read = end;
+        progress.rows_read.fetch_add(fetched, Ordering::Relaxed);
+        progress.read_scn.store(read.0, Ordering::Relaxed);
+        progress.open_transactions.store(buffer.open_transactions() as u64, Ordering::Relaxed);
+        let pace = planner.observe(read, end, fetched, current);
+        if last_checkpoint.elapsed() >= opts.checkpoint_interval {
+            if !batch.is_empty() {
+                tx.send(Msg::Txns(std::mem::take(&mut batch))).map_err(disconnected)?;
+                batch_changes = 0;
+            }
+            tx.send(Msg::Checkpoint(buffer.offset(read))).map_err(disconnected)?;
+            last_checkpoint = Instant::now();
+        }
+        if source.is_finished() && planner.next_window(read, source.current_scn()?).is_none() {
+            break;
+        }
+        if opts.pacing == Pacing::Live && !pace.lagging && shutdown.wait_timeout(pace.sleep) {
+            break;
+        }
+    }
+    if !batch.is_empty() {
+        tx.send(Msg::Txns(batch)).map_err(disconnected)?;
+    }
+    tx.send(Msg::Checkpoint(buffer.offset(read))).map_err(disconnected)?;
+    let stats = buffer.stats();
+    Ok(Mined {
+        skipped: stats.skipped_already_written,
+        rolled_back: stats.rolled_back,
+        open_at_end: buffer.open_transactions() as u64,
+    })
+}
+
+/// Tables the miner has already looked up, by owner then name (borrowed lookups, no
+/// allocation per change).
+#[derive(Default)]
+struct KnownTables(HashMap<String, std::collections::HashSet<String>>);
+
+impl KnownTables {
+    /// True the first time a table is seen.
+    fn insert(&mut self, owner: &str, table: &str) -> bool {
+        match self.0.get_mut(owner) {
+            Some(tables) if tables.contains(table) => false,
+            Some(tables) => tables.insert(table.to_string()),
+            None => {
+                self.0.entry(owner.to_string()).or_default().insert(table.to_string());
+                true
+            }
+        }
+    }
+}
+
+/// `"OWNER"."TABLE"` named by a DML statement, for exports without SEG_OWNER/TABLE_NAME.
+fn table_of(sql: &str) -> Option<(&str, &str)> {
+    let start = sql.find('"')? + 1;
+    let rest = &sql[start..];
+    let owner_end = rest.find('"')?;
+    let after = rest.get(owner_end + 1..)?.strip_prefix(".\"")?;
+    let table_end = after.find('"')?;
+    Some((&rest[..owner_end], &after[..table_end]))
+}
+
+/// The writer side: owns the CSV sink and runs checkpoints.
+struct Writer<'p> {
+    sink: CsvSink,
+    opts: PipelineOptions,
+    schemas: HashMap<String, HashMap<String, Arc<TableSchema>>>,
+    next_id: u64,
+    checkpoints: u64,
+    last_offset: Option<Offset>,
+    progress: &'p Progress,
+}
+
+impl<'p> Writer<'p> {
+    fn new(
+        opts: &PipelineOptions,
+        next_id: u64,
+        last_offset: Option<Offset>,
+        progress: &'p Progress,
+    ) -> Result<Self, PipelineError> {
+        Ok(Writer {
+            sink: CsvSink::open(opts.sink.clone(), opts.term, next_id)?,
+            opts: opts.clone(),
+            schemas: HashMap::new(),
+            next_id,
+            checkpoints: 0,
+            last_offset,
+            progress,
+        })
+    }
+
+    fn run(&mut self, rx: &Receiver<Msg>, store: &mut dyn CheckpointStore) -> Result<(), PipelineError> {
+        // Pending rows since the last checkpoint; a checkpoint with no rows and an unchanged
+        // offset is not worth a commit.
+        let mut dirty = false;
+        for msg in rx.iter() {
+            match msg {
+                Msg::Schema(s) => {
+                    self.schemas.entry(s.id.owner.clone()).or_default().insert(s.id.name.clone(), Arc::new(s));
+                }
+                Msg::Txns(txns) => {
+                    for txn in &txns {
+                        self.write_txn(txn)?;
+                    }
+                    dirty = true;
+                }
+                Msg::Checkpoint(offset) => {
+                    if dirty || self.last_offset.as_ref() != Some(&offset) {
+                        self.checkpoint(offset, store)?;
+                    }
+                    dirty = false;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_txn(&mut self, txn: &CommittedTxn) -> Result<(), PipelineError> {
+        for change in &txn.changes {
+            let op = match change.op {
+                ChangeOp::Insert => RowOp::Insert,
+                ChangeOp::Update => RowOp::Update,
+                ChangeOp::Delete => RowOp::Delete,
+                ChangeOp::Ddl => {
+                    self.on_ddl(&change.owner, &change.table, &change.sql_redo, change.scn);
+                    continue;
+                }
+            };
+            let stmt = match sql::parse(&change.sql_redo) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.parse_failed(txn, change, e)?;
+                    continue;
+                }
+            };
+            let meta = RowMeta { op, scn: change.scn, commit_scn: txn.commit_scn, commit_ts: txn.commit_ts, xid: txn.xid };
+            let mut schema = self.schema_for(&change.owner, &change.table, &stmt);
+            let mut values: Vec<Option<&Value<'_>>> = Vec::with_capacity(schema.columns.len());
+            while let Err(unknown) = stmt.row(&schema, &mut values) {
+                // A column the catalog does not know (added after the columns export was taken,
+                // or a table missing from it): extend the table and roll its file.
+                tracing::warn!(table = %schema.id, column = unknown.0, scn = %change.scn, "column not in the table definition; adding it");
+                let evolved = Arc::new(schema.with_added_column(unknown.0, "UNKNOWN"));
+                self.schemas.entry(change.owner.clone()).or_default().insert(change.table.clone(), evolved.clone());
+                schema = evolved;
+            }
+            self.sink.write_row(&schema, &meta, &values)?;
+        }
+        self.progress.transactions.fetch_add(1, Ordering::Relaxed);
+        self.progress.changes_written.fetch_add(txn.changes.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The table's schema; for a table the source does not know, one built from the columns the
+    /// statement names (in statement order).
+    fn schema_for(&mut self, owner: &str, table: &str, stmt: &sql::Statement<'_>) -> Arc<TableSchema> {
+        if let Some(s) = self.schemas.get(owner).and_then(|t| t.get(table)) {
+            return s.clone();
+        }
+        tracing::warn!(owner, table, "table not in the columns definition; taking its columns from its first statement");
+        let mut schema = TableSchema::new(TableId::new(owner, table), vec![]);
+        for (name, _) in stmt.values.iter().chain(stmt.conditions.iter()) {
+            if schema.position(name).is_none() {
+                schema = schema.with_added_column(name, "UNKNOWN");
+            }
+        }
+        let schema = Arc::new(schema);
+        self.schemas.entry(owner.to_string()).or_default().insert(table.to_string(), schema.clone());
+        schema
+    }
+
+    fn on_ddl(&mut self, owner: &str, table: &str, sql: &str, scn: Scn) {
+        tracing::info!(owner, table, %scn, ddl = sql, "DDL");
+        // Roll the table's file: rows after a DDL never share a file with rows before it.
+        if let Some(s) = self.schemas.get_mut(owner).and_then(|t| t.get_mut(table)) {
+            let mut next = (**s).clone();
+            next.version += 1;
+            *s = Arc::new(next);
+        }
+    }
+
+    fn parse_failed(&mut self, txn: &CommittedTxn, change: &redoflow_miner::Change, e: ParseError) -> Result<(), PipelineError> {
+        let table = format!("{}.{}", change.owner, change.table);
+        match self.opts.on_parse_error {
+            OnParseError::Stop => Err(PipelineError::Parse {
+                scn: change.scn,
+                xid: txn.xid,
+                table,
+                line: LineRef(change.line),
+                position: e.pos,
+                kind: format!("{:?}", e.kind),
+                snippet: snippet(&change.sql_redo, e.pos),
+            }),
+            OnParseError::DeadLetter => {
+                let message = format!("{:?} at position {}", e.kind, e.pos);
+                tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, error = %message, "SQL_REDO rejected");
+                self.sink.write_rejected(&RejectedRow {
+                    scn: change.scn,
+                    xid: txn.xid,
+                    table: &table,
+                    line: change.line,
+                    error: &message,
+                    sql_redo: &change.sql_redo,
+                })?;
+                self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    fn checkpoint(&mut self, offset: Offset, store: &mut dyn CheckpointStore) -> Result<(), PipelineError> {
+        let _span = tracing::info_span!("checkpoint", id = self.next_id).entered();
+        let files = self.sink.prepare()?;
+        let checkpoint = Checkpoint {
+            id: self.next_id,
+            term: self.opts.term,
+            offset,
+            files,
+            created_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        };
+        store.commit(&checkpoint)?;
+        sink::finish_checkpoint(&self.opts.sink.root, &checkpoint, self.opts.sink.fsync)?;
+        tracing::info!(files = checkpoint.files.len(), resume_scn = %checkpoint.offset.resume_scn, "checkpoint committed");
+        self.next_id += 1;
+        self.checkpoints += 1;
+        self.progress.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.last_offset = Some(checkpoint.offset);
+        Ok(())
+    }
+}
+
+/// Up to 40 characters either side of `pos`, on one line, with a marker at the position.
+fn snippet(sql: &str, pos: usize) -> String {
+    let pos = pos.min(sql.len());
+    let mut start = pos.saturating_sub(40);
+    while !sql.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (pos + 40).min(sql.len());
+    while !sql.is_char_boundary(end) {
+        end += 1;
+    }
+    let mut p = pos;
+    while !sql.is_char_boundary(p) {
+        p -= 1;
+    }
+    let flat = |s: &str| s.replace(['\n', '\r'], " ");
+    format!("{}>>>{}", flat(&sql[start..p]), flat(&sql[p..end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_of_reads_the_quoted_names() {
+        assert_eq!(table_of("insert into \"HR\".\"MY TAB\"(\"A\") values (1)"), Some(("HR", "MY TAB")));
+        assert_eq!(table_of("delete from \"a.b\".\"c\" where \"X\" = 1"), Some(("a.b", "c")));
+        assert_eq!(table_of("commit"), None);
+        assert_eq!(table_of("insert into \"HR\""), None);
+    }
+
+    #[test]
+    fn snippet_marks_the_position_on_one_line() {
+        let s = snippet("insert into \"A\".\"B\"(\"C\") values ('x\ny' oops", 40);
+        assert!(s.contains(">>>"), "{s}");
+        assert!(!s.contains('\n'));
+        assert_eq!(snippet("é", 1), ">>>é");
+    }
+}

@@ -1,0 +1,258 @@
+//! The whole pipeline on recorded exports: the bundled example against reviewed expected
+//! output, exactly-once across restarts on a generated OLTP export, and bad input.
+
+#[path = "../benches/support/export_gen.rs"]
+mod export_gen;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use redoflow::config::OnParseError;
+use redoflow::{Config, PipelineError, Progress};
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hr").join(name)
+}
+
+fn config(out: &Path) -> Config {
+    let mut c = Config::default();
+    c.output.dir = out.to_path_buf();
+    c.output.fsync = false;
+    c
+}
+
+fn replay(cfg: &Config, contents: &Path, columns: Option<&Path>) -> Result<redoflow::Summary, PipelineError> {
+    redoflow::replay(cfg, contents, columns, std::future::pending(), &Progress::default())
+}
+
+/// Every finished CSV file per table directory, in name order, concatenated with the header of
+/// the first file kept and the others' headers checked equal and dropped.
+fn table_outputs(out: &Path) -> BTreeMap<String, String> {
+    let mut result = BTreeMap::new();
+    for entry in fs::read_dir(out).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !entry.file_type().unwrap().is_dir() || name.starts_with('_') {
+            continue;
+        }
+        let mut files: Vec<PathBuf> = fs::read_dir(entry.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let mut text = String::new();
+        for f in files {
+            let fname = f.file_name().unwrap().to_string_lossy().to_string();
+            assert!(!fname.ends_with(".inprogress"), "in-progress file left behind: {}", f.display());
+            assert!(fname.ends_with(".csv"), "unexpected file {}", f.display());
+            let content = fs::read_to_string(&f).unwrap();
+            let (header, body) = content.split_once('\n').unwrap();
+            if text.is_empty() {
+                text.push_str(header);
+                text.push('\n');
+            } else {
+                assert!(text.starts_with(&format!("{header}\n")), "header changed in {}", f.display());
+            }
+            text.push_str(body);
+        }
+        result.insert(name, text);
+    }
+    result
+}
+
+fn data_rows(csv_text: &str) -> u64 {
+    let mut r = csv::ReaderBuilder::new().from_reader(csv_text.as_bytes());
+    r.records().map(|x| x.unwrap()).count() as u64
+}
+
+#[test]
+fn example_export_matches_the_reviewed_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let summary = replay(&cfg, &example("logmnr_contents.csv"), Some(&example("all_tab_columns.csv"))).unwrap();
+    assert_eq!(summary.open_at_end, 1, "T10 has no COMMIT in the export");
+    assert_eq!(summary.rolled_back, 1);
+    let outputs = table_outputs(dir.path());
+    let expected_dir = example("expected");
+    let bless = std::env::var_os("REDOFLOW_BLESS").is_some();
+    if bless {
+        fs::create_dir_all(&expected_dir).unwrap();
+    }
+    for (table, text) in &outputs {
+        let path = expected_dir.join(format!("{table}.csv"));
+        if bless {
+            fs::write(&path, text).unwrap();
+        }
+        let want = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(text, &want, "output of {table} differs from {}", path.display());
+    }
+    let expected_tables: Vec<String> = fs::read_dir(&expected_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".csv").to_string())
+        .collect();
+    assert_eq!(outputs.len(), expected_tables.len(), "tables: {:?}", outputs.keys());
+    let report = redoflow::sink_csv::verify(dir.path()).unwrap();
+    assert!(report.is_ok(), "{report}");
+}
+
+#[test]
+fn rerunning_a_finished_replay_writes_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let contents = example("logmnr_contents.csv");
+    let columns = example("all_tab_columns.csv");
+    replay(&cfg, &contents, Some(&columns)).unwrap();
+    let first = table_outputs(dir.path());
+    let again = replay(&cfg, &contents, Some(&columns)).unwrap();
+    assert_eq!(again.changes_written, 0);
+    assert_eq!(table_outputs(dir.path()), first);
+    assert!(redoflow::sink_csv::verify(dir.path()).unwrap().is_ok());
+}
+
+fn generate(dir: &Path, rows: u64, seed: u64) -> (PathBuf, PathBuf, export_gen::Truth) {
+    let contents = dir.join("contents.csv");
+    let columns = dir.join("columns.csv");
+    let truth = export_gen::write_export(fs::File::create(&contents).unwrap(), rows, seed).unwrap();
+    export_gen::write_columns(fs::File::create(&columns).unwrap()).unwrap();
+    (contents, columns, truth)
+}
+
+/// The first `records` records of a CSV export (quoted fields may span lines).
+fn truncate_records(src: &Path, dst: &Path, records: usize) {
+    let mut r = csv::ReaderBuilder::new().has_headers(false).from_path(src).unwrap();
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_path(dst).unwrap();
+    for rec in r.byte_records().take(records + 1) {
+        w.write_byte_record(&rec.unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn generated_export_matches_its_ground_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let (contents, columns, truth) = generate(dir.path(), 20_000, 7);
+    let out = dir.path().join("out");
+    let mut cfg = config(&out);
+    cfg.output.max_file_bytes = 64 * 1024; // force rolling
+    let summary = replay(&cfg, &contents, Some(&columns)).unwrap();
+    assert_eq!(summary.transactions, truth.committed_txns, "{summary:?}");
+    let outputs = table_outputs(&out);
+    for (table, n) in &truth.committed_changes {
+        let text = &outputs[&format!("SHOP.{table}")];
+        assert_eq!(data_rows(text), *n, "rows of {table}");
+    }
+    assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
+}
+
+/// An export that grows (or a node that stops) part-way: the run on the first part, then the
+/// run on the whole export from the first run's checkpoint, give exactly the output of one run
+/// over the whole export — for cut points inside open transactions, CSF groups and shared
+/// commit SCNs.
+#[test]
+fn resuming_from_a_checkpoint_is_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (contents, columns, _) = generate(dir.path(), 6_000, 11);
+    let whole_out = dir.path().join("whole");
+    replay(&config(&whole_out), &contents, Some(&columns)).unwrap();
+    let whole = table_outputs(&whole_out);
+    let total_records = csv::Reader::from_path(&contents).unwrap().byte_records().count();
+    let mut g = export_gen::Gen::new(99);
+    for round in 0..6 {
+        let cut1 = 1 + g.below(total_records as u64 - 1) as usize;
+        let cut2 = cut1 + g.below((total_records - cut1) as u64) as usize;
+        let out = dir.path().join(format!("resumed-{round}"));
+        for cut in [cut1, cut2] {
+            let part = dir.path().join(format!("part-{round}-{cut}.csv"));
+            truncate_records(&contents, &part, cut);
+            replay(&config(&out), &part, Some(&columns)).unwrap();
+        }
+        replay(&config(&out), &contents, Some(&columns)).unwrap();
+        let resumed = table_outputs(&out);
+        assert_eq!(resumed.keys().collect::<Vec<_>>(), whole.keys().collect::<Vec<_>>());
+        for (table, text) in &whole {
+            assert!(resumed[table] == *text, "round {round} (cuts {cut1}, {cut2}): {table} differs");
+        }
+        assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
+    }
+}
+
+#[test]
+fn many_checkpoints_during_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (contents, columns, truth) = generate(dir.path(), 30_000, 3);
+    let out = dir.path().join("out");
+    let mut cfg = config(&out);
+    cfg.checkpoint.interval = Duration::from_millis(1);
+    cfg.mining.batch_rows_min = 50;
+    cfg.mining.batch_rows_default = 100;
+    cfg.mining.batch_rows_max = 200;
+    let summary = replay(&cfg, &contents, Some(&columns)).unwrap();
+    assert!(summary.checkpoints > 5, "{summary:?}");
+    let manifests = fs::read_dir(out.join("_checkpoints")).unwrap().count() as u64;
+    assert_eq!(manifests, summary.checkpoints);
+    let outputs = table_outputs(&out);
+    let rows: u64 = outputs.values().map(|t| data_rows(t)).sum();
+    assert_eq!(rows, truth.committed_changes.values().sum::<u64>());
+    assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
+}
+
+fn write_export(dir: &Path, rows: &[&str]) -> PathBuf {
+    let path = dir.join("bad.csv");
+    let mut text = String::from("SCN,XID,OPERATION_CODE,SEG_OWNER,TABLE_NAME,ROW_ID,SQL_REDO\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    fs::write(&path, text).unwrap();
+    path
+}
+
+const BAD_ROWS: [&str; 4] = [
+    "10,0A00000000000001,6,,,,set transaction read write;",
+    "11,0A00000000000001,1,HR,T,AAA,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\") values ('ok');\"",
+    "12,0A00000000000001,1,HR,T,AAB,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\") values ('broken);\"",
+    "13,0A00000000000001,7,,,,commit;",
+];
+
+#[test]
+fn malformed_sql_redo_stops_with_scn_xid_table_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let contents = write_export(dir.path(), &BAD_ROWS);
+    let out = dir.path().join("out");
+    let err = replay(&config(&out), &contents, None).unwrap_err();
+    let msg = err.to_string();
+    for needle in ["SCN 12", "0A00000000000001", "HR.T", "line 4", "broken"] {
+        assert!(msg.contains(needle), "{needle:?} missing from: {msg}");
+    }
+    // Nothing was committed: no finished file, no manifest.
+    assert!(!out.join("_checkpoints").exists() || fs::read_dir(out.join("_checkpoints")).unwrap().count() == 0);
+}
+
+#[test]
+fn dead_letter_mode_commits_rejected_rows_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let contents = write_export(dir.path(), &BAD_ROWS);
+    let out = dir.path().join("out");
+    let mut cfg = config(&out);
+    cfg.output.on_parse_error = OnParseError::DeadLetter;
+    let summary = replay(&cfg, &contents, None).unwrap();
+    assert_eq!(summary.rejected, 1);
+    let outputs = table_outputs(&out);
+    assert_eq!(data_rows(&outputs["HR.T"]), 1);
+    let rejected: Vec<_> = fs::read_dir(out.join("_rejected")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(rejected.len(), 1);
+    let text = fs::read_to_string(&rejected[0]).unwrap();
+    assert!(text.contains("'broken);"), "{text}");
+    assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
+}
+
+#[test]
+fn malformed_export_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let contents = write_export(dir.path(), &[BAD_ROWS[0], "1x1,0A00000000000001,7,,,,commit;"]);
+    let err = replay(&config(&dir.path().join("out")), &contents, None).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("bad.csv:3"), "{msg}");
+    assert!(msg.contains("SCN"), "{msg}");
+}
