@@ -17,8 +17,14 @@ fn main() -> anyhow::Result<()> {
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "export".into()));
     let seed: u64 = args.next().map_or(Ok(1), |s| s.parse())?;
     fs::create_dir_all(&dir)?;
-    let truth = export_gen::write_export(BufWriter::new(File::create(dir.join("logmnr_contents.csv"))?), rows, seed)?;
-    export_gen::write_columns(BufWriter::new(File::create(dir.join("all_tab_columns.csv"))?))?;
+    let truth = export_gen::write_export(
+        BufWriter::new(File::create(dir.join("logmnr_contents.csv"))?),
+        rows,
+        seed,
+    )?;
+    export_gen::write_columns(BufWriter::new(File::create(
+        dir.join("all_tab_columns.csv"),
+    )?))?;
     println!(
         "{}: {} rows, {} committed transactions, {} committed changes",
         dir.display(),

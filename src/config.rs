@@ -66,7 +66,10 @@ pub struct CheckpointConfig {
 
 impl Default for CheckpointConfig {
     fn default() -> Self {
-        CheckpointConfig { interval: Duration::from_secs(30), state_dir: None }
+        CheckpointConfig {
+            interval: Duration::from_secs(30),
+            state_dir: None,
+        }
     }
 }
 
@@ -117,7 +120,10 @@ impl MiningConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid config: {0}")]
@@ -126,10 +132,14 @@ pub enum ConfigError {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        let config: Config = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -137,20 +147,29 @@ impl Config {
     /// Checks relations between keys that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let m = &self.mining;
-        if !(1 <= m.batch_rows_min && m.batch_rows_min <= m.batch_rows_default && m.batch_rows_default <= m.batch_rows_max) {
+        if !(1 <= m.batch_rows_min
+            && m.batch_rows_min <= m.batch_rows_default
+            && m.batch_rows_default <= m.batch_rows_max)
+        {
             return Err(ConfigError::Invalid(format!(
                 "mining: need 1 <= batch_rows_min ({}) <= batch_rows_default ({}) <= batch_rows_max ({})",
                 m.batch_rows_min, m.batch_rows_default, m.batch_rows_max
             )));
         }
         if !(m.sleep_min <= m.sleep_default && m.sleep_default <= m.sleep_max) {
-            return Err(ConfigError::Invalid("mining: need sleep_min <= sleep_default <= sleep_max".into()));
+            return Err(ConfigError::Invalid(
+                "mining: need sleep_min <= sleep_default <= sleep_max".into(),
+            ));
         }
         if self.checkpoint.interval.is_zero() {
-            return Err(ConfigError::Invalid("checkpoint.interval must be more than 0".into()));
+            return Err(ConfigError::Invalid(
+                "checkpoint.interval must be more than 0".into(),
+            ));
         }
         if self.output.max_file_bytes < 1024 {
-            return Err(ConfigError::Invalid("output.max_file_bytes must be at least 1KiB".into()));
+            return Err(ConfigError::Invalid(
+                "output.max_file_bytes must be at least 1KiB".into(),
+            ));
         }
         if self.output.missing_marker.is_empty() {
             return Err(ConfigError::Invalid(
@@ -162,7 +181,10 @@ impl Config {
 
     /// The checkpoint state directory.
     pub fn state_dir(&self) -> PathBuf {
-        self.checkpoint.state_dir.clone().unwrap_or_else(|| self.output.dir.join("_state"))
+        self.checkpoint
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| self.output.dir.join("_state"))
     }
 }
 
@@ -202,6 +224,10 @@ mod tests {
     #[test]
     fn invalid_relations_are_refused() {
         let c: Config = toml::from_str("[mining]\nbatch_rows_min = 5000\n").unwrap();
-        assert!(c.validate().unwrap_err().to_string().contains("batch_rows_min"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("batch_rows_min"));
     }
 }

@@ -31,14 +31,26 @@ use redoflow_miner::{LogSource, ReplaySource};
 
 /// Runs one node on `source` with a local checkpoint store until `shutdown` completes (or the
 /// source is finished), then takes a final checkpoint. This is what `redoflow` itself calls.
-pub fn run<S, F>(config: &Config, source: &mut S, pacing: Pacing, shutdown: F, progress: &Progress) -> Result<Summary, PipelineError>
+pub fn run<S, F>(
+    config: &Config,
+    source: &mut S,
+    pacing: Pacing,
+    shutdown: F,
+    progress: &Progress,
+) -> Result<Summary, PipelineError>
 where
     S: LogSource,
     F: Future<Output = ()> + Send + 'static,
 {
     let opts = PipelineOptions::from_config(config, pacing);
     let mut store = LocalStore::open(&config.state_dir())?;
-    pipeline::run_pipeline(&opts, source, &mut store, &Shutdown::from_future(shutdown), progress)
+    pipeline::run_pipeline(
+        &opts,
+        source,
+        &mut store,
+        &Shutdown::from_future(shutdown),
+        progress,
+    )
 }
 
 /// The whole pipeline on a recorded LogMiner export (SPEC.md §10), single node, to completion.

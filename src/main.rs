@@ -12,7 +12,11 @@ use redoflow::config::OnParseError;
 use redoflow::{Config, Progress, Shutdown};
 
 #[derive(Parser)]
-#[command(name = "redoflow", version, about = "Oracle LogMiner change data capture to exactly-once CSV files")]
+#[command(
+    name = "redoflow",
+    version,
+    about = "Oracle LogMiner change data capture to exactly-once CSV files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,6 +56,11 @@ enum Command {
     },
 }
 
+// Rows are allocated on the miner thread and freed on the writer thread; mimalloc handles that
+// cross-thread pattern far better than the system allocator (measured in benches/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     redoflow::units::parse_duration(s)
 }
@@ -75,7 +84,15 @@ fn main() -> ExitCode {
 fn real_main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Replay { contents, columns, out, config, checkpoint_interval, on_parse_error, quiet } => {
+        Command::Replay {
+            contents,
+            columns,
+            out,
+            config,
+            checkpoint_interval,
+            on_parse_error,
+            quiet,
+        } => {
             let mut cfg = match &config {
                 Some(path) => Config::load(path)?,
                 None => Config::default(),
@@ -87,7 +104,11 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 cfg.checkpoint.interval = i;
             }
             if let Some(p) = on_parse_error {
-                cfg.output.on_parse_error = if p == "stop" { OnParseError::Stop } else { OnParseError::DeadLetter };
+                cfg.output.on_parse_error = if p == "stop" {
+                    OnParseError::Stop
+                } else {
+                    OnParseError::DeadLetter
+                };
             }
             cfg.validate()?;
             replay(&cfg, &contents, columns.as_deref(), quiet)
@@ -96,7 +117,12 @@ fn real_main() -> anyhow::Result<ExitCode> {
     }
 }
 
-fn replay(cfg: &Config, contents: &std::path::Path, columns: Option<&std::path::Path>, quiet: bool) -> anyhow::Result<ExitCode> {
+fn replay(
+    cfg: &Config,
+    contents: &std::path::Path,
+    columns: Option<&std::path::Path>,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
     let progress = Arc::new(Progress::default());
     let done = Shutdown::new();
     let printer = (!quiet).then(|| {
@@ -115,18 +141,36 @@ fn replay(cfg: &Config, contents: &std::path::Path, columns: Option<&std::path::
     let summary = result.with_context(|| format!("replay of {} failed", contents.display()))?;
     let secs = summary.elapsed.as_secs_f64().max(1e-9);
     println!("replay finished in {:.2}s", secs);
-    println!("  rows read            {:>12}  ({:.0} rows/s)", summary.rows_read, summary.rows_read as f64 / secs);
+    println!(
+        "  rows read            {:>12}  ({:.0} rows/s)",
+        summary.rows_read,
+        summary.rows_read as f64 / secs
+    );
     println!("  transactions written {:>12}", summary.transactions);
     println!("  changes written      {:>12}", summary.changes_written);
     println!("  rolled back          {:>12}", summary.rolled_back);
-    println!("  already written      {:>12}  (skipped: committed before the last checkpoint)", summary.skipped_already_written);
+    println!(
+        "  already written      {:>12}  (skipped: committed before the last checkpoint)",
+        summary.skipped_already_written
+    );
     println!("  rejected             {:>12}", summary.rejected);
-    println!("  open at end          {:>12}  (not written: no COMMIT in the export)", summary.open_at_end);
-    println!("  checkpoints          {:>12}  (last: {})", summary.checkpoints, summary.last_checkpoint.map_or("none".into(), |c| c.to_string()));
+    println!(
+        "  open at end          {:>12}  (not written: no COMMIT in the export)",
+        summary.open_at_end
+    );
+    println!(
+        "  checkpoints          {:>12}  (last: {})",
+        summary.checkpoints,
+        summary
+            .last_checkpoint
+            .map_or("none".into(), |c| c.to_string())
+    );
     println!("  resume SCN           {:>12}", summary.offset.resume_scn);
     println!("  output               {}", cfg.output.dir.display());
     if interrupted.is_triggered() {
-        println!("interrupted: the output is consistent up to the last checkpoint; run again to resume");
+        println!(
+            "interrupted: the output is consistent up to the last checkpoint; run again to resume"
+        );
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
@@ -159,7 +203,12 @@ fn verify(out: &std::path::Path) -> anyhow::Result<ExitCode> {
     if !out.is_dir() {
         bail!("{} is not a directory", out.display());
     }
-    let report = redoflow::sink_csv::verify(out).with_context(|| format!("verifying {}", out.display()))?;
+    let report =
+        redoflow::sink_csv::verify(out).with_context(|| format!("verifying {}", out.display()))?;
     print!("{report}");
-    Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

@@ -19,7 +19,9 @@ use redoflow_miner::planner::{Planner, PlannerConfig};
 use redoflow_miner::sql::{self, ParseError};
 use redoflow_miner::txn::{ChangeOp, CommittedTxn, TxnError};
 use redoflow_miner::{LogSource, SourceError, TableId, TableSchema, TxnBuffer, Value};
-use redoflow_sink_csv::{self as sink, CsvSink, RejectedRow, RowMeta, RowOp, SinkConfig, SinkError};
+use redoflow_sink_csv::{
+    self as sink, CsvSink, RejectedRow, RowMeta, RowOp, SinkConfig, SinkError,
+};
 
 use crate::config::{Config, OnParseError};
 use crate::shutdown::Shutdown;
@@ -105,7 +107,15 @@ pub enum PipelineError {
     #[error(transparent)]
     Txn(#[from] TxnError),
     #[error("cannot parse SQL_REDO at SCN {scn}, XID {xid}, table {table}{line}, position {position}: {kind}\n  {snippet}")]
-    Parse { scn: Scn, xid: Xid, table: String, line: LineRef, position: usize, kind: String, snippet: String },
+    Parse {
+        scn: Scn,
+        xid: Xid,
+        table: String,
+        line: LineRef,
+        position: usize,
+        kind: String,
+        snippet: String,
+    },
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error(transparent)]
@@ -164,7 +174,9 @@ pub fn run_pipeline<S: LogSource>(
     let result = thread::scope(|scope| {
         let miner = thread::Builder::new()
             .name("redoflow-miner".into())
-            .spawn_scoped(scope, || mine(opts, source, restart, tx, shutdown, progress));
+            .spawn_scoped(scope, || {
+                mine(opts, source, restart, tx, shutdown, progress)
+            });
         let miner = match miner {
             Ok(m) => m,
             Err(e) => {
@@ -205,7 +217,7 @@ struct Mined {
 }
 
 /// Changes per channel message: enough to make the channel cost negligible per row.
-const BATCH_CHANGES: usize = 512;
+const BATCH_CHANGES: usize = 1024;
 
 fn mine<S: LogSource>(
     opts: &PipelineOptions,
@@ -262,7 +274,8 @@ fn mine<S: LogSource>(
                 batch_changes += txn.changes.len();
                 batch.push(txn);
                 if batch_changes >= BATCH_CHANGES {
-                    tx.send(Msg::Txns(std::mem::take(&mut batch))).map_err(disconnected)?;
+                    tx.send(Msg::Txns(std::mem::take(&mut batch)))
+                        .map_err(disconnected)?;
                     batch_changes = 0;
                 }
             }
@@ -270,14 +283,18 @@ fn mine<S: LogSource>(
         read = end;
         progress.rows_read.fetch_add(fetched, Ordering::Relaxed);
         progress.read_scn.store(read.0, Ordering::Relaxed);
-        progress.open_transactions.store(buffer.open_transactions() as u64, Ordering::Relaxed);
+        progress
+            .open_transactions
+            .store(buffer.open_transactions() as u64, Ordering::Relaxed);
         let pace = planner.observe(read, end, fetched, current);
         if last_checkpoint.elapsed() >= opts.checkpoint_interval {
             if !batch.is_empty() {
-                tx.send(Msg::Txns(std::mem::take(&mut batch))).map_err(disconnected)?;
+                tx.send(Msg::Txns(std::mem::take(&mut batch)))
+                    .map_err(disconnected)?;
                 batch_changes = 0;
             }
-            tx.send(Msg::Checkpoint(buffer.offset(read))).map_err(disconnected)?;
+            tx.send(Msg::Checkpoint(buffer.offset(read)))
+                .map_err(disconnected)?;
             last_checkpoint = Instant::now();
         }
         if source.is_finished() && planner.next_window(read, source.current_scn()?).is_none() {
@@ -290,7 +307,8 @@ fn mine<S: LogSource>(
     if !batch.is_empty() {
         tx.send(Msg::Txns(batch)).map_err(disconnected)?;
     }
-    tx.send(Msg::Checkpoint(buffer.offset(read))).map_err(disconnected)?;
+    tx.send(Msg::Checkpoint(buffer.offset(read)))
+        .map_err(disconnected)?;
     let stats = buffer.stats();
     Ok(Mined {
         skipped: stats.skipped_already_written,
@@ -302,16 +320,31 @@ fn mine<S: LogSource>(
 /// Tables the miner has already looked up, by owner then name (borrowed lookups, no
 /// allocation per change).
 #[derive(Default)]
-struct KnownTables(HashMap<String, std::collections::HashSet<String>>);
+struct KnownTables {
+    tables: HashMap<String, std::collections::HashSet<String>>,
+    /// The table of the previous change: most changes repeat it, and comparing two short
+    /// strings is cheaper than hashing them.
+    last: (String, String),
+}
 
 impl KnownTables {
     /// True the first time a table is seen.
     fn insert(&mut self, owner: &str, table: &str) -> bool {
-        match self.0.get_mut(owner) {
+        if self.last.0 == owner && self.last.1 == table {
+            return false;
+        }
+        self.last.0.clear();
+        self.last.0.push_str(owner);
+        self.last.1.clear();
+        self.last.1.push_str(table);
+        match self.tables.get_mut(owner) {
             Some(tables) if tables.contains(table) => false,
             Some(tables) => tables.insert(table.to_string()),
             None => {
-                self.0.entry(owner.to_string()).or_default().insert(table.to_string());
+                self.tables
+                    .entry(owner.to_string())
+                    .or_default()
+                    .insert(table.to_string());
                 true
             }
         }
@@ -333,6 +366,9 @@ struct Writer<'p> {
     sink: CsvSink,
     opts: PipelineOptions,
     schemas: HashMap<String, HashMap<String, Arc<TableSchema>>>,
+    /// The schema of the previous change (most changes repeat the table); cleared whenever
+    /// `schemas` changes.
+    last_schema: Option<Arc<TableSchema>>,
     next_id: u64,
     checkpoints: u64,
     last_offset: Option<Offset>,
@@ -350,6 +386,7 @@ impl<'p> Writer<'p> {
             sink: CsvSink::open(opts.sink.clone(), opts.term, next_id)?,
             opts: opts.clone(),
             schemas: HashMap::new(),
+            last_schema: None,
             next_id,
             checkpoints: 0,
             last_offset,
@@ -357,15 +394,17 @@ impl<'p> Writer<'p> {
         })
     }
 
-    fn run(&mut self, rx: &Receiver<Msg>, store: &mut dyn CheckpointStore) -> Result<(), PipelineError> {
+    fn run(
+        &mut self,
+        rx: &Receiver<Msg>,
+        store: &mut dyn CheckpointStore,
+    ) -> Result<(), PipelineError> {
         // Pending rows since the last checkpoint; a checkpoint with no rows and an unchanged
         // offset is not worth a commit.
         let mut dirty = false;
         for msg in rx.iter() {
             match msg {
-                Msg::Schema(s) => {
-                    self.schemas.entry(s.id.owner.clone()).or_default().insert(s.id.name.clone(), Arc::new(s));
-                }
+                Msg::Schema(s) => self.set_schema(Arc::new(s)),
                 Msg::Txns(txns) => {
                     for txn in &txns {
                         self.write_txn(txn)?;
@@ -401,7 +440,13 @@ impl<'p> Writer<'p> {
                     continue;
                 }
             };
-            let meta = RowMeta { op, scn: change.scn, commit_scn: txn.commit_scn, commit_ts: txn.commit_ts, xid: txn.xid };
+            let meta = RowMeta {
+                op,
+                scn: change.scn,
+                commit_scn: txn.commit_scn,
+                commit_ts: txn.commit_ts,
+                xid: txn.xid,
+            };
             let mut schema = self.schema_for(&change.owner, &change.table, &stmt);
             let mut values: Vec<Option<&Value<'_>>> = Vec::with_capacity(schema.columns.len());
             while let Err(unknown) = stmt.row(&schema, &mut values) {
@@ -409,23 +454,40 @@ impl<'p> Writer<'p> {
                 // or a table missing from it): extend the table and roll its file.
                 tracing::warn!(table = %schema.id, column = unknown.0, scn = %change.scn, "column not in the table definition; adding it");
                 let evolved = Arc::new(schema.with_added_column(unknown.0, "UNKNOWN"));
-                self.schemas.entry(change.owner.clone()).or_default().insert(change.table.clone(), evolved.clone());
+                self.set_schema(evolved.clone());
                 schema = evolved;
             }
             self.sink.write_row(&schema, &meta, &values)?;
         }
         self.progress.transactions.fetch_add(1, Ordering::Relaxed);
-        self.progress.changes_written.fetch_add(txn.changes.len() as u64, Ordering::Relaxed);
+        self.progress
+            .changes_written
+            .fetch_add(txn.changes.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
     /// The table's schema; for a table the source does not know, one built from the columns the
     /// statement names (in statement order).
-    fn schema_for(&mut self, owner: &str, table: &str, stmt: &sql::Statement<'_>) -> Arc<TableSchema> {
-        if let Some(s) = self.schemas.get(owner).and_then(|t| t.get(table)) {
-            return s.clone();
+    fn schema_for(
+        &mut self,
+        owner: &str,
+        table: &str,
+        stmt: &sql::Statement<'_>,
+    ) -> Arc<TableSchema> {
+        if let Some(s) = &self.last_schema {
+            if s.id.owner == owner && s.id.name == table {
+                return s.clone();
+            }
         }
-        tracing::warn!(owner, table, "table not in the columns definition; taking its columns from its first statement");
+        if let Some(s) = self.schemas.get(owner).and_then(|t| t.get(table)).cloned() {
+            self.last_schema = Some(s.clone());
+            return s;
+        }
+        tracing::warn!(
+            owner,
+            table,
+            "table not in the columns definition; taking its columns from its first statement"
+        );
         let mut schema = TableSchema::new(TableId::new(owner, table), vec![]);
         for (name, _) in stmt.values.iter().chain(stmt.conditions.iter()) {
             if schema.position(name).is_none() {
@@ -433,21 +495,34 @@ impl<'p> Writer<'p> {
             }
         }
         let schema = Arc::new(schema);
-        self.schemas.entry(owner.to_string()).or_default().insert(table.to_string(), schema.clone());
+        self.set_schema(schema.clone());
         schema
+    }
+
+    fn set_schema(&mut self, schema: Arc<TableSchema>) {
+        self.last_schema = None;
+        self.schemas
+            .entry(schema.id.owner.clone())
+            .or_default()
+            .insert(schema.id.name.clone(), schema);
     }
 
     fn on_ddl(&mut self, owner: &str, table: &str, sql: &str, scn: Scn) {
         tracing::info!(owner, table, %scn, ddl = sql, "DDL");
         // Roll the table's file: rows after a DDL never share a file with rows before it.
-        if let Some(s) = self.schemas.get_mut(owner).and_then(|t| t.get_mut(table)) {
+        if let Some(s) = self.schemas.get(owner).and_then(|t| t.get(table)) {
             let mut next = (**s).clone();
             next.version += 1;
-            *s = Arc::new(next);
+            self.set_schema(Arc::new(next));
         }
     }
 
-    fn parse_failed(&mut self, txn: &CommittedTxn, change: &redoflow_miner::Change, e: ParseError) -> Result<(), PipelineError> {
+    fn parse_failed(
+        &mut self,
+        txn: &CommittedTxn,
+        change: &redoflow_miner::Change,
+        e: ParseError,
+    ) -> Result<(), PipelineError> {
         let table = format!("{}.{}", change.owner, change.table);
         match self.opts.on_parse_error {
             OnParseError::Stop => Err(PipelineError::Parse {
@@ -476,7 +551,11 @@ impl<'p> Writer<'p> {
         }
     }
 
-    fn checkpoint(&mut self, offset: Offset, store: &mut dyn CheckpointStore) -> Result<(), PipelineError> {
+    fn checkpoint(
+        &mut self,
+        offset: Offset,
+        store: &mut dyn CheckpointStore,
+    ) -> Result<(), PipelineError> {
         let _span = tracing::info_span!("checkpoint", id = self.next_id).entered();
         let files = self.sink.prepare()?;
         let checkpoint = Checkpoint {
@@ -484,7 +563,9 @@ impl<'p> Writer<'p> {
             term: self.opts.term,
             offset,
             files,
-            created_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            created_at_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
         };
         store.commit(&checkpoint)?;
         sink::finish_checkpoint(&self.opts.sink.root, &checkpoint, self.opts.sink.fsync)?;
@@ -522,8 +603,14 @@ mod tests {
 
     #[test]
     fn table_of_reads_the_quoted_names() {
-        assert_eq!(table_of("insert into \"HR\".\"MY TAB\"(\"A\") values (1)"), Some(("HR", "MY TAB")));
-        assert_eq!(table_of("delete from \"a.b\".\"c\" where \"X\" = 1"), Some(("a.b", "c")));
+        assert_eq!(
+            table_of("insert into \"HR\".\"MY TAB\"(\"A\") values (1)"),
+            Some(("HR", "MY TAB"))
+        );
+        assert_eq!(
+            table_of("delete from \"a.b\".\"c\" where \"X\" = 1"),
+            Some(("a.b", "c"))
+        );
         assert_eq!(table_of("commit"), None);
         assert_eq!(table_of("insert into \"HR\""), None);
     }

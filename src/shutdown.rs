@@ -54,7 +54,11 @@ impl Shutdown {
     }
 
     pub fn is_triggered(&self) -> bool {
-        self.inner.0.lock().unwrap_or_else(|p| p.into_inner()).triggered
+        self.inner
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .triggered
     }
 
     /// A future that completes when the signal triggers.

@@ -10,7 +10,10 @@ use redoflow_checkpoint::{codec, Checkpoint};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("checkpoint store {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("checkpoint store {path} is corrupt: {message}")]
     Corrupt { path: PathBuf, message: String },
     #[error("checkpoint {got} out of order: the last committed checkpoint is {last}")]
@@ -40,8 +43,14 @@ const TEMP: &str = "checkpoint.bin.tmp";
 
 impl LocalStore {
     pub fn open(dir: &Path) -> Result<LocalStore, StoreError> {
-        fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
-        let mut store = LocalStore { dir: dir.to_path_buf(), last_id: 0 };
+        fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut store = LocalStore {
+            dir: dir.to_path_buf(),
+            last_id: 0,
+        };
         store.last_id = store.last()?.map_or(0, |c| c.id);
         Ok(store)
     }
@@ -57,7 +66,10 @@ impl CheckpointStore for LocalStore {
         match fs::read(&path) {
             Ok(bytes) => codec::decode(&bytes)
                 .map(Some)
-                .map_err(|e| StoreError::Corrupt { path, message: e.to_string() }),
+                .map_err(|e| StoreError::Corrupt {
+                    path,
+                    message: e.to_string(),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(StoreError::Io { path, source }),
         }
@@ -65,7 +77,10 @@ impl CheckpointStore for LocalStore {
 
     fn commit(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         if checkpoint.id != self.last_id + 1 {
-            return Err(StoreError::OutOfOrder { last: self.last_id, got: checkpoint.id });
+            return Err(StoreError::OutOfOrder {
+                last: self.last_id,
+                got: checkpoint.id,
+            });
         }
         let tmp = self.dir.join(TEMP);
         let io = |path: &Path| {
@@ -77,7 +92,9 @@ impl CheckpointStore for LocalStore {
         f.sync_all().map_err(io(&tmp))?;
         drop(f);
         fs::rename(&tmp, self.path()).map_err(io(&self.path()))?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io(&self.dir))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
         self.last_id = checkpoint.id;
         Ok(())
     }
@@ -89,7 +106,13 @@ mod tests {
     use redoflow_checkpoint::{Offset, Scn};
 
     fn cp(id: u64) -> Checkpoint {
-        Checkpoint { id, term: 0, offset: Offset::starting_after(Scn(id * 10)), files: vec![], created_at_ms: 0 }
+        Checkpoint {
+            id,
+            term: 0,
+            offset: Offset::starting_after(Scn(id * 10)),
+            files: vec![],
+            created_at_ms: 0,
+        }
     }
 
     #[test]
@@ -99,7 +122,10 @@ mod tests {
         assert_eq!(s.last().unwrap(), None);
         s.commit(&cp(1)).unwrap();
         s.commit(&cp(2)).unwrap();
-        assert!(matches!(s.commit(&cp(4)), Err(StoreError::OutOfOrder { last: 2, got: 4 })));
+        assert!(matches!(
+            s.commit(&cp(4)),
+            Err(StoreError::OutOfOrder { last: 2, got: 4 })
+        ));
         let s = LocalStore::open(dir.path()).unwrap();
         assert_eq!(s.last().unwrap(), Some(cp(2)));
     }

@@ -8,16 +8,24 @@ use serde::{Deserialize, Deserializer};
 /// Parses `<number><unit>` with unit one of `ms`, `s`, `m`, `h` (and `d`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {text:?}: expected e.g. \"30s\", \"500ms\", \"4h\""))?;
+    let n: f64 = num.parse().map_err(|_| {
+        format!("invalid duration {text:?}: expected e.g. \"30s\", \"500ms\", \"4h\"")
+    })?;
     let secs = match unit.trim() {
         "ms" => n / 1000.0,
         "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
-        _ => return Err(format!("invalid duration {text:?}: unit must be ms, s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}: unit must be ms, s, m, h or d"
+            ))
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("invalid duration {text:?}"));
@@ -28,9 +36,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parses `<number><unit>` with unit one of `B`, `KB`, `KiB`, `MB`, `MiB`, `GB`, `GiB`.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid size {text:?}: expected e.g. \"128MiB\""))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: expected e.g. \"128MiB\""))?;
     let mult: f64 = match unit.trim() {
         "" | "B" => 1.0,
         "KB" | "kB" => 1e3,
@@ -39,7 +51,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "MiB" => 1024.0 * 1024.0,
         "GB" => 1e9,
         "GiB" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("invalid size {text:?}: unit must be B, KB, KiB, MB, MiB, GB or GiB")),
+        _ => {
+            return Err(format!(
+                "invalid size {text:?}: unit must be B, KB, KiB, MB, MiB, GB or GiB"
+            ))
+        }
     };
     let v = n * mult;
     if !v.is_finite() || v < 1.0 {

@@ -10,7 +10,11 @@ fn redoflow() -> Command {
 }
 
 fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hr").join(name).display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/hr")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -18,27 +22,56 @@ fn replay_then_verify_then_detect_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let run = redoflow()
-        .args(["replay", "--contents", &example("logmnr_contents.csv"), "--columns", &example("all_tab_columns.csv"), "--out"])
+        .args([
+            "replay",
+            "--contents",
+            &example("logmnr_contents.csv"),
+            "--columns",
+            &example("all_tab_columns.csv"),
+            "--out",
+        ])
         .arg(&out)
         .arg("--quiet")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     assert!(stdout.contains("replay finished"), "{stdout}");
     assert!(stdout.contains("open at end"), "{stdout}");
 
-    let verify = redoflow().arg("verify").arg("--out").arg(&out).output().unwrap();
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let verify = redoflow()
+        .arg("verify")
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 
     // Flip one byte of one finished file: verify must fail and name it.
     let table_dir = out.join("HR.EMPLOYEES");
-    let file = fs::read_dir(&table_dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "csv")).unwrap();
+    let file = fs::read_dir(&table_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .unwrap();
     let mut bytes = fs::read(&file).unwrap();
     let last = bytes.len() - 2;
     bytes[last] ^= 0x01;
     fs::write(&file, bytes).unwrap();
-    let verify = redoflow().arg("verify").arg("--out").arg(&out).output().unwrap();
+    let verify = redoflow()
+        .arg("verify")
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     let report = String::from_utf8_lossy(&verify.stdout);
     assert_eq!(verify.status.code(), Some(2), "{report}");
     let name = file.file_name().unwrap().to_string_lossy().to_string();
@@ -64,7 +97,12 @@ fn bad_config_key_is_refused_with_its_name() {
     let cfg = dir.path().join("c.toml");
     fs::write(&cfg, "[output]\nmax_file_bites = \"1MiB\"\n").unwrap();
     let run = redoflow()
-        .args(["replay", "--contents", &example("logmnr_contents.csv"), "--config"])
+        .args([
+            "replay",
+            "--contents",
+            &example("logmnr_contents.csv"),
+            "--config",
+        ])
         .arg(&cfg)
         .output()
         .unwrap();

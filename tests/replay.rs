@@ -13,7 +13,9 @@ use redoflow::config::OnParseError;
 use redoflow::{Config, PipelineError, Progress};
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hr").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/hr")
+        .join(name)
 }
 
 fn config(out: &Path) -> Config {
@@ -23,8 +25,18 @@ fn config(out: &Path) -> Config {
     c
 }
 
-fn replay(cfg: &Config, contents: &Path, columns: Option<&Path>) -> Result<redoflow::Summary, PipelineError> {
-    redoflow::replay(cfg, contents, columns, std::future::pending(), &Progress::default())
+fn replay(
+    cfg: &Config,
+    contents: &Path,
+    columns: Option<&Path>,
+) -> Result<redoflow::Summary, PipelineError> {
+    redoflow::replay(
+        cfg,
+        contents,
+        columns,
+        std::future::pending(),
+        &Progress::default(),
+    )
 }
 
 /// Every finished CSV file per table directory, in name order, concatenated with the header of
@@ -45,7 +57,11 @@ fn table_outputs(out: &Path) -> BTreeMap<String, String> {
         let mut text = String::new();
         for f in files {
             let fname = f.file_name().unwrap().to_string_lossy().to_string();
-            assert!(!fname.ends_with(".inprogress"), "in-progress file left behind: {}", f.display());
+            assert!(
+                !fname.ends_with(".inprogress"),
+                "in-progress file left behind: {}",
+                f.display()
+            );
             assert!(fname.ends_with(".csv"), "unexpected file {}", f.display());
             let content = fs::read_to_string(&f).unwrap();
             let (header, body) = content.split_once('\n').unwrap();
@@ -53,7 +69,11 @@ fn table_outputs(out: &Path) -> BTreeMap<String, String> {
                 text.push_str(header);
                 text.push('\n');
             } else {
-                assert!(text.starts_with(&format!("{header}\n")), "header changed in {}", f.display());
+                assert!(
+                    text.starts_with(&format!("{header}\n")),
+                    "header changed in {}",
+                    f.display()
+                );
             }
             text.push_str(body);
         }
@@ -64,14 +84,24 @@ fn table_outputs(out: &Path) -> BTreeMap<String, String> {
 
 fn data_rows(csv_text: &str) -> u64 {
     let mut r = csv::ReaderBuilder::new().from_reader(csv_text.as_bytes());
-    r.records().map(|x| x.unwrap()).count() as u64
+    let mut n = 0;
+    for record in r.records() {
+        record.unwrap();
+        n += 1;
+    }
+    n
 }
 
 #[test]
 fn example_export_matches_the_reviewed_output() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
-    let summary = replay(&cfg, &example("logmnr_contents.csv"), Some(&example("all_tab_columns.csv"))).unwrap();
+    let summary = replay(
+        &cfg,
+        &example("logmnr_contents.csv"),
+        Some(&example("all_tab_columns.csv")),
+    )
+    .unwrap();
     assert_eq!(summary.open_at_end, 1, "T10 has no COMMIT in the export");
     assert_eq!(summary.rolled_back, 1);
     let outputs = table_outputs(dir.path());
@@ -86,13 +116,29 @@ fn example_export_matches_the_reviewed_output() {
             fs::write(&path, text).unwrap();
         }
         let want = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(text, &want, "output of {table} differs from {}", path.display());
+        assert_eq!(
+            text,
+            &want,
+            "output of {table} differs from {}",
+            path.display()
+        );
     }
     let expected_tables: Vec<String> = fs::read_dir(&expected_dir)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".csv").to_string())
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".csv")
+                .to_string()
+        })
         .collect();
-    assert_eq!(outputs.len(), expected_tables.len(), "tables: {:?}", outputs.keys());
+    assert_eq!(
+        outputs.len(),
+        expected_tables.len(),
+        "tables: {:?}",
+        outputs.keys()
+    );
     let report = redoflow::sink_csv::verify(dir.path()).unwrap();
     assert!(report.is_ok(), "{report}");
 }
@@ -121,8 +167,14 @@ fn generate(dir: &Path, rows: u64, seed: u64) -> (PathBuf, PathBuf, export_gen::
 
 /// The first `records` records of a CSV export (quoted fields may span lines).
 fn truncate_records(src: &Path, dst: &Path, records: usize) {
-    let mut r = csv::ReaderBuilder::new().has_headers(false).from_path(src).unwrap();
-    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_path(dst).unwrap();
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(src)
+        .unwrap();
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_path(dst)
+        .unwrap();
     for rec in r.byte_records().take(records + 1) {
         w.write_byte_record(&rec.unwrap()).unwrap();
     }
@@ -156,7 +208,10 @@ fn resuming_from_a_checkpoint_is_exactly_once() {
     let whole_out = dir.path().join("whole");
     replay(&config(&whole_out), &contents, Some(&columns)).unwrap();
     let whole = table_outputs(&whole_out);
-    let total_records = csv::Reader::from_path(&contents).unwrap().byte_records().count();
+    let total_records = csv::Reader::from_path(&contents)
+        .unwrap()
+        .byte_records()
+        .count();
     let mut g = export_gen::Gen::new(99);
     for round in 0..6 {
         let cut1 = 1 + g.below(total_records as u64 - 1) as usize;
@@ -169,9 +224,15 @@ fn resuming_from_a_checkpoint_is_exactly_once() {
         }
         replay(&config(&out), &contents, Some(&columns)).unwrap();
         let resumed = table_outputs(&out);
-        assert_eq!(resumed.keys().collect::<Vec<_>>(), whole.keys().collect::<Vec<_>>());
+        assert_eq!(
+            resumed.keys().collect::<Vec<_>>(),
+            whole.keys().collect::<Vec<_>>()
+        );
         for (table, text) in &whole {
-            assert!(resumed[table] == *text, "round {round} (cuts {cut1}, {cut2}): {table} differs");
+            assert!(
+                resumed[table] == *text,
+                "round {round} (cuts {cut1}, {cut2}): {table} differs"
+            );
         }
         assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
     }
@@ -226,7 +287,10 @@ fn malformed_sql_redo_stops_with_scn_xid_table_and_line() {
         assert!(msg.contains(needle), "{needle:?} missing from: {msg}");
     }
     // Nothing was committed: no finished file, no manifest.
-    assert!(!out.join("_checkpoints").exists() || fs::read_dir(out.join("_checkpoints")).unwrap().count() == 0);
+    assert!(
+        !out.join("_checkpoints").exists()
+            || fs::read_dir(out.join("_checkpoints")).unwrap().count() == 0
+    );
 }
 
 #[test]
@@ -240,7 +304,10 @@ fn dead_letter_mode_commits_rejected_rows_and_goes_on() {
     assert_eq!(summary.rejected, 1);
     let outputs = table_outputs(&out);
     assert_eq!(data_rows(&outputs["HR.T"]), 1);
-    let rejected: Vec<_> = fs::read_dir(out.join("_rejected")).unwrap().map(|e| e.unwrap().path()).collect();
+    let rejected: Vec<_> = fs::read_dir(out.join("_rejected"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(rejected.len(), 1);
     let text = fs::read_to_string(&rejected[0]).unwrap();
     assert!(text.contains("'broken);"), "{text}");
@@ -250,7 +317,10 @@ fn dead_letter_mode_commits_rejected_rows_and_goes_on() {
 #[test]
 fn malformed_export_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let contents = write_export(dir.path(), &[BAD_ROWS[0], "1x1,0A00000000000001,7,,,,commit;"]);
+    let contents = write_export(
+        dir.path(),
+        &[BAD_ROWS[0], "1x1,0A00000000000001,7,,,,commit;"],
+    );
     let err = replay(&config(&dir.path().join("out")), &contents, None).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("bad.csv:3"), "{msg}");

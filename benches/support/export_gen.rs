@@ -24,7 +24,12 @@ pub struct Gen {
 
 impl Gen {
     pub fn new(seed: u64) -> Gen {
-        Gen { state: seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1 }
+        Gen {
+            state: seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407)
+                | 1,
+        }
     }
     pub fn next(&mut self) -> u64 {
         // xorshift64*
@@ -41,12 +46,36 @@ impl Gen {
 }
 
 pub const TABLES: [&str; 2] = ["ORDERS", "ORDER ITEMS"];
-pub const COLUMNS: [&str; 10] =
-    ["ID", "CUSTOMER", "STATUS", "AMOUNT", "QTY", "CREATED", "UPDATED_AT", "NOTE", "CODE", "FLAG"];
+pub const COLUMNS: [&str; 10] = [
+    "ID",
+    "CUSTOMER",
+    "STATUS",
+    "AMOUNT",
+    "QTY",
+    "CREATED",
+    "UPDATED_AT",
+    "NOTE",
+    "CODE",
+    "FLAG",
+];
 
 pub fn write_columns(mut w: impl Write) -> io::Result<()> {
-    writeln!(w, "\"OWNER\",\"TABLE_NAME\",\"COLUMN_NAME\",\"DATA_TYPE\",\"COLUMN_ID\"")?;
-    let types = ["NUMBER", "VARCHAR2", "VARCHAR2", "NUMBER", "NUMBER", "DATE", "TIMESTAMP(6)", "VARCHAR2", "RAW", "NUMBER"];
+    writeln!(
+        w,
+        "\"OWNER\",\"TABLE_NAME\",\"COLUMN_NAME\",\"DATA_TYPE\",\"COLUMN_ID\""
+    )?;
+    let types = [
+        "NUMBER",
+        "VARCHAR2",
+        "VARCHAR2",
+        "NUMBER",
+        "NUMBER",
+        "DATE",
+        "TIMESTAMP(6)",
+        "VARCHAR2",
+        "RAW",
+        "NUMBER",
+    ];
     for t in TABLES {
         for (i, c) in COLUMNS.iter().enumerate() {
             writeln!(w, "\"SHOP\",\"{t}\",\"{c}\",\"{}\",{}", types[i], i + 1)?;
@@ -72,24 +101,49 @@ fn values(g: &mut Gen, id: u64) -> [String; 10] {
         ["'NEW'", "'PAID'", "'SHIPPED'", "NULL"][g.below(4) as usize].to_string(),
         format!("{}.{:02}", g.below(100_000), g.below(100)),
         format!("{}", g.below(50)),
-        format!("TO_DATE('2024-{:02}-{:02} {:02}:{:02}:{:02}', 'YYYY-MM-DD HH24:MI:SS')", 1 + g.below(12), 1 + g.below(28), g.below(24), g.below(60), g.below(60)),
-        format!("TO_TIMESTAMP('2024-05-{:02} 10:11:12.{:06}')", 1 + g.below(28), g.below(1_000_000)),
+        format!(
+            "TO_DATE('2024-{:02}-{:02} {:02}:{:02}:{:02}', 'YYYY-MM-DD HH24:MI:SS')",
+            1 + g.below(12),
+            1 + g.below(28),
+            g.below(24),
+            g.below(60),
+            g.below(60)
+        ),
+        format!(
+            "TO_TIMESTAMP('2024-05-{:02} 10:11:12.{:06}')",
+            1 + g.below(28),
+            g.below(1_000_000)
+        ),
         format!("'{note}'"),
         format!("HEXTORAW('{:08x}')", g.below(u32::MAX as u64)),
-        if g.below(3) == 0 { "NULL".to_string() } else { format!("{}", g.below(2)) },
+        if g.below(3) == 0 {
+            "NULL".to_string()
+        } else {
+            format!("{}", g.below(2))
+        },
     ]
 }
 
 fn insert_sql(table: &str, v: &[String; 10]) -> String {
     let cols: Vec<String> = COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();
-    format!("insert into \"SHOP\".\"{table}\"({}) values ({});", cols.join(","), v.join(","))
+    format!(
+        "insert into \"SHOP\".\"{table}\"({}) values ({});",
+        cols.join(","),
+        v.join(",")
+    )
 }
 
 fn where_clause(v: &[String; 10]) -> String {
     COLUMNS
         .iter()
         .zip(v.iter())
-        .map(|(c, x)| if x == "NULL" { format!("\"{c}\" IS NULL") } else { format!("\"{c}\" = {x}") })
+        .map(|(c, x)| {
+            if x == "NULL" {
+                format!("\"{c}\" IS NULL")
+            } else {
+                format!("\"{c}\" = {x}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(" and ")
 }
@@ -97,7 +151,7 @@ fn where_clause(v: &[String; 10]) -> String {
 struct Open {
     xid: u64,
     changes: Vec<(String, String, String, u8, bool)>, // table, rowid, sql, op, rollback
-    committed_changes: Vec<String>,                     // tables of surviving changes
+    committed_changes: Vec<String>,                   // tables of surviving changes
 }
 
 /// Writes an export of about `target_rows` rows. Returns the ground truth.
@@ -110,9 +164,22 @@ pub fn write_export(mut w: impl Write, target_rows: u64, seed: u64) -> io::Resul
     let mut next_xid: u64 = 1;
     let mut open: Vec<Open> = Vec::new();
     let mut rows = 0u64;
-    let mut row = |w: &mut dyn Write, scn: u64, xid: u64, op: u8, table: &str, rowid: &str, rollback: bool, csf: bool, sql: &str| -> io::Result<()> {
+    let mut row = |w: &mut dyn Write,
+                   scn: u64,
+                   xid: u64,
+                   op: u8,
+                   table: &str,
+                   rowid: &str,
+                   rollback: bool,
+                   csf: bool,
+                   sql: &str|
+     -> io::Result<()> {
         rows += 1;
-        let (owner, table) = if table.is_empty() { ("", "") } else { ("SHOP", table) };
+        let (owner, table) = if table.is_empty() {
+            ("", "")
+        } else {
+            ("SHOP", table)
+        };
         writeln!(
             w,
             "{scn},\"2024-05-01 10:{:02}:{:02}\",\"{xid:016X}\",{op},\"{owner}\",{},\"{rowid}\",{},{},{},1",
@@ -126,17 +193,33 @@ pub fn write_export(mut w: impl Write, target_rows: u64, seed: u64) -> io::Resul
     };
     while truth.rows < target_rows || !open.is_empty() {
         // Start new transactions while below the concurrency target.
-        if truth.rows < target_rows && (open.len() < 4 || g.below(3) == 0) {
-            let xid = ((next_xid & 0xFFFF) << 48) | ((next_xid & 0xFFFF) << 32) | (next_xid * 7 + 1);
+        // About eight transactions in flight at a time, like a busy OLTP schema.
+        if truth.rows < target_rows && (open.is_empty() || (open.len() < 16 && g.below(3) == 0)) {
+            let xid =
+                ((next_xid & 0xFFFF) << 48) | ((next_xid & 0xFFFF) << 32) | (next_xid * 7 + 1);
             next_xid += 1;
             scn += 1 + g.below(2);
-            row(&mut w, scn, xid, 6, "", "", false, false, "set transaction read write;")?;
+            row(
+                &mut w,
+                scn,
+                xid,
+                6,
+                "",
+                "",
+                false,
+                false,
+                "set transaction read write;",
+            )?;
             truth.rows += 1;
-            open.push(Open { xid, changes: vec![], committed_changes: vec![] });
+            open.push(Open {
+                xid,
+                changes: vec![],
+                committed_changes: vec![],
+            });
         }
         let i = g.below(open.len() as u64) as usize;
         let action = g.below(10);
-        if action < 7 || open[i].changes.len() < 1 {
+        if action < 7 || open[i].changes.is_empty() {
             // A DML change.
             let table = TABLES[g.below(2) as usize];
             let id = next_id;
@@ -164,14 +247,26 @@ pub fn write_export(mut w: impl Write, target_rows: u64, seed: u64) -> io::Resul
                 }
                 pieces.push(rest);
                 for (k, p) in pieces.iter().enumerate() {
-                    row(&mut w, scn, xid, op, table, &rowid, false, k + 1 < pieces.len(), p)?;
+                    row(
+                        &mut w,
+                        scn,
+                        xid,
+                        op,
+                        table,
+                        &rowid,
+                        false,
+                        k + 1 < pieces.len(),
+                        p,
+                    )?;
                     truth.rows += 1;
                 }
             } else {
                 row(&mut w, scn, xid, op, table, &rowid, false, false, &sql)?;
                 truth.rows += 1;
             }
-            open[i].changes.push((table.to_string(), rowid.clone(), sql, op, false));
+            open[i]
+                .changes
+                .push((table.to_string(), rowid.clone(), sql, op, false));
             open[i].committed_changes.push(table.to_string());
             // Sometimes the statement is undone right away (partial rollback by ROW_ID).
             if g.below(20) == 0 {
@@ -180,7 +275,9 @@ pub fn write_export(mut w: impl Write, target_rows: u64, seed: u64) -> io::Resul
                     2 => (1u8, insert_sql(table, &v)),
                     _ => (3u8, format!("update \"SHOP\".\"{table}\" set \"STATUS\" = 'NEW' where ROWID = '{rowid}';")),
                 };
-                row(&mut w, scn, xid, undo.0, table, &rowid, true, false, &undo.1)?;
+                row(
+                    &mut w, scn, xid, undo.0, table, &rowid, true, false, &undo.1,
+                )?;
                 truth.rows += 1;
                 open[i].committed_changes.pop();
             }

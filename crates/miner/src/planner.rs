@@ -129,7 +129,10 @@ impl Planner {
                 self.sleep = c.sleep_max.min(Duration::from_millis(100));
             }
         }
-        Pace { lagging, sleep: self.sleep }
+        Pace {
+            lagging,
+            sleep: self.sleep,
+        }
     }
 }
 
@@ -160,7 +163,10 @@ mod tests {
         }
         assert_eq!(p.target_rows(), c.batch_rows_max);
         // Density 1 row/SCN: windows are the row target in SCNs.
-        assert_eq!(p.next_window(read, Scn(u64::MAX / 2)).unwrap().0 - read.0, c.batch_rows_max);
+        assert_eq!(
+            p.next_window(read, Scn(u64::MAX / 2)).unwrap().0 - read.0,
+            c.batch_rows_max
+        );
     }
 
     #[test]
@@ -176,7 +182,10 @@ mod tests {
             sleeps.push(pace.sleep);
         }
         assert_eq!(p.target_rows(), c.batch_rows_min);
-        assert!(sleeps.windows(2).all(|w| w[0] <= w[1]), "sleep never goes down while idle: {sleeps:?}");
+        assert!(
+            sleeps.windows(2).all(|w| w[0] <= w[1]),
+            "sleep never goes down while idle: {sleeps:?}"
+        );
         assert_eq!(*sleeps.last().unwrap(), c.sleep_max);
     }
 

@@ -52,13 +52,17 @@ pub struct ReplaySource {
     reader: csv::Reader<File>,
     record: ByteRecord,
     /// The first row past the last window, read but not returned yet.
-    peeked: Option<RedoRow>,
+    peeked: Option<(Scn, RedoRow)>,
     /// The reader reached the end of the file.
     eof: bool,
     /// Highest SCN read from the file so far (the file's last SCN once `eof`).
     max_scn: Scn,
-    /// SCN of the last record read, to refuse an export that is not in SCN order.
+    /// Position of the last record read in SCN order: the highest SCN read so far. A record
+    /// whose SCN is lower (an export not quite in SCN order) is placed at this position, so it
+    /// is delivered in file order and never skipped as "before the window".
     last_scn: Scn,
+    /// Records whose SCN is lower than an earlier record's.
+    out_of_order: u64,
     /// Highest SCN of a row taken out of the stream (returned or skipped), not counting `peeked`.
     consumed: Scn,
     /// Rows with SCN <= this are skipped.
@@ -370,6 +374,7 @@ impl ReplaySource {
             eof: false,
             max_scn: Scn::ZERO,
             last_scn: Scn::ZERO,
+            out_of_order: 0,
             consumed: Scn::ZERO,
             resume: Scn::ZERO,
         })
@@ -399,9 +404,10 @@ impl ReplaySource {
     }
 
     /// The next row of the file, or `None` at its end.
-    fn next_row(&mut self) -> Result<Option<RedoRow>, SourceError> {
-        if let Some(row) = self.peeked.take() {
-            return Ok(Some(row));
+    /// The next record and its position in SCN order (its SCN, or the highest SCN before it).
+    fn next_row(&mut self) -> Result<Option<(Scn, RedoRow)>, SourceError> {
+        if let Some(peeked) = self.peeked.take() {
+            return Ok(Some(peeked));
         }
         if self.eof {
             return Ok(None);
@@ -422,18 +428,21 @@ impl ReplaySource {
         let line = self.record.position().map_or(0, |p| p.line());
         let row = self.parse_record(line)?;
         if row.scn < self.last_scn {
-            return Err(malformed(
-                &self.path,
-                line,
-                format!(
-                    "SCN {} comes after SCN {}: the export must list rows in LogMiner (SCN) order",
-                    row.scn, self.last_scn
-                ),
-            ));
+            // The file order is LogMiner's order and stays authoritative; say so once.
+            self.out_of_order += 1;
+            if self.out_of_order == 1 {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    line,
+                    scn = %row.scn,
+                    previous = %self.last_scn,
+                    "export is not in SCN order; rows are kept in file order"
+                );
+            }
         }
-        self.last_scn = row.scn;
+        self.last_scn = self.last_scn.max(row.scn);
         self.max_scn = self.max_scn.max(row.scn);
-        Ok(Some(row))
+        Ok(Some((self.last_scn, row)))
     }
 
     fn parse_record(&self, line: u64) -> Result<RedoRow, SourceError> {
@@ -503,13 +512,13 @@ impl LogSource for ReplaySource {
         out: &mut Vec<RedoRow>,
     ) -> Result<(), SourceError> {
         let skip_through = read_scn.max(self.resume);
-        while let Some(row) = self.next_row()? {
-            if row.scn > end_scn {
-                self.peeked = Some(row);
+        while let Some((at, row)) = self.next_row()? {
+            if at > end_scn {
+                self.peeked = Some((at, row));
                 break;
             }
-            self.consumed = self.consumed.max(row.scn);
-            if row.scn > skip_through {
+            self.consumed = self.consumed.max(at);
+            if at > skip_through {
                 out.push(row);
             }
         }

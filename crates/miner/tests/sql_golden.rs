@@ -68,6 +68,7 @@ fn read_cases(text: &str) -> Vec<Case> {
     cases
 }
 
+#[allow(clippy::ptr_arg)] // the point is to look at the Cow variant
 fn cow(c: &Cow<'_, str>) -> &'static str {
     match c {
         Cow::Borrowed(_) => "borrowed",
@@ -176,7 +177,7 @@ fn schema(cols: &[&str]) -> TableSchema {
     TableSchema::new(TableId::new("HR", "T"), columns)
 }
 
-fn row<'s>(stmt: &'s Statement<'_>, cols: &[&str]) -> Vec<Option<String>> {
+fn row(stmt: &Statement<'_>, cols: &[&str]) -> Vec<Option<String>> {
     let mut out = vec![Some(&Value::Unsupported)];
     stmt.row(&schema(cols), &mut out).unwrap();
     out.iter().map(|v| v.map(dump_value)).collect()

@@ -3,15 +3,17 @@
 //!
 //! - [`parse`] is a hand-written recursive-descent parser over the bytes; there is no token
 //!   stream, each production reads what it needs from the scanner.
-//! - `scan`: the byte scanner (blanks, keywords, quoted names, `'...'` literals located with
-//!   `memchr`).
+//! - `scan`: the byte scanner (blanks, keywords, quoted names, `'...'` literals whose ends are
+//!   found eight bytes at a time, and with `memchr` when they are long).
 //! - `datetime`: the Oracle format-mask interpreter behind `TO_DATE` / `TO_TIMESTAMP[_TZ]`, with
 //!   a fast path for the ISO form our sessions print.
 //! - `unistr`: `UNISTR('\XXXX')` decoding.
 //! - [`Statement::row`] lays a parsed statement out in a table's column order.
 //!
 //! Speed comes from not copying: names and most values are slices of the input, only `''`
-//! escapes, `UNISTR` and `||` concatenation allocate. Errors are a small `Copy` value carrying the
+//! escapes, `UNISTR` and `||` concatenation allocate; a statement costs one or two vector
+//! allocations, and each value is built in place in its vector slot. `benches/parser.rs` measures
+//! it (target: 1 GB/s of SQL_REDO per core). Errors are a small `Copy` value carrying the
 //! byte offset of the problem; the caller adds SCN, XID and table. No input makes it panic.
 
 mod datetime;
@@ -81,8 +83,8 @@ impl std::error::Error for ParseError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnknownColumn<'a>(pub &'a str);
 
-// Capacity guesses for the two vectors of a statement: most tables have fewer columns, and a
-// wider one costs a few doublings, still far cheaper than counting commas first.
+// Capacity guesses for UPDATE's SET and for WHERE (INSERT counts its columns first): most tables
+// have fewer columns, and a wider one costs a few doublings.
 const VALUES_CAPACITY: usize = 16;
 const SET_CAPACITY: usize = 8;
 
@@ -119,10 +121,22 @@ fn insert<'a>(s: &mut Scanner<'a>) -> Result<Statement<'a>, ParseError> {
     s.keyword("into")?;
     let (owner, table) = table_name(s)?;
     s.byte(b'(', "(")?;
-    // Names first with placeholder values, then each value fills its slot: one vector, no zip.
-    let mut values = Vec::with_capacity(VALUES_CAPACITY);
+    // Read the names first (keeping the first `SEEN` on the stack, scanning wider column lists
+    // again) so the vector is allocated once at its final size and each value is then built in
+    // its slot.
+    const SEEN: usize = 32;
+    let mut seen = [""; SEEN];
+    let mut rest = *s;
+    let mut columns = 0;
     loop {
-        values.push((s.ident()?, Value::Null));
+        if columns == SEEN {
+            rest = Scanner { pos: s.pos, ..*s };
+        }
+        let name = s.ident()?;
+        if let Some(slot) = seen.get_mut(columns) {
+            *slot = name;
+        }
+        columns += 1;
         if !s.try_byte(b',') {
             break;
         }
@@ -130,27 +144,33 @@ fn insert<'a>(s: &mut Scanner<'a>) -> Result<Statement<'a>, ParseError> {
     s.byte(b')', ", or )")?;
     s.keyword("values")?;
     s.byte(b'(', "(")?;
-    let mut n = 0;
-    loop {
+    let mut values = Vec::with_capacity(columns);
+    values.resize(columns, ("", Value::Null));
+    for (i, (name, slot)) in values.iter_mut().enumerate() {
+        if i > 0 && !s.try_byte(b',') {
+            s.skip_ws();
+            let kind = if s.peek() == Some(b')') {
+                ParseErrorKind::ColumnCountMismatch
+            } else {
+                ParseErrorKind::Expected(", or )")
+            };
+            return Err(Scanner::err_at(kind, s.pos));
+        }
+        *name = match seen.get(i) {
+            Some(n) => n,
+            None => {
+                // Already read once above, so this cannot fail.
+                rest.try_byte(b',');
+                rest.ident()?
+            }
+        };
+        value_into(s, slot)?;
+    }
+    if s.try_byte(b',') {
         s.skip_ws();
-        let at = s.pos;
-        let v = value(s)?;
-        match values.get_mut(n) {
-            Some(slot) => slot.1 = v,
-            None => return Err(Scanner::err_at(ParseErrorKind::ColumnCountMismatch, at)),
-        }
-        n += 1;
-        if !s.try_byte(b',') {
-            break;
-        }
+        return Err(Scanner::err_at(ParseErrorKind::ColumnCountMismatch, s.pos));
     }
     s.byte(b')', ", or )")?;
-    if n != values.len() {
-        return Err(Scanner::err_at(
-            ParseErrorKind::ColumnCountMismatch,
-            s.pos - 1,
-        ));
-    }
     Ok(Statement {
         kind: DmlKind::Insert,
         owner,
@@ -168,7 +188,7 @@ fn update<'a>(s: &mut Scanner<'a>) -> Result<Statement<'a>, ParseError> {
     loop {
         let name = s.ident()?;
         s.byte(b'=', "=")?;
-        values.push((name, value(s)?));
+        push_value(s, &mut values, name)?;
         if !s.try_byte(b',') {
             break;
         }
@@ -213,7 +233,7 @@ fn where_clause<'a>(s: &mut Scanner<'a>) -> Result<Vec<(&'a str, Value<'a>)>, Pa
                 conditions.push((name, Value::Null));
             } else {
                 s.byte(b'=', "= or IS NULL")?;
-                conditions.push((name, value(s)?));
+                push_value(s, &mut conditions, name)?;
             }
         } else if s.try_keyword("rowid") {
             s.byte(b'=', "=")?;
@@ -229,20 +249,36 @@ fn where_clause<'a>(s: &mut Scanner<'a>) -> Result<Vec<(&'a str, Value<'a>)>, Pa
     Ok(conditions)
 }
 
-/// A value, possibly `v || v || ...`.
+/// A value, possibly `v || v || ...`, written straight into its slot in the statement (returning
+/// it by value costs a copy through the stack per value, measurable at these speeds).
 #[inline]
-fn value<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
+fn value_into<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError> {
     s.skip_ws();
     // Quoted text is most of what LogMiner prints: keep its path short and inlined.
-    let first = if s.peek() == Some(b'\'') {
-        Value::Text(s.string()?)
+    if s.peek() == Some(b'\'') {
+        *slot = Value::Text(s.string()?);
     } else {
-        term(s)?
-    };
-    if !s.try_concat() {
-        return Ok(first);
+        term(s, slot)?;
     }
-    concat(s, first)
+    if s.try_concat() {
+        let first = std::mem::replace(slot, Value::Null);
+        *slot = concat(s, first)?;
+    }
+    Ok(())
+}
+
+/// Appends `(name, value)` parsed from the input.
+#[inline]
+fn push_value<'a>(
+    s: &mut Scanner<'a>,
+    pairs: &mut Vec<(&'a str, Value<'a>)>,
+    name: &'a str,
+) -> Result<(), ParseError> {
+    pairs.push((name, Value::Null));
+    match pairs.last_mut() {
+        Some((_, slot)) => value_into(s, slot),
+        None => Ok(()),
+    }
 }
 
 /// The rest of `first || v || ...`, joined into one owned value. LogMiner splits long literals
@@ -257,7 +293,8 @@ fn concat<'a>(s: &mut Scanner<'a>, first: Value<'a>) -> Result<Value<'a>, ParseE
     loop {
         s.skip_ws();
         let at = s.pos;
-        let v = term(s)?;
+        let mut v = Value::Null;
+        term(s, &mut v)?;
         all_raw &= matches!(v, Value::Raw(_));
         all_null &= matches!(v, Value::Null);
         append(&mut buf, &v, at)?;
@@ -303,19 +340,27 @@ fn append(buf: &mut String, v: &Value<'_>, at: usize) -> Result<(), ParseError> 
     Ok(())
 }
 
-/// One value without `||`.
-fn term<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
+/// One value without `||`, written into `slot`.
+fn term<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError> {
     match s.peek() {
-        Some(b'\'') => Ok(Value::Text(s.string()?)),
-        Some(b'0'..=b'9' | b'-' | b'+' | b'.') => number(s),
-        Some(c) if c.is_ascii_alphabetic() => function(s),
+        Some(b'\'') => put(slot, Value::Text(s.string()?)),
+        Some(b'0'..=b'9' | b'-' | b'+' | b'.') => number(s, slot),
+        Some(c) if c.is_ascii_alphabetic() => function(s, slot),
         Some(_) => Err(Scanner::err_at(ParseErrorKind::BadValue, s.pos)),
         None => Err(Scanner::err_at(ParseErrorKind::UnexpectedEnd, s.pos)),
     }
 }
 
+/// Stores a value built in place: every producer writes straight into the statement's slot, so
+/// no `Result<Value>` makes a round trip through the stack (a store-forwarding stall per value).
+#[inline(always)]
+fn put<'a>(slot: &mut Value<'a>, v: Value<'a>) -> Result<(), ParseError> {
+    *slot = v;
+    Ok(())
+}
+
 /// A bare number kept exactly as printed: `[+-]digits[.digits][E[+-]digits]`, `.5` allowed.
-fn number<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
+fn number<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError> {
     let b = s.b;
     let start = s.pos;
     let digits_from = |i: usize| {
@@ -360,7 +405,7 @@ fn number<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
     let text =
         s.s.get(start..i)
             .ok_or(Scanner::err_at(ParseErrorKind::BadValue, start))?;
-    Ok(Value::Number(text))
+    put(slot, Value::Number(text))
 }
 
 /// `(` after a function name.
@@ -384,14 +429,14 @@ fn plain_arg<'a>(s: &mut Scanner<'a>, bad: ParseErrorKind) -> Result<(&'a str, u
 }
 
 /// A keyword-led value: `NULL`, a function call or `Unsupported Type`.
-fn function<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
+fn function<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError> {
     let start = s.pos;
     let word = s.word();
     let is = |name: &str| word.eq_ignore_ascii_case(name);
     let bad_value = Scanner::err_at(ParseErrorKind::BadValue, start);
     // Ordered by how often LogMiner prints them.
     if is("NULL") {
-        return Ok(Value::Null);
+        return put(slot, Value::Null);
     }
     if is("TO_DATE") {
         open(s)?;
@@ -403,7 +448,7 @@ fn function<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
         };
         close(s)?;
         let p = date(text, at, mask, datetime::DEFAULT_DATE, false)?;
-        return Ok(Value::Date(p.at));
+        return put(slot, Value::Date(p.at));
     }
     let tz = is("TO_TIMESTAMP_TZ");
     if tz || is("TO_TIMESTAMP") {
@@ -427,11 +472,14 @@ fn function<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
             Some(r) if tz => Some(text.get(r).ok_or(bad_date)?),
             _ => None,
         };
-        return Ok(Value::Timestamp {
-            at: p.at,
-            fraction,
-            tz: zone,
-        });
+        return put(
+            slot,
+            Value::Timestamp {
+                at: p.at,
+                fraction,
+                tz: zone,
+            },
+        );
     }
     if is("HEXTORAW") {
         open(s)?;
@@ -441,7 +489,7 @@ fn function<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
         if let Some(i) = text.bytes().position(|c| !c.is_ascii_hexdigit()) {
             return Err(Scanner::err_at(ParseErrorKind::BadHex, at + i));
         }
-        return Ok(Value::Raw(Cow::Borrowed(text)));
+        return put(slot, Value::Raw(Cow::Borrowed(text)));
     }
     if is("UNISTR") {
         open(s)?;
@@ -451,12 +499,12 @@ fn function<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
         let mut out = String::with_capacity(raw.len());
         unistr::decode(raw, &mut out)
             .map_err(|off| Scanner::err_at(ParseErrorKind::BadUnistr, at + off))?;
-        return Ok(Value::Text(Cow::Owned(out)));
+        return put(slot, Value::Text(Cow::Owned(out)));
     }
     if is("EMPTY_CLOB") || is("EMPTY_BLOB") {
         open(s)?;
         close(s)?;
-        return Ok(Value::EmptyLob);
+        return put(slot, Value::EmptyLob);
     }
     let ym = is("TO_YMINTERVAL");
     if ym || is("TO_DSINTERVAL") {
@@ -467,15 +515,18 @@ fn function<'a>(s: &mut Scanner<'a>) -> Result<Value<'a>, ParseError> {
         if text.is_empty() || !text.bytes().all(ok) {
             return Err(Scanner::err_at(ParseErrorKind::BadValue, at));
         }
-        return Ok(if ym {
-            Value::IntervalYearMonth(text)
-        } else {
-            Value::IntervalDaySecond(text)
-        });
+        return put(
+            slot,
+            if ym {
+                Value::IntervalYearMonth(text)
+            } else {
+                Value::IntervalDaySecond(text)
+            },
+        );
     }
     if is("Unsupported") {
         s.keyword("Type")?;
-        return Ok(Value::Unsupported);
+        return put(slot, Value::Unsupported);
     }
     Err(bad_value)
 }

@@ -6,11 +6,44 @@ use std::borrow::Cow;
 
 use super::{ParseError, ParseErrorKind};
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Scanner<'a> {
     pub s: &'a str,
     pub b: &'a [u8],
     pub pos: usize,
+}
+
+/// Position of `needle` in `hay`. Names and most values are short: for the first bytes, eight
+/// at a time in a `u64` (no setup cost) beats `memchr`, whose vector search takes over for long
+/// text.
+#[inline(always)]
+fn find(needle: u8, hay: &[u8]) -> Option<usize> {
+    const SHORT: usize = 64;
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let pattern = ONES * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut i = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // Bytes equal to `needle` become zero; the classic zero-byte test flags them, and the
+        // lowest flag is always exact.
+        let x = u64::from_le_bytes(word) ^ pattern;
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+        if i >= SHORT {
+            return memchr::memchr(needle, hay.get(i..)?).map(|j| i + j);
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == needle)
+        .map(|j| i + j)
 }
 
 /// Bytes that may continue a keyword or function name.
@@ -45,7 +78,7 @@ impl<'a> Scanner<'a> {
         Self::err_at(kind, self.pos)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -55,8 +88,13 @@ impl<'a> Scanner<'a> {
         self.pos >= self.b.len()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn skip_ws(&mut self) {
+        // Called between every two tokens and mostly with nothing to skip: one compare decides
+        // (every blank is at most b' ').
+        if self.b.get(self.pos).is_none_or(|&c| c > b' ') {
+            return;
+        }
         while let Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) = self.b.get(self.pos) {
             self.pos += 1;
         }
@@ -88,7 +126,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Skips blanks, then consumes `c` if it is next.
-    #[inline]
+    #[inline(always)]
     pub fn try_byte(&mut self, c: u8) -> bool {
         self.skip_ws();
         if self.peek() == Some(c) {
@@ -122,7 +160,7 @@ impl<'a> Scanner<'a> {
 
     /// A `"quoted"` name without its quotes. Oracle names cannot contain `"`, so the next quote
     /// ends it.
-    #[inline]
+    #[inline(always)]
     pub fn ident(&mut self) -> Result<&'a str, ParseError> {
         self.skip_ws();
         if self.peek() != Some(b'"') {
@@ -130,7 +168,7 @@ impl<'a> Scanner<'a> {
         }
         let open = self.pos;
         let start = open + 1;
-        let len = memchr::memchr(b'"', self.b.get(start..).unwrap_or_default())
+        let len = find(b'"', self.b.get(start..).unwrap_or_default())
             .ok_or(Self::err_at(ParseErrorKind::UnterminatedIdentifier, open))?;
         let name = self
             .s
@@ -152,7 +190,7 @@ impl<'a> Scanner<'a> {
 
     /// A `'...'` literal at the current position: the raw text between the quotes (with `''`
     /// still doubled), whether it contains `''`, and the byte offset where the text starts.
-    #[inline]
+    #[inline(always)]
     pub fn string_raw(&mut self) -> Result<(&'a str, bool, usize), ParseError> {
         let open = self.pos;
         if self.peek() != Some(b'\'') {
@@ -163,8 +201,7 @@ impl<'a> Scanner<'a> {
         let mut escaped = false;
         let unterminated = Self::err_at(ParseErrorKind::UnterminatedString, open);
         loop {
-            let off =
-                memchr::memchr(b'\'', self.b.get(i..).unwrap_or_default()).ok_or(unterminated)?;
+            let off = find(b'\'', self.b.get(i..).unwrap_or_default()).ok_or(unterminated)?;
             let q = i + off;
             if self.b.get(q + 1) == Some(&b'\'') {
                 escaped = true;
@@ -178,7 +215,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A `'...'` literal with `''` turned into `'`; borrowed unless it had to be unescaped.
-    #[inline]
+    #[inline(always)]
     pub fn string(&mut self) -> Result<Cow<'a, str>, ParseError> {
         let (raw, escaped, _) = self.string_raw()?;
         Ok(if escaped {
@@ -186,5 +223,23 @@ impl<'a> Scanner<'a> {
         } else {
             Cow::Borrowed(raw)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find;
+
+    #[test]
+    fn find_agrees_with_position() {
+        let hay: Vec<u8> = (0..200u32).map(|i| (i * 7 % 251) as u8).collect();
+        for needle in [0u8, 1, 7, 0x22, 0x27, 0x80, 0xff, 200] {
+            for start in 0..hay.len() {
+                for end in start..hay.len().min(start + 90) {
+                    let h = &hay[start..end];
+                    assert_eq!(find(needle, h), h.iter().position(|&c| c == needle));
+                }
+            }
+        }
     }
 }

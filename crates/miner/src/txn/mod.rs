@@ -165,7 +165,11 @@ impl TxnBuffer {
             }
             OpCode::COMMIT => self.commit(xid, row),
             OpCode::ROLLBACK => {
-                self.check_no_pending(xid, &row, "ROLLBACK")?;
+                // An unfinished statement in a transaction that is rolled back loses nothing:
+                // say so and drop it with the rest.
+                if let Err(e) = self.check_no_pending(xid, &row, "ROLLBACK") {
+                    tracing::warn!(error = %e, "transaction rolled back with an unfinished statement");
+                }
                 self.stats.rolled_back += 1;
                 self.drop_txn(xid);
                 Ok(None)
