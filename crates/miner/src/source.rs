@@ -11,7 +11,8 @@ use crate::schema::TableSchema;
 /// Errors a source reports, split by what the mining loop should do about them.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    /// Worth retrying with backoff (connection lost, log switch race, ...).
+    /// Worth retrying with backoff (connection lost, log switch race, ...). The runtime starts
+    /// a new session (reconnecting) before it retries.
     #[error("retryable source error at SCN {scn}: {message}")]
     Retryable { scn: Scn, message: String },
     /// The redo needed to resume after `resume_scn` is no longer available.
@@ -78,6 +79,14 @@ pub trait LogSource: Send {
         owner: &str,
         table: &str,
     ) -> Result<Option<TableSchema>, SourceError>;
+
+    /// True when the current session should be replaced before the next window: the redo it
+    /// loaded no longer covers what comes next (a log switch on any thread), or the source
+    /// wants a fresh connection. The runtime then calls [`LogSource::start_session`] at its read
+    /// position and carries on; the transaction buffer keeps its state.
+    fn session_stale(&mut self) -> Result<bool, SourceError> {
+        Ok(false)
+    }
 
     /// True when no row will ever come after the windows already fetched (the end of a
     /// recorded export). Live databases never finish.
