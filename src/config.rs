@@ -87,6 +87,15 @@ pub struct MiningConfig {
     pub sleep_max: Duration,
     /// Mining starts after this SCN when there is no checkpoint yet.
     pub start_scn: u64,
+    /// Retries of a retryable source error (connection lost, log switch race) in a row.
+    pub retries: u32,
+    #[serde(deserialize_with = "de_duration")]
+    pub retry_delay_min: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub retry_delay_max: Duration,
+    /// Replace the mining session after this long ("0s": only on log switches and errors).
+    #[serde(deserialize_with = "de_duration")]
+    pub session_max: Duration,
 }
 
 impl Default for MiningConfig {
@@ -100,6 +109,10 @@ impl Default for MiningConfig {
             sleep_default: p.sleep_default,
             sleep_max: p.sleep_max,
             start_scn: 0,
+            retries: 20,
+            retry_delay_min: Duration::from_secs(2),
+            retry_delay_max: Duration::from_secs(120),
+            session_max: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -159,6 +172,11 @@ impl Config {
         if !(m.sleep_min <= m.sleep_default && m.sleep_default <= m.sleep_max) {
             return Err(ConfigError::Invalid(
                 "mining: need sleep_min <= sleep_default <= sleep_max".into(),
+            ));
+        }
+        if m.retry_delay_min > m.retry_delay_max {
+            return Err(ConfigError::Invalid(
+                "mining: need retry_delay_min <= retry_delay_max".into(),
             ));
         }
         if self.checkpoint.interval.is_zero() {

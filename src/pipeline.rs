@@ -50,6 +50,41 @@ pub struct PipelineOptions {
     pub term: u64,
     /// Batches of transactions in flight between miner and writer.
     pub channel_batches: usize,
+    /// Retries of a retryable source error before the run stops (SPEC.md §9).
+    pub retry: RetryPolicy,
+    /// A mining session is replaced after this long (`None`: only on log switches and errors).
+    pub session_max: Option<Duration>,
+}
+
+/// Backoff for retryable source errors: `initial_delay` doubling up to `max_delay`, at most
+/// `retries` times in a row (a successful round resets the count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 20,
+            initial_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before retry number `attempt` (1-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.initial_delay
+            .saturating_mul(factor)
+            .min(self.max_delay)
+    }
 }
 
 impl PipelineOptions {
@@ -68,6 +103,12 @@ impl PipelineOptions {
             start_scn: Scn(config.mining.start_scn),
             term: 0,
             channel_batches: 16,
+            retry: RetryPolicy {
+                retries: config.mining.retries,
+                initial_delay: config.mining.retry_delay_min,
+                max_delay: config.mining.retry_delay_max,
+            },
+            session_max: Some(config.mining.session_max).filter(|d| !d.is_zero()),
         }
     }
 }
@@ -122,6 +163,12 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     #[error("the miner thread stopped unexpectedly")]
     MinerLost,
+    #[error("giving up after {attempts} attempts at SCN {scn}: {last}")]
+    GaveUp {
+        attempts: u32,
+        scn: Scn,
+        last: SourceError,
+    },
 }
 
 /// ", export line N" when the change came from a file, nothing otherwise.
@@ -230,7 +277,7 @@ fn mine<S: LogSource>(
     let mut buffer = TxnBuffer::new(restart.clone());
     let mut planner = Planner::new(opts.planner);
     let mut read = restart.resume_scn;
-    source.start_session(read)?;
+    let mut source = Resilient::new(source, opts, shutdown);
     let mut rows = Vec::with_capacity(opts.planner.batch_rows_max as usize);
     let mut batch: Vec<CommittedTxn> = Vec::new();
     let mut batch_changes = 0usize;
@@ -242,9 +289,12 @@ fn mine<S: LogSource>(
         if shutdown.is_triggered() {
             break;
         }
-        let current = source.current_scn()?;
+        source.maybe_renew_session(read)?;
+        let Some(current) = source.call(read, |s| s.current_scn())? else {
+            break;
+        };
         let Some(end) = planner.next_window(read, current) else {
-            if source.is_finished() {
+            if source.source.is_finished() {
                 break;
             }
             if opts.pacing == Pacing::Live && shutdown.wait_timeout(planner.sleep()) {
@@ -253,8 +303,14 @@ fn mine<S: LogSource>(
             continue;
         };
         let _round = tracing::debug_span!("mining_round", read = %read, end = %end).entered();
-        rows.clear();
-        source.fetch(read, end, &mut rows)?;
+        let fetched = source.call(read, |s| {
+            // A failed fetch may have appended part of the window: start it over.
+            rows.clear();
+            s.fetch(read, end, &mut rows)
+        })?;
+        if fetched.is_none() {
+            break;
+        }
         let fetched = rows.len() as u64;
         for row in rows.drain(..) {
             if let Some(mut txn) = buffer.push(row)? {
@@ -266,8 +322,14 @@ fn mine<S: LogSource>(
                         }
                     }
                     if change.op != ChangeOp::Ddl && known.insert(&change.owner, &change.table) {
-                        if let Some(schema) = source.table_schema(&change.owner, &change.table)? {
-                            tx.send(Msg::Schema(schema)).map_err(disconnected)?;
+                        let (owner, table) = (&change.owner, &change.table);
+                        match source.call(read, |s| s.table_schema(owner, table))? {
+                            Some(Some(schema)) => {
+                                tx.send(Msg::Schema(schema)).map_err(disconnected)?
+                            }
+                            // Unknown to the source (the writer derives the columns from the
+                            // statement), or shutdown during a backoff (the loop stops next).
+                            Some(None) | None => {}
                         }
                     }
                 }
@@ -297,8 +359,12 @@ fn mine<S: LogSource>(
                 .map_err(disconnected)?;
             last_checkpoint = Instant::now();
         }
-        if source.is_finished() && planner.next_window(read, source.current_scn()?).is_none() {
-            break;
+        if source.source.is_finished() {
+            if let Some(current) = source.call(read, |s| s.current_scn())? {
+                if planner.next_window(read, current).is_none() {
+                    break;
+                }
+            }
         }
         if opts.pacing == Pacing::Live && !pace.lagging && shutdown.wait_timeout(pace.sleep) {
             break;
@@ -315,6 +381,92 @@ fn mine<S: LogSource>(
         rolled_back: stats.rolled_back,
         open_at_end: buffer.open_transactions() as u64,
     })
+}
+
+/// A source wrapped with the runtime's session and retry rules: a new session at the read
+/// position after a retryable error (with backoff), a log switch, or `session_max`; a clear
+/// stop after too many failures in a row, or at once on a fatal error.
+struct Resilient<'a, S> {
+    source: &'a mut S,
+    retry: RetryPolicy,
+    session_max: Option<Duration>,
+    shutdown: &'a Shutdown,
+    session_started: Option<Instant>,
+    failures: u32,
+}
+
+impl<'a, S: LogSource> Resilient<'a, S> {
+    fn new(source: &'a mut S, opts: &PipelineOptions, shutdown: &'a Shutdown) -> Self {
+        Resilient {
+            source,
+            retry: opts.retry,
+            session_max: opts.session_max,
+            shutdown,
+            session_started: None,
+            failures: 0,
+        }
+    }
+
+    /// Starts a new session when the source says the current one is stale or it is older than
+    /// `session_max`.
+    fn maybe_renew_session(&mut self, read: Scn) -> Result<(), PipelineError> {
+        let Some(started) = self.session_started else {
+            return Ok(());
+        };
+        let expired = self.session_max.is_some_and(|max| started.elapsed() >= max);
+        let stale = match self.call(read, |s| s.session_stale())? {
+            Some(stale) => stale,
+            None => return Ok(()),
+        };
+        if expired || stale {
+            tracing::info!(%read, expired, stale, "starting a new mining session");
+            self.session_started = None;
+        }
+        Ok(())
+    }
+
+    /// Runs `op`, first starting a session at `read` if none is current. `Ok(None)` when
+    /// shutdown came during a backoff.
+    fn call<T>(
+        &mut self,
+        read: Scn,
+        mut op: impl FnMut(&mut S) -> Result<T, SourceError>,
+    ) -> Result<Option<T>, PipelineError> {
+        loop {
+            let result = match self.session_started {
+                None => self.source.start_session(read).map(|()| {
+                    self.session_started = Some(Instant::now());
+                    None
+                }),
+                Some(_) => op(self.source).map(Some),
+            };
+            match result {
+                Ok(Some(v)) => {
+                    self.failures = 0;
+                    return Ok(Some(v));
+                }
+                Ok(None) => continue,
+                Err(e) if e.is_retryable() => {
+                    self.failures += 1;
+                    if self.failures > self.retry.retries {
+                        return Err(PipelineError::GaveUp {
+                            attempts: self.failures,
+                            scn: read,
+                            last: e,
+                        });
+                    }
+                    let delay = self.retry.delay(self.failures);
+                    tracing::warn!(error = %e, attempt = self.failures, of = self.retry.retries,
+                        delay_ms = delay.as_millis() as u64, "source error; retrying with a new session");
+                    self.session_started = None;
+                    if self.shutdown.wait_timeout(delay) {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 /// Tables the miner has already looked up, by owner then name (borrowed lookups, no

@@ -1,0 +1,216 @@
+//! The mining runtime's session and retry rules, driven through the whole pipeline with a
+//! fault-injecting wrapper around a recorded export.
+
+#[path = "../benches/support/export_gen.rs"]
+mod export_gen;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use redoflow::checkpoint::Scn;
+use redoflow::miner::{LogSource, RedoRow, ReplaySource, SourceError, TableSchema};
+use redoflow::pipeline::{run_pipeline, RetryPolicy};
+use redoflow::{Config, LocalStore, Pacing, PipelineError, PipelineOptions, Progress, Shutdown};
+
+/// Fails every `every`-th call with a retryable error; counts sessions.
+struct Flaky<S> {
+    inner: S,
+    every: u64,
+    calls: u64,
+    sessions: u64,
+    stale_every: u64,
+    /// Fail every call once this many calls happened (a database that stays down).
+    down_after: Option<u64>,
+    purged_before: Option<Scn>,
+}
+
+impl<S: LogSource> Flaky<S> {
+    fn new(inner: S, every: u64) -> Self {
+        Flaky {
+            inner,
+            every,
+            calls: 0,
+            sessions: 0,
+            stale_every: 0,
+            down_after: None,
+            purged_before: None,
+        }
+    }
+    fn tick(&mut self) -> Result<(), SourceError> {
+        self.calls += 1;
+        let down = self.down_after.is_some_and(|n| self.calls > n);
+        if down || (self.every > 0 && self.calls % self.every == 0) {
+            return Err(SourceError::Retryable {
+                scn: Scn(0),
+                message: "ORA-03113: end-of-file on communication channel".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<S: LogSource> LogSource for Flaky<S> {
+    fn current_scn(&mut self) -> Result<Scn, SourceError> {
+        self.tick()?;
+        self.inner.current_scn()
+    }
+    fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError> {
+        if let Some(purged) = self.purged_before {
+            if resume_scn < purged {
+                return Err(SourceError::LogsMissing {
+                    resume_scn,
+                    missing_from: resume_scn.next(),
+                    missing_to: purged,
+                });
+            }
+        }
+        self.tick()?;
+        self.sessions += 1;
+        self.inner.start_session(resume_scn)
+    }
+    fn fetch(&mut self, read: Scn, end: Scn, out: &mut Vec<RedoRow>) -> Result<(), SourceError> {
+        // Fail after appending part of the window, as a dropped connection mid-fetch would.
+        let before = out.len();
+        self.inner.fetch(read, end, out)?;
+        if let Err(e) = self.tick() {
+            out.truncate(before + (out.len() - before) / 2);
+            return Err(e);
+        }
+        Ok(())
+    }
+    fn table_schema(
+        &mut self,
+        owner: &str,
+        table: &str,
+    ) -> Result<Option<TableSchema>, SourceError> {
+        self.tick()?;
+        self.inner.table_schema(owner, table)
+    }
+    fn session_stale(&mut self) -> Result<bool, SourceError> {
+        Ok(self.stale_every > 0 && self.calls % self.stale_every == 0)
+    }
+    fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+}
+
+fn options(out: &Path) -> PipelineOptions {
+    let mut c = Config::default();
+    c.output.dir = out.to_path_buf();
+    c.output.fsync = false;
+    c.mining.batch_rows_min = 50;
+    c.mining.batch_rows_default = 200;
+    c.mining.batch_rows_max = 400;
+    let mut o = PipelineOptions::from_config(&c, Pacing::Unpaced);
+    o.retry = RetryPolicy {
+        retries: 5,
+        initial_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(4),
+    };
+    o.checkpoint_interval = Duration::from_millis(2);
+    o
+}
+
+fn run<S: LogSource>(out: &Path, source: &mut S) -> Result<redoflow::Summary, PipelineError> {
+    let opts = options(out);
+    let mut store = LocalStore::open(&out.join("_state")).unwrap();
+    run_pipeline(
+        &opts,
+        source,
+        &mut store,
+        &Shutdown::new(),
+        &Progress::default(),
+    )
+}
+
+fn outputs(out: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    for e in fs::read_dir(out).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with('_') {
+            continue;
+        }
+        let mut files: Vec<PathBuf> = fs::read_dir(e.path())
+            .unwrap()
+            .map(|f| f.unwrap().path())
+            .collect();
+        files.sort();
+        let mut all = Vec::new();
+        for f in files {
+            let text = fs::read(&f).unwrap();
+            let body = &text[text.iter().position(|b| *b == b'\n').unwrap() + 1..];
+            all.extend_from_slice(body);
+        }
+        m.insert(name, all);
+    }
+    m
+}
+
+fn export(dir: &Path) -> (PathBuf, PathBuf) {
+    let contents = dir.join("c.csv");
+    let columns = dir.join("t.csv");
+    export_gen::write_export(fs::File::create(&contents).unwrap(), 8_000, 5).unwrap();
+    export_gen::write_columns(fs::File::create(&columns).unwrap()).unwrap();
+    (contents, columns)
+}
+
+#[test]
+fn dropped_connections_and_log_switches_lose_and_repeat_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (contents, columns) = export(dir.path());
+    let clean = dir.path().join("clean");
+    run(
+        &clean,
+        &mut ReplaySource::open(&contents, Some(&columns)).unwrap(),
+    )
+    .unwrap();
+    let faulty = dir.path().join("faulty");
+    let mut source = Flaky::new(ReplaySource::open(&contents, Some(&columns)).unwrap(), 7);
+    source.stale_every = 5;
+    let summary = run(&faulty, &mut source).unwrap();
+    assert!(source.sessions > 20, "sessions: {}", source.sessions);
+    assert!(summary.checkpoints > 1);
+    assert_eq!(outputs(&faulty), outputs(&clean));
+    assert!(redoflow::sink_csv::verify(&faulty).unwrap().is_ok());
+}
+
+#[test]
+fn a_source_that_stays_down_stops_the_run_after_the_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (contents, columns) = export(dir.path());
+    let mut source = Flaky::new(ReplaySource::open(&contents, Some(&columns)).unwrap(), 0);
+    source.down_after = Some(30);
+    let err = run(&dir.path().join("out"), &mut source).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, PipelineError::GaveUp { attempts: 6, .. }),
+        "{msg}"
+    );
+    assert!(msg.contains("ORA-03113"), "{msg}");
+}
+
+#[test]
+fn purged_logs_stop_the_run_naming_the_scn_and_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let (contents, columns) = export(dir.path());
+    let mut source = Flaky::new(ReplaySource::open(&contents, Some(&columns)).unwrap(), 0);
+    source.purged_before = Some(Scn(4_000));
+    let err = run(&dir.path().join("out"), &mut source).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, PipelineError::Source(SourceError::LogsMissing { .. })),
+        "{msg}"
+    );
+    assert!(msg.contains("SCN 0") && msg.contains("4000"), "{msg}");
+}
+
+#[test]
+fn backoff_doubles_up_to_the_maximum() {
+    let p = RetryPolicy::default();
+    let delays: Vec<u64> = (1..=9).map(|a| p.delay(a).as_secs()).collect();
+    assert_eq!(delays, vec![2, 4, 8, 16, 32, 64, 120, 120, 120]);
+    assert_eq!(p.delay(200).as_secs(), 120);
+}
