@@ -323,13 +323,12 @@ fn mine<S: LogSource>(
                     }
                     if change.op != ChangeOp::Ddl && known.insert(&change.owner, &change.table) {
                         let (owner, table) = (&change.owner, &change.table);
-                        match source.call(read, |s| s.table_schema(owner, table))? {
-                            Some(Some(schema)) => {
-                                tx.send(Msg::Schema(schema)).map_err(disconnected)?
-                            }
-                            // Unknown to the source (the writer derives the columns from the
-                            // statement), or shutdown during a backoff (the loop stops next).
-                            Some(None) | None => {}
+                        // None: unknown to the source (the writer derives the columns from the
+                        // statement), or shutdown during a backoff (the loop stops next).
+                        if let Some(Some(schema)) =
+                            source.call(read, |s| s.table_schema(owner, table))?
+                        {
+                            tx.send(Msg::Schema(schema)).map_err(disconnected)?;
                         }
                     }
                 }
