@@ -9,6 +9,7 @@
 //! - [`value`], [`schema`]: typed values and table definitions shared with the CSV writer.
 //! - [`planner`]: the pure adaptive batch planner that turns row targets into SCN windows.
 
+pub mod conformance;
 pub mod planner;
 pub mod replay;
 pub mod row;

@@ -52,13 +52,23 @@ impl OraDateTime {
     }
 }
 
+/// Four digits, and a leading `-` for BC years (`-0044`), as Oracle's `SYYYY` prints them.
+fn write_year(f: &mut fmt::Formatter<'_>, year: i32) -> fmt::Result {
+    if year < 0 {
+        write!(f, "-{:04}", year.unsigned_abs())
+    } else {
+        write!(f, "{year:04}")
+    }
+}
+
 /// `YYYY-MM-DD HH:MM:SS`, the CSV form of a DATE.
 impl fmt::Display for OraDateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_year(f, self.year)?;
         write!(
             f,
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
+            "-{:02}-{:02} {:02}:{:02}:{:02}",
+            self.month, self.day, self.hour, self.minute, self.second
         )
     }
 }
@@ -69,10 +79,11 @@ pub struct IsoDateTime<'a>(&'a OraDateTime);
 impl fmt::Display for IsoDateTime<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
+        write_year(f, d.year)?;
         write!(
             f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            d.year, d.month, d.day, d.hour, d.minute, d.second
+            "-{:02}-{:02}T{:02}:{:02}:{:02}",
+            d.month, d.day, d.hour, d.minute, d.second
         )
     }
 }
@@ -105,4 +116,23 @@ pub enum Value<'a> {
     IntervalDaySecond(&'a str),
     /// `Unsupported Type`: LogMiner could not render the value.
     Unsupported,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_forms() {
+        let d = OraDateTime::new(2024, 3, 1, 9, 5, 7).unwrap();
+        assert_eq!(d.to_string(), "2024-03-01 09:05:07");
+        assert_eq!(d.iso().to_string(), "2024-03-01T09:05:07");
+        let bc = OraDateTime::new(-44, 3, 15, 0, 0, 0).unwrap();
+        assert_eq!(bc.to_string(), "-0044-03-15 00:00:00");
+        assert_eq!(
+            OraDateTime::new(7, 1, 2, 0, 0, 0).unwrap().to_string(),
+            "0007-01-02 00:00:00"
+        );
+        assert_eq!(OraDateTime::new(2023, 2, 29, 0, 0, 0), None);
+    }
 }

@@ -102,7 +102,7 @@ fn push_2(out: &mut Vec<u8>, n: u8) {
 }
 
 /// `YYYY-MM-DD<sep>HH:MM:SS`, identical to `OraDateTime`'s `Display` (`sep` = ' ') and `iso()`
-/// (`sep` = 'T'), including `{:04}` of negative (BC) years.
+/// (`sep` = 'T'), including negative (BC) years.
 #[inline]
 pub(crate) fn push_datetime(out: &mut Vec<u8>, d: &OraDateTime, sep: u8) {
     if (0..=9999).contains(&d.year) && d.month < 100 && d.day < 100 {
@@ -115,9 +115,9 @@ pub(crate) fn push_datetime(out: &mut Vec<u8>, d: &OraDateTime, sep: u8) {
             b'-',
         ]);
     } else {
-        // Rare: BC dates. `{:04}` counts the sign in the width, as OraDateTime's Display does.
+        // Rare: BC dates, `-0044` as OraDateTime's Display prints them.
         use std::io::Write;
-        let _ = write!(out, "{:04}-", d.year);
+        let _ = write!(out, "-{:04}-", d.year.unsigned_abs());
     }
     push_2(out, d.month);
     out.push(b'-');
