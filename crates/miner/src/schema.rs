@@ -42,6 +42,9 @@ pub struct TableSchema {
     pub columns: Vec<Column>,
     pub version: u32,
     index: HashMap<String, usize>,
+    /// Hash of the column names and types, so a writer can tell "same columns" per row
+    /// without comparing the lists.
+    fingerprint: u64,
 }
 
 impl TableSchema {
@@ -53,11 +56,35 @@ impl TableSchema {
             .enumerate()
             .map(|(i, c)| (c.name.clone(), i))
             .collect();
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            // DefaultHasher::new() has fixed keys: the same columns give the same value.
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            for c in &columns {
+                (&c.name, &c.data_type).hash(&mut h);
+            }
+            h.finish()
+        };
         TableSchema {
             id,
             columns,
             version: 1,
             index,
+            fingerprint,
+        }
+    }
+
+    /// Equal for equal column lists (names and types, in order).
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// Position of a column in CSV order, trying `hint` first (statements usually name the
+    /// columns in table order, and a string compare is cheaper than a hash lookup).
+    pub fn position_hinted(&self, column: &str, hint: usize) -> Option<usize> {
+        match self.columns.get(hint) {
+            Some(c) if c.name == column => Some(hint),
+            _ => self.position(column),
         }
     }
 

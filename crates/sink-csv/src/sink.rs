@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use redoflow_checkpoint::FileCommit;
-use redoflow_miner::schema::{Column, TableId, TableSchema};
+use redoflow_miner::schema::{TableId, TableSchema};
 use redoflow_miner::value::Value;
 
 use crate::encode;
@@ -112,7 +112,8 @@ struct TableState {
     current: Option<OpenFile>,
     /// The schema the current file's header was written from.
     version: u32,
-    columns: Vec<Column>,
+    /// `TableSchema::fingerprint` of that schema.
+    fingerprint: u64,
 }
 
 /// Rolling per-table CSV writer; see the crate docs for the commit protocol.
@@ -211,7 +212,7 @@ impl CsvSink {
         let table = &mut self.tables[idx];
 
         let schema_changed = table.current.is_some()
-            && (table.version != schema.version || table.columns != schema.columns);
+            && (table.version != schema.version || table.fingerprint != schema.fingerprint());
         if schema_changed {
             if let Some(file) = table.current.take() {
                 tracing::debug!(table = %table.display, seq = file.seq, "roll: schema changed");
@@ -242,9 +243,7 @@ impl CsvSink {
                 )?;
                 table.next_seq += 1;
                 table.version = schema.version;
-                if table.columns != schema.columns {
-                    table.columns.clone_from(&schema.columns);
-                }
+                table.fingerprint = schema.fingerprint();
                 self.dirty_dirs.insert(table.dir_name.clone());
                 table.current.insert(file)
             }
@@ -357,7 +356,7 @@ impl CsvSink {
                     next_seq: 0,
                     current: None,
                     version: 0,
-                    columns: Vec::new(),
+                    fingerprint: 0,
                 });
                 self.by_id.insert(id.clone(), i);
                 i

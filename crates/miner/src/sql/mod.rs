@@ -564,8 +564,8 @@ impl<'a> Statement<'a> {
         out.clear();
         out.resize(schema.columns.len(), None);
         let mut put = |pairs: &'s [(&'a str, Value<'a>)]| {
-            for (name, v) in pairs {
-                let i = schema.position(name).ok_or(UnknownColumn(name))?;
+            for (j, (name, v)) in pairs.iter().enumerate() {
+                let i = schema.position_hinted(name, j).ok_or(UnknownColumn(name))?;
                 if let Some(slot) = out.get_mut(i) {
                     *slot = Some(v);
                 }
