@@ -96,6 +96,15 @@ pub struct MiningConfig {
     /// Replace the mining session after this long ("0s": only on log switches and errors).
     #[serde(deserialize_with = "de_duration")]
     pub session_max: Duration,
+    /// Changes of open transactions kept in memory; the rest spill to `<state_dir>/spill`.
+    #[serde(deserialize_with = "de_bytes")]
+    pub transaction_memory: u64,
+    /// Open transactions older than this (in redo time) are reported loudly.
+    #[serde(deserialize_with = "de_duration")]
+    pub transaction_retention: Duration,
+    /// Drop transactions older than `transaction_retention` instead of only reporting them.
+    /// Their changes are lost if they commit later: only for operators who decided so.
+    pub drop_expired_transactions: bool,
 }
 
 impl Default for MiningConfig {
@@ -113,6 +122,9 @@ impl Default for MiningConfig {
             retry_delay_min: Duration::from_secs(2),
             retry_delay_max: Duration::from_secs(120),
             session_max: Duration::from_secs(30 * 60),
+            transaction_memory: 64 << 20,
+            transaction_retention: Duration::from_secs(4 * 3600),
+            drop_expired_transactions: false,
         }
     }
 }

@@ -154,6 +154,18 @@ fn replay(
         summary.skipped_already_written
     );
     println!("  rejected             {:>12}", summary.rejected);
+    if summary.spilled_transactions > 0 {
+        println!(
+            "  spilled to disk      {:>12}  (transactions larger than mining.transaction_memory)",
+            summary.spilled_transactions
+        );
+    }
+    if summary.expired_reported > 0 {
+        println!(
+            "  over retention       {:>12}  (open longer than mining.transaction_retention)",
+            summary.expired_reported
+        );
+    }
     println!(
         "  open at end          {:>12}  (not written: no COMMIT in the export)",
         summary.open_at_end

@@ -17,7 +17,9 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use redoflow_checkpoint::{Checkpoint, Offset, Scn, Xid};
 use redoflow_miner::planner::{Planner, PlannerConfig};
 use redoflow_miner::sql::{self, ParseError};
-use redoflow_miner::txn::{ChangeOp, CommittedTxn, TxnError};
+use redoflow_miner::txn::{
+    wipe_spill_dir, Change, ChangeOp, CommittedTxn, TxnBufferConfig, TxnError,
+};
 use redoflow_miner::{LogSource, SourceError, TableId, TableSchema, TxnBuffer, Value};
 use redoflow_sink_csv::{
     self as sink, CsvSink, RejectedRow, RowMeta, RowOp, SinkConfig, SinkError,
@@ -54,6 +56,8 @@ pub struct PipelineOptions {
     pub retry: RetryPolicy,
     /// A mining session is replaced after this long (`None`: only on log switches and errors).
     pub session_max: Option<Duration>,
+    /// Memory bound, spill directory and retention of open transactions.
+    pub txn: TxnBufferConfig,
 }
 
 /// Backoff for retryable source errors: `initial_delay` doubling up to `max_delay`, at most
@@ -109,6 +113,13 @@ impl PipelineOptions {
                 max_delay: config.mining.retry_delay_max,
             },
             session_max: Some(config.mining.session_max).filter(|d| !d.is_zero()),
+            txn: TxnBufferConfig {
+                memory_limit_bytes: usize::try_from(config.mining.transaction_memory)
+                    .unwrap_or(usize::MAX),
+                spill_dir: config.state_dir().join("spill"),
+                retention: config.mining.transaction_retention,
+                drop_expired: config.mining.drop_expired_transactions,
+            },
         }
     }
 }
@@ -135,6 +146,10 @@ pub struct Summary {
     pub skipped_already_written: u64,
     pub rolled_back: u64,
     pub open_at_end: u64,
+    /// Committed transactions whose changes had spilled to disk.
+    pub spilled_transactions: u64,
+    /// Open transactions reported for exceeding the retention.
+    pub expired_reported: u64,
     pub checkpoints: u64,
     pub last_checkpoint: Option<u64>,
     pub offset: Offset,
@@ -250,6 +265,8 @@ pub fn run_pipeline<S: LogSource>(
         skipped_already_written: mined.skipped,
         rolled_back: mined.rolled_back,
         open_at_end: mined.open_at_end,
+        spilled_transactions: mined.spilled,
+        expired_reported: mined.expired,
         checkpoints: writer.checkpoints,
         last_checkpoint: writer.next_id.checked_sub(1).filter(|id| *id > 0),
         offset: writer.last_offset.unwrap_or_default(),
@@ -258,6 +275,8 @@ pub fn run_pipeline<S: LogSource>(
 }
 
 struct Mined {
+    spilled: u64,
+    expired: u64,
     skipped: u64,
     rolled_back: u64,
     open_at_end: u64,
@@ -274,7 +293,10 @@ fn mine<S: LogSource>(
     shutdown: &Shutdown,
     progress: &Progress,
 ) -> Result<Mined, PipelineError> {
-    let mut buffer = TxnBuffer::new(restart.clone());
+    if let Err(e) = wipe_spill_dir(&opts.txn.spill_dir) {
+        tracing::warn!(dir = %opts.txn.spill_dir.display(), error = %e, "cannot clear old spill files");
+    }
+    let mut buffer = TxnBuffer::with_config(restart.clone(), opts.txn.clone());
     let mut planner = Planner::new(opts.planner);
     let mut read = restart.resume_scn;
     let mut source = Resilient::new(source, opts, shutdown);
@@ -313,16 +335,10 @@ fn mine<S: LogSource>(
         }
         let fetched = rows.len() as u64;
         for row in rows.drain(..) {
-            if let Some(mut txn) = buffer.push(row)? {
-                for change in &mut txn.changes {
-                    if change.owner.is_empty() || change.table.is_empty() {
-                        if let Some((o, t)) = table_of(&change.sql_redo) {
-                            change.owner = o.to_string();
-                            change.table = t.to_string();
-                        }
-                    }
-                    if change.op != ChangeOp::Ddl && known.insert(&change.owner, &change.table) {
-                        let (owner, table) = (&change.owner, &change.table);
+            if let Some(txn) = buffer.push(row)? {
+                // Send each table's definition before its first change.
+                let mut ensure_schema = |owner: &str, table: &str| -> Result<(), PipelineError> {
+                    if known.insert(owner, table) {
                         // None: unknown to the source (the writer derives the columns from the
                         // statement), or shutdown during a backoff (the loop stops next).
                         if let Some(Some(schema)) =
@@ -331,10 +347,23 @@ fn mine<S: LogSource>(
                             tx.send(Msg::Schema(schema)).map_err(disconnected)?;
                         }
                     }
+                    Ok(())
+                };
+                if txn.is_spilled() {
+                    for (owner, table) in txn.tables() {
+                        ensure_schema(owner, table)?;
+                    }
+                } else {
+                    for change in txn.changes.iter().filter(|c| c.op != ChangeOp::Ddl) {
+                        let (owner, table) = table_names(change);
+                        ensure_schema(owner, table)?;
+                    }
                 }
-                batch_changes += txn.changes.len();
+                batch_changes += txn.change_count();
+                // A spilled transaction goes at once: its in-memory part should not wait.
+                let send_now = txn.is_spilled() || batch_changes >= BATCH_CHANGES;
                 batch.push(txn);
-                if batch_changes >= BATCH_CHANGES {
+                if send_now {
                     tx.send(Msg::Txns(std::mem::take(&mut batch)))
                         .map_err(disconnected)?;
                     batch_changes = 0;
@@ -376,6 +405,8 @@ fn mine<S: LogSource>(
         .map_err(disconnected)?;
     let stats = buffer.stats();
     Ok(Mined {
+        spilled: stats.committed_spilled,
+        expired: stats.expired_reported,
         skipped: stats.skipped_already_written,
         rolled_back: stats.rolled_back,
         open_at_end: buffer.open_transactions() as u64,
@@ -502,6 +533,17 @@ impl KnownTables {
     }
 }
 
+/// The change's table: SEG_OWNER/TABLE_NAME, or for exports without them the names in the
+/// statement.
+fn table_names(change: &Change) -> (&str, &str) {
+    if change.owner.is_empty() || change.table.is_empty() {
+        if let Some(names) = table_of(&change.sql_redo) {
+            return names;
+        }
+    }
+    (&change.owner, &change.table)
+}
+
 /// `"OWNER"."TABLE"` named by a DML statement, for exports without SEG_OWNER/TABLE_NAME.
 fn table_of(sql: &str) -> Option<(&str, &str)> {
     let start = sql.find('"')? + 1;
@@ -574,20 +616,24 @@ impl<'p> Writer<'p> {
     }
 
     fn write_txn(&mut self, txn: &CommittedTxn) -> Result<(), PipelineError> {
-        for change in &txn.changes {
+        // A spilled transaction's changes are read back from disk here, in order.
+        for change in txn.iter_changes() {
+            let change = change?;
+            let change: &Change = &change;
+            let (owner, table) = table_names(change);
             let op = match change.op {
                 ChangeOp::Insert => RowOp::Insert,
                 ChangeOp::Update => RowOp::Update,
                 ChangeOp::Delete => RowOp::Delete,
                 ChangeOp::Ddl => {
-                    self.on_ddl(&change.owner, &change.table, &change.sql_redo, change.scn);
+                    self.on_ddl(owner, table, &change.sql_redo, change.scn);
                     continue;
                 }
             };
             let stmt = match sql::parse(&change.sql_redo) {
                 Ok(s) => s,
                 Err(e) => {
-                    self.parse_failed(txn, change, e)?;
+                    self.parse_failed(txn, change, (owner, table), e)?;
                     continue;
                 }
             };
@@ -598,7 +644,7 @@ impl<'p> Writer<'p> {
                 commit_ts: txn.commit_ts,
                 xid: txn.xid,
             };
-            let mut schema = self.schema_for(&change.owner, &change.table, &stmt);
+            let mut schema = self.schema_for(owner, table, &stmt);
             let mut values: Vec<Option<&Value<'_>>> = Vec::with_capacity(schema.columns.len());
             while let Err(unknown) = stmt.row(&schema, &mut values) {
                 // A column the catalog does not know (added after the columns export was taken,
@@ -613,7 +659,7 @@ impl<'p> Writer<'p> {
         self.progress.transactions.fetch_add(1, Ordering::Relaxed);
         self.progress
             .changes_written
-            .fetch_add(txn.changes.len() as u64, Ordering::Relaxed);
+            .fetch_add(txn.change_count() as u64, Ordering::Relaxed);
         Ok(())
     }
 
@@ -671,10 +717,11 @@ impl<'p> Writer<'p> {
     fn parse_failed(
         &mut self,
         txn: &CommittedTxn,
-        change: &redoflow_miner::Change,
+        change: &Change,
+        (owner, table): (&str, &str),
         e: ParseError,
     ) -> Result<(), PipelineError> {
-        let table = format!("{}.{}", change.owner, change.table);
+        let table = format!("{owner}.{table}");
         match self.opts.on_parse_error {
             OnParseError::Stop => Err(PipelineError::Parse {
                 scn: change.scn,

@@ -326,3 +326,23 @@ fn malformed_export_names_the_line() {
     assert!(msg.contains("bad.csv:3"), "{msg}");
     assert!(msg.contains("SCN"), "{msg}");
 }
+
+/// With a memory bound far below the open transactions' size, changes spill to disk and come
+/// back at commit: the output is byte-for-byte the output of an unbounded run, and no spill
+/// file is left behind.
+#[test]
+fn spilling_transactions_to_disk_changes_nothing_in_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (contents, columns, _) = generate(dir.path(), 20_000, 21);
+    let roomy = dir.path().join("roomy");
+    replay(&config(&roomy), &contents, Some(&columns)).unwrap();
+    let tight = dir.path().join("tight");
+    let mut cfg = config(&tight);
+    cfg.mining.transaction_memory = 2048;
+    let summary = replay(&cfg, &contents, Some(&columns)).unwrap();
+    assert!(summary.spilled_transactions > 10, "{summary:?}");
+    assert_eq!(table_outputs(&tight), table_outputs(&roomy));
+    let spill = tight.join("_state/spill");
+    let left = fs::read_dir(&spill).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "spill files left in {}", spill.display());
+}

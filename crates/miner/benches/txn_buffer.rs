@@ -6,6 +6,7 @@ use std::io::Write;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use redoflow_checkpoint::{Offset, Scn, ThreadId, Xid};
+use redoflow_miner::txn::TxnBufferConfig;
 use redoflow_miner::{LogSource, OpCode, RedoRow, ReplaySource, TxnBuffer};
 
 const ROWS: usize = 1_000_000;
@@ -65,6 +66,34 @@ fn txn_buffer(c: &mut Criterion) {
                         n += t.changes.len();
                     }
                 }
+                n
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // The same rows with a 1 MiB memory limit: most changes go to spill files and are read back
+    // at commit (an upper bound on the cost of spilling: the real limit is 64 MiB).
+    let spill = tempfile::tempdir().unwrap();
+    g.bench_function("push_1m_interleaved_spill_1mib", |b| {
+        b.iter_batched(
+            || rows.clone(),
+            |rows| {
+                let config = TxnBufferConfig {
+                    memory_limit_bytes: 1 << 20,
+                    spill_dir: spill.path().to_path_buf(),
+                    ..TxnBufferConfig::default()
+                };
+                let mut buf = TxnBuffer::with_config(Offset::default(), config);
+                let mut n = 0usize;
+                for row in rows {
+                    if let Some(mut t) = buf.push(row).unwrap() {
+                        for c in t.drain_changes() {
+                            c.unwrap();
+                            n += 1;
+                        }
+                    }
+                }
+                assert!(buf.stats().committed_spilled > 0);
                 n
             },
             BatchSize::PerIteration,

@@ -246,7 +246,9 @@ fn commit_with_a_pending_piece_is_an_error() {
     let mut b = TxnBuffer::new(Offset::default());
     b.push(csf(ins(10, a, "R1", "insert "))).unwrap();
     let err = b.push(commit(12, a)).unwrap_err();
-    let TxnError::Inconsistent { scn, xid, line, .. } = &err;
+    let TxnError::Inconsistent { scn, xid, line, .. } = &err else {
+        panic!("not an inconsistency: {err}");
+    };
     assert_eq!((*scn, *xid, *line), (Scn(12), a, 12));
     assert!(err.to_string().contains("0001000100000001"), "{err}");
 }

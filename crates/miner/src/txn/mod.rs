@@ -2,8 +2,20 @@
 //! order, to committed transactions, in commit order.
 //!
 //! - Open transactions are keyed by XID in a map with a one-multiply hasher ([`hash`]); each holds
-//!   its changes in a [`store::ChangeLog`] (the unit a later spill-to-disk will replace) and at
-//!   most one pending CSF piece.
+//!   its changes in a [`store::ChangeLog`] and at most one pending CSF piece.
+//! - Bounded memory ([`TxnBufferConfig::memory_limit_bytes`]): when the changes buffered in
+//!   memory exceed the limit, the open transactions holding the most bytes in memory are spilled
+//!   — their in-memory changes appended to their own file through a [`SpillStore`] — until at
+//!   most half the limit is left. A spilled transaction keeps buffering in memory and is appended
+//!   to its file again whenever it is among the largest at the next spill, so a huge transaction
+//!   is written in chunks of about half the limit. A committed transaction that spilled carries
+//!   its changes partly on disk ([`SpilledChanges`]); [`CommittedTxn::drain_changes`] and
+//!   [`CommittedTxn::iter_changes`] stream them back in order. Partial rollbacks stay exact on
+//!   spilled changes ([`store`]).
+//! - Retention ([`TxnBufferConfig::retention`]): ages are redo time (the latest row TIMESTAMP seen
+//!   minus a transaction's first row TIMESTAMP); a transaction older than the retention is
+//!   reported once (a `warn` event, [`TxnStats::expired_reported`]) and dropped only with
+//!   [`TxnBufferConfig::drop_expired`]; by default it is kept (and spilled like any other).
 //! - SQL_REDO is not parsed here: the writer parses each change once, so a rolled-back
 //!   transaction only costs buffering. Strings are moved out of the rows, never copied.
 //! - The buffer keeps the running [`Offset`]: the restart watermarks plus every commit recorded
@@ -12,17 +24,67 @@
 //!   transactions that committed meanwhile and skips their commits with
 //!   [`Offset::should_skip`].
 //!
-//! No I/O, no clock; only `tracing` events.
+//! No clock; the only I/O is the [`SpillStore`]'s, and [`TxnBuffer::new`] never spills (no
+//! memory limit), so the table-driven tests run with no I/O at all.
 
 mod hash;
+mod spill;
 mod store;
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use redoflow_checkpoint::{Offset, Scn, ThreadId, Xid};
 
 use self::hash::XidMap;
+use self::spill::RecordReader;
+pub use self::spill::{
+    wipe_spill_dir, FileSpillStore, MemSpillStore, SpillFaults, SpillFile, SpillStore,
+};
 use self::store::{change_bytes, ChangeLog};
 use crate::row::{OpCode, RedoRow};
 use crate::value::OraDateTime;
+
+/// How much the buffer keeps in memory, where it spills, and what it does with old transactions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxnBufferConfig {
+    /// Bytes of buffered changes (see [`TxnBuffer::buffered_bytes`]) kept in memory; above it the
+    /// largest transactions are spilled down to half of it. `usize::MAX`: never spill. The
+    /// index of spilled changes (about 4 bytes per change) is not counted.
+    pub memory_limit_bytes: usize,
+    /// Where [`TxnBuffer::with_config`] puts spill files (the product: `<data_dir>/spill`).
+    pub spill_dir: PathBuf,
+    /// Open transactions older than this (in redo time) are reported (SPEC.md §9: 4 h).
+    pub retention: Duration,
+    /// Drop transactions older than `retention` instead of keeping them. Their changes are lost:
+    /// only for operators who said so.
+    pub drop_expired: bool,
+}
+
+impl Default for TxnBufferConfig {
+    /// 64 MiB in memory, spilling to `<system temp dir>/redoflow-spill`, 4 h retention, report
+    /// only.
+    fn default() -> Self {
+        TxnBufferConfig {
+            memory_limit_bytes: 64 << 20,
+            spill_dir: std::env::temp_dir().join("redoflow-spill"),
+            retention: Duration::from_secs(4 * 3600),
+            drop_expired: false,
+        }
+    }
+}
+
+impl TxnBufferConfig {
+    /// No memory limit (never spills); retention as in [`Default`]. What [`TxnBuffer::new`] uses.
+    pub fn unbounded() -> Self {
+        TxnBufferConfig {
+            memory_limit_bytes: usize::MAX,
+            ..Self::default()
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChangeOp {
@@ -47,6 +109,10 @@ pub struct Change {
 }
 
 /// A committed transaction, changes in redo order.
+///
+/// Its changes are `spilled` (if any) followed by `changes`. A consumer that may see spilled
+/// transactions (any buffer with a memory limit) reads them with [`CommittedTxn::drain_changes`]
+/// or [`CommittedTxn::iter_changes`]; `changes` alone is complete only when `spilled` is `None`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommittedTxn {
     pub xid: Xid,
@@ -54,7 +120,243 @@ pub struct CommittedTxn {
     pub start_scn: Scn,
     pub commit_scn: Scn,
     pub commit_ts: Option<OraDateTime>,
+    /// The changes kept in memory: all of them when `spilled` is `None`, else those after the
+    /// spilled ones.
     pub changes: Vec<Change>,
+    /// The changes written to disk while the transaction was open; they come first.
+    pub spilled: Option<SpilledChanges>,
+}
+
+impl CommittedTxn {
+    /// Live changes, spilled and in memory.
+    pub fn change_count(&self) -> usize {
+        self.spilled.as_ref().map_or(0, SpilledChanges::len) + self.changes.len()
+    }
+
+    pub fn is_spilled(&self) -> bool {
+        self.spilled.is_some()
+    }
+
+    /// Every change in redo order, spilled ones read back one at a time (owned), then the
+    /// in-memory ones (borrowed). Can be called again (spilled changes are read again). After a
+    /// read error the iterator yields that error and ends.
+    pub fn iter_changes(&self) -> Changes<'_> {
+        Changes {
+            spilled: self.spilled.clone().map(SpillIter::new),
+            mem: self.changes.iter(),
+        }
+    }
+
+    /// Moves every change out, in redo order, reading spilled ones back one at a time; the
+    /// spill file is removed when the iterator is dropped. Leaves `changes` empty and `spilled`
+    /// `None`. After a read error the iterator yields that error and ends.
+    pub fn drain_changes(&mut self) -> DrainChanges {
+        DrainChanges {
+            spilled: self.spilled.take().map(SpillIter::new),
+            mem: std::mem::take(&mut self.changes).into_iter(),
+        }
+    }
+
+    /// All changes in one vector: only for transactions known to be small (tests, tools).
+    pub fn into_changes(mut self) -> Result<Vec<Change>, TxnError> {
+        if self.spilled.is_none() {
+            return Ok(self.changes);
+        }
+        self.drain_changes().collect()
+    }
+
+    /// Distinct (owner, table) of the changes, in first-seen order for each part (spilled, then
+    /// in memory); without reading spilled changes back.
+    pub fn tables(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        let spilled = self.spilled.iter().flat_map(|s| s.tables.iter());
+        let mem = self.changes.iter().map(|c| (&c.owner, &c.table));
+        for (o, t) in spilled.map(|(o, t)| (o, t)).chain(mem) {
+            if !out.iter().any(|(a, b)| a == o && b == t) {
+                out.push((o, t));
+            }
+        }
+        out
+    }
+}
+
+/// The on-disk part of a committed transaction's changes. Clones share the file, which is
+/// removed when the last clone (or a [`DrainChanges`] made from it) is dropped.
+#[derive(Clone, Debug)]
+pub struct SpilledChanges {
+    xid: Xid,
+    file: Arc<dyn SpillFile>,
+    /// Records in the file.
+    count: usize,
+    /// Records not undone.
+    live: usize,
+    /// Tombstones: bit i set = record i was undone.
+    dead: Arc<Vec<u64>>,
+    tables: Arc<Vec<(String, String)>>,
+}
+
+impl SpilledChanges {
+    /// Live spilled changes.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+}
+
+/// Same file (not same contents: comparing would read both back).
+impl PartialEq for SpilledChanges {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.file, &other.file) && self.dead == other.dead
+    }
+}
+
+impl Eq for SpilledChanges {}
+
+/// Reads the live records of a spill file in order.
+#[derive(Debug)]
+struct SpillIter {
+    spilled: SpilledChanges,
+    reader: Option<RecordReader>,
+    next: usize,
+    failed: bool,
+}
+
+impl SpillIter {
+    fn new(spilled: SpilledChanges) -> Self {
+        SpillIter {
+            spilled,
+            reader: None,
+            next: 0,
+            failed: false,
+        }
+    }
+
+    fn fail(&mut self, e: String) -> Option<Result<Change, TxnError>> {
+        self.failed = true;
+        self.reader = None;
+        let s = &self.spilled;
+        Some(Err(spill::spill_error(s.xid, s.file.path(), "read", e)))
+    }
+}
+
+impl Iterator for SpillIter {
+    type Item = Result<Change, TxnError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.reader.is_none() {
+            if self.next >= self.spilled.count {
+                return None;
+            }
+            match RecordReader::open(self.spilled.file.as_ref(), 0) {
+                Ok(r) => self.reader = Some(r),
+                Err(e) => return self.fail(e),
+            }
+        }
+        let reader = self.reader.as_mut().expect("opened above");
+        while self.next < self.spilled.count {
+            let i = self.next;
+            self.next += 1;
+            let dead = self
+                .spilled
+                .dead
+                .get(i / 64)
+                .is_some_and(|w| w & (1u64 << (i % 64)) != 0);
+            let r = if dead {
+                reader.skip().map(|()| None)
+            } else {
+                reader.next().map(Some)
+            };
+            match r {
+                Ok(Some(c)) => return Some(Ok(c)),
+                Ok(None) => {}
+                Err(e) => return self.fail(e),
+            }
+        }
+        self.reader = None;
+        None
+    }
+}
+
+/// [`CommittedTxn::iter_changes`].
+#[derive(Debug)]
+pub struct Changes<'a> {
+    spilled: Option<SpillIter>,
+    mem: std::slice::Iter<'a, Change>,
+}
+
+impl<'a> Iterator for Changes<'a> {
+    type Item = Result<Cow<'a, Change>, TxnError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(s) = &mut self.spilled {
+            match s.next() {
+                Some(Ok(c)) => return Some(Ok(Cow::Owned(c))),
+                Some(Err(e)) => {
+                    // Nothing after a lost change.
+                    self.mem = [].iter();
+                    return Some(Err(e));
+                }
+                None if s.failed => return None,
+                None => self.spilled = None,
+            }
+        }
+        self.mem.next().map(|c| Ok(Cow::Borrowed(c)))
+    }
+}
+
+/// [`CommittedTxn::drain_changes`].
+#[derive(Debug)]
+pub struct DrainChanges {
+    spilled: Option<SpillIter>,
+    mem: std::vec::IntoIter<Change>,
+}
+
+impl Iterator for DrainChanges {
+    type Item = Result<Change, TxnError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(s) = &mut self.spilled {
+            match s.next() {
+                Some(r) => {
+                    if r.is_err() {
+                        self.mem = Vec::new().into_iter();
+                    }
+                    return Some(r);
+                }
+                None if s.failed => return None,
+                // Done with the file: remove it now rather than with the iterator.
+                None => self.spilled = None,
+            }
+        }
+        self.mem.next().map(Ok)
+    }
+}
+
+/// An open transaction older than the retention.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredTxn {
+    pub xid: Xid,
+    pub start_scn: Scn,
+    /// TIMESTAMP of its first row.
+    pub start_ts: OraDateTime,
+    /// Redo time since `start_ts` (latest row TIMESTAMP seen minus `start_ts`).
+    pub age: Duration,
+    /// Live changes, in memory and spilled.
+    pub changes: usize,
+    /// Of which spilled.
+    pub spilled_changes: usize,
+    /// Bytes in memory.
+    pub bytes: usize,
 }
 
 /// Counters since the buffer was created.
@@ -80,6 +382,18 @@ pub struct TxnStats {
     pub unsupported: u64,
     /// LOB, SELECT FOR UPDATE and unknown operation codes.
     pub ignored: u64,
+    /// Times a transaction's in-memory changes were appended to its spill file.
+    pub spills: u64,
+    /// Changes written to spill files.
+    pub spilled_changes: u64,
+    /// Committed transactions returned with spilled changes.
+    pub committed_spilled: u64,
+    /// Transactions reported older than the retention (once each).
+    pub expired_reported: u64,
+    /// Of those, dropped (`drop_expired`).
+    pub expired_dropped: u64,
+    /// Rows of dropped expired transactions seen after the drop, ignored.
+    pub expired_rows_ignored: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +403,15 @@ pub enum TxnError {
         scn: Scn,
         xid: Xid,
         line: u64,
+        message: String,
+    },
+    /// Writing or reading a spill file failed. Fatal for the buffer: it refuses further rows,
+    /// and the caller restarts from its last checkpoint (nothing after it was written).
+    #[error("XID {xid}: cannot {action} spill file {}: {message}", path.display())]
+    Spill {
+        xid: Xid,
+        path: PathBuf,
+        action: &'static str,
         message: String,
     },
 }
@@ -104,10 +427,14 @@ struct Pending {
 #[derive(Debug)]
 struct OpenTxn {
     start_scn: Scn,
+    /// TIMESTAMP of the first row that had one.
+    start_ts: Option<OraDateTime>,
     /// Opening order, to break start-SCN ties when a partial XID matches several.
     seq: u64,
     changes: ChangeLog,
     pending: Option<Pending>,
+    /// Reported older than the retention.
+    expired: bool,
 }
 
 impl OpenTxn {
@@ -127,6 +454,44 @@ pub struct TxnBuffer {
     next_seq: u64,
     bytes: usize,
     stats: TxnStats,
+    config: TxnBufferConfig,
+    store: Box<dyn SpillStore>,
+    /// Encoding buffer for spills.
+    scratch: Vec<u8>,
+    /// A spill error was returned: the buffer's state is unknown, every push returns it again.
+    failed: Option<TxnError>,
+    /// Latest row TIMESTAMP seen, seconds since 1970 (redo time).
+    now: Option<i64>,
+    /// Redo time of the next retention check.
+    next_check: i64,
+    /// Expired transactions dropped, until their end (COMMIT, ROLLBACK, marker) is seen.
+    dropped: XidMap<Xid, ()>,
+}
+
+/// A store for a buffer that never spills.
+#[derive(Debug)]
+struct NoSpill;
+
+impl SpillStore for NoSpill {
+    fn dir(&self) -> &Path {
+        Path::new("(no spill store)")
+    }
+
+    fn create(&mut self, _xid: Xid) -> std::io::Result<Box<dyn SpillFile>> {
+        Err(std::io::Error::other("this buffer has no spill store"))
+    }
+}
+
+/// Seconds since 1970-01-01 00:00:00 of a (proleptic Gregorian) date and time.
+fn epoch_secs(t: &OraDateTime) -> i64 {
+    let (m, d) = (i64::from(t.month), i64::from(t.day));
+    let y = i64::from(t.year) - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second)
 }
 
 /// The key a partial XID gets when it matches no open transaction.
@@ -137,7 +502,26 @@ fn partial_key(prefix: u32) -> Xid {
 impl TxnBuffer {
     /// A buffer resuming after `restart` (the last checkpoint's offset; `Offset::default()` for a
     /// fresh start). Feed it the rows with SCN > `restart.resume_scn`.
+    ///
+    /// No memory limit, so it never spills and does no I/O
+    /// ([`TxnBufferConfig::unbounded`]); transactions older than 4 h are reported, not dropped.
     pub fn new(restart: Offset) -> Self {
+        Self::with_store(restart, TxnBufferConfig::unbounded(), Box::new(NoSpill))
+    }
+
+    /// A buffer with `config`, spilling to files in `config.spill_dir` ([`FileSpillStore`]; the
+    /// directory is created on first spill). Wipe stale files first with [`wipe_spill_dir`].
+    pub fn with_config(restart: Offset, config: TxnBufferConfig) -> Self {
+        let store = FileSpillStore::new(config.spill_dir.clone());
+        Self::with_store(restart, config, Box::new(store))
+    }
+
+    /// A buffer with `config` spilling to `store` (`config.spill_dir` is not used).
+    pub fn with_store(
+        restart: Offset,
+        config: TxnBufferConfig,
+        store: Box<dyn SpillStore>,
+    ) -> Self {
         let written = restart.clone();
         TxnBuffer {
             restart,
@@ -146,21 +530,55 @@ impl TxnBuffer {
             next_seq: 0,
             bytes: 0,
             stats: TxnStats::default(),
+            config,
+            store,
+            scratch: Vec::new(),
+            failed: None,
+            now: None,
+            next_check: i64::MIN,
+            dropped: XidMap::default(),
         }
+    }
+
+    pub fn config(&self) -> &TxnBufferConfig {
+        &self.config
     }
 
     /// Feeds one row; returns the transaction it commits, if any (and if it has changes and was
     /// not written before the restart).
+    ///
+    /// After an error from a spill file ([`TxnError::Spill`]) the buffer returns that error for
+    /// every further row: restart from the last checkpoint.
     pub fn push(&mut self, row: RedoRow) -> Result<Option<CommittedTxn>, TxnError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let ts = row.timestamp;
+        let r = self.apply(row);
+        if let Err(e @ TxnError::Spill { .. }) = &r {
+            self.failed = Some(e.clone());
+            return r;
+        }
+        if let Some(ts) = ts {
+            self.observe_time(&ts);
+        }
+        r
+    }
+
+    fn apply(&mut self, row: RedoRow) -> Result<Option<CommittedTxn>, TxnError> {
         self.stats.rows_seen += 1;
         let xid = self.resolve(row.xid);
+        if !self.dropped.is_empty() && self.is_dropped(xid) {
+            return Ok(self.dropped_row(xid, row));
+        }
         match row.op {
             OpCode::INSERT | OpCode::DELETE | OpCode::UPDATE | OpCode::DDL => {
-                self.change(xid, row);
+                self.change(xid, row)?;
+                self.maybe_spill()?;
                 Ok(None)
             }
             OpCode::START => {
-                self.open_txn(xid, row.scn);
+                self.open_txn(xid, row.scn, row.timestamp);
                 Ok(None)
             }
             OpCode::COMMIT => self.commit(xid, row),
@@ -228,9 +646,145 @@ impl TxnBuffer {
         &self.stats
     }
 
-    /// Approximate bytes held by open transactions (change text plus per-change overhead).
+    /// Approximate bytes held in memory by open transactions (change text plus per-change
+    /// overhead); spilled changes do not count.
     pub fn buffered_bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Memory the index of spilled changes takes (about 4 bytes per spilled change).
+    pub fn spill_index_bytes(&self) -> usize {
+        self.open.values().map(|t| t.changes.index_bytes()).sum()
+    }
+
+    /// Live changes of open transactions on disk.
+    pub fn spilled_changes(&self) -> usize {
+        self.open.values().map(|t| t.changes.spilled_len()).sum()
+    }
+
+    /// Open transactions older than the retention, as of the latest row TIMESTAMP seen, oldest
+    /// first. For metrics and status pages; the buffer itself reports each one once.
+    pub fn expired(&self) -> Vec<ExpiredTxn> {
+        let Some(now) = self.now else {
+            return Vec::new();
+        };
+        let retention = self.config.retention.as_secs() as i64;
+        let mut v: Vec<ExpiredTxn> = self
+            .open
+            .iter()
+            .filter_map(|(xid, t)| {
+                let start_ts = t.start_ts?;
+                let age = now - epoch_secs(&start_ts);
+                (age >= retention).then(|| ExpiredTxn {
+                    xid: *xid,
+                    start_scn: t.start_scn,
+                    start_ts,
+                    age: Duration::from_secs(age.max(0) as u64),
+                    changes: t.changes.len(),
+                    spilled_changes: t.changes.spilled_len(),
+                    bytes: t.bytes(),
+                })
+            })
+            .collect();
+        v.sort_by_key(|e| (std::cmp::Reverse(e.age), e.start_scn));
+        v
+    }
+
+    /// Advances redo time to `ts` and, at most once per redo second, reports (and with
+    /// `drop_expired` drops) transactions that became older than the retention.
+    fn observe_time(&mut self, ts: &OraDateTime) {
+        let secs = epoch_secs(ts);
+        if self.now.is_some_and(|n| n >= secs) {
+            return;
+        }
+        self.now = Some(secs);
+        if secs < self.next_check {
+            return;
+        }
+        self.next_check = secs + 1;
+        for e in self.expired() {
+            let txn = self.open.get_mut(&e.xid).expect("listed from open");
+            if txn.expired {
+                continue;
+            }
+            txn.expired = true;
+            self.stats.expired_reported += 1;
+            tracing::warn!(xid = %e.xid, start_scn = %e.start_scn, start_ts = %e.start_ts,
+                age_secs = e.age.as_secs(), changes = e.changes,
+                spilled_changes = e.spilled_changes, bytes = e.bytes,
+                drop = self.config.drop_expired,
+                "transaction open longer than the retention");
+            if self.config.drop_expired {
+                self.drop_txn(e.xid);
+                self.dropped.insert(e.xid, ());
+                self.stats.expired_dropped += 1;
+                tracing::warn!(xid = %e.xid, start_scn = %e.start_scn, changes = e.changes,
+                    "expired transaction dropped (drop_expired): its changes will not be written");
+            }
+        }
+    }
+
+    /// `xid` (or, for a partial XID, one with its prefix) was dropped as expired.
+    fn is_dropped(&self, xid: Xid) -> bool {
+        self.dropped.contains_key(&xid)
+            || (xid.is_partial() && self.dropped.keys().any(|k| k.prefix() == xid.prefix()))
+    }
+
+    /// A row of a dropped transaction: ignored; its end forgets the XID, and its COMMIT is
+    /// recorded in the offset so that a restart skips it like any written commit.
+    fn dropped_row(&mut self, xid: Xid, row: RedoRow) -> Option<CommittedTxn> {
+        self.stats.expired_rows_ignored += 1;
+        if matches!(
+            row.op,
+            OpCode::COMMIT | OpCode::ROLLBACK | OpCode::REPLICATION_MARKER
+        ) {
+            let key = if self.dropped.contains_key(&xid) {
+                xid
+            } else {
+                *self
+                    .dropped
+                    .keys()
+                    .find(|k| k.prefix() == xid.prefix())
+                    .expect("is_dropped")
+            };
+            self.dropped.remove(&key);
+            if row.op == OpCode::COMMIT && !self.written_before_restart(row.thread, row.scn, key) {
+                self.written.record_commit(row.thread, row.scn, key);
+            }
+        }
+        None
+    }
+
+    /// Spills the transactions with the most bytes in memory until at most half the limit is
+    /// left, if the limit is exceeded.
+    fn maybe_spill(&mut self) -> Result<(), TxnError> {
+        let limit = self.config.memory_limit_bytes;
+        if self.bytes <= limit {
+            return Ok(());
+        }
+        let target = limit / 2;
+        let mut by_size: Vec<(usize, Xid)> = self
+            .open
+            .iter()
+            .map(|(x, t)| (t.changes.bytes(), *x))
+            .filter(|(b, _)| *b > 0)
+            .collect();
+        by_size.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, xid) in by_size {
+            let txn = self.open.get_mut(&xid).expect("listed from open");
+            let changes = txn.changes.len() - txn.changes.spilled_len();
+            let freed = txn
+                .changes
+                .spill(xid, self.store.as_mut(), &mut self.scratch)?;
+            self.bytes -= freed;
+            self.stats.spills += 1;
+            self.stats.spilled_changes += changes as u64;
+            tracing::debug!(xid = %xid, changes, bytes = freed, "spilled a transaction's changes");
+            if self.bytes <= target {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Maps a partial XID (ending in FFFFFFFF) to the most recently started open transaction
@@ -258,7 +812,7 @@ impl TxnBuffer {
     /// The open transaction `xid`, opened at `scn` if unknown. A full XID adopts a transaction
     /// that was opened under its partial form (rows seen before the full XID was): Oracle runs
     /// one transaction per undo slot at a time, so they are the same transaction.
-    fn open_txn(&mut self, xid: Xid, scn: Scn) -> &mut OpenTxn {
+    fn open_txn(&mut self, xid: Xid, scn: Scn, ts: Option<OraDateTime>) -> &mut OpenTxn {
         if !self.open.contains_key(&xid) {
             let adopted = if xid.is_partial() {
                 None
@@ -269,18 +823,24 @@ impl TxnBuffer {
                 self.next_seq += 1;
                 OpenTxn {
                     start_scn: scn,
+                    start_ts: None,
                     seq: self.next_seq,
                     changes: ChangeLog::default(),
                     pending: None,
+                    expired: false,
                 }
             });
             self.open.insert(xid, txn);
         }
-        self.open.get_mut(&xid).expect("inserted above")
+        let txn = self.open.get_mut(&xid).expect("inserted above");
+        if txn.start_ts.is_none() {
+            txn.start_ts = ts;
+        }
+        txn
     }
 
-    fn change(&mut self, xid: Xid, row: RedoRow) {
-        let txn = self.open_txn(xid, row.scn);
+    fn change(&mut self, xid: Xid, row: RedoRow) -> Result<(), TxnError> {
+        let txn = self.open_txn(xid, row.scn, row.timestamp);
         let before = txn.bytes();
         let mut undo = false;
         let finished = match txn.pending.take() {
@@ -324,7 +884,7 @@ impl TxnBuffer {
         if let Some(p) = finished {
             undo = p.undo;
             if p.undo {
-                if txn.changes.undo(&p.change.row_id).is_none() {
+                if txn.changes.undo(xid, &p.change.row_id)?.is_none() {
                     unmatched = Some(p.change);
                 }
             } else {
@@ -340,6 +900,7 @@ impl TxnBuffer {
         } else if undo {
             self.stats.partial_rollbacks += 1;
         }
+        Ok(())
     }
 
     fn check_no_pending(&self, xid: Xid, row: &RedoRow, what: &str) -> Result<(), TxnError> {
@@ -409,13 +970,16 @@ impl TxnBuffer {
         match txn {
             Some(t) if !t.changes.is_empty() => {
                 self.stats.committed += 1;
+                let (spilled, changes) = t.changes.into_parts(xid);
+                self.stats.committed_spilled += u64::from(spilled.is_some());
                 Ok(Some(CommittedTxn {
                     xid,
                     thread,
                     start_scn: t.start_scn,
                     commit_scn,
                     commit_ts: row.timestamp,
-                    changes: t.changes.into_changes(),
+                    changes,
+                    spilled,
                 }))
             }
             _ => {
