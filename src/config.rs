@@ -12,9 +12,59 @@ use crate::units::{de_bytes, de_duration};
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    pub source: SourceConfig,
     pub output: OutputConfig,
     pub checkpoint: CheckpointConfig,
     pub mining: MiningConfig,
+}
+
+/// Which database to mine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// The built-in simulated Oracle (`[source.sim]`).
+    #[default]
+    Sim,
+    /// A recorded LogMiner export (`[source.replay]`), mined to its end.
+    Replay,
+    /// A live Oracle database through LogMiner (`[source.oracle]`, see docs/oracle.md).
+    Oracle,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    pub sim: redoflow_miner::SimConfig,
+    pub replay: ReplayConfig,
+    #[cfg(feature = "oracle")]
+    pub oracle: redoflow_miner::oracle::OracleConfig,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            kind: SourceKind::Sim,
+            // A node run on the defaults sees a database changing at a modest pace; benchmarks
+            // take the rate limit off.
+            sim: redoflow_miner::SimConfig {
+                rate: Some(1000.0),
+                ..Default::default()
+            },
+            replay: ReplayConfig::default(),
+            #[cfg(feature = "oracle")]
+            oracle: Default::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplayConfig {
+    /// V$LOGMNR_CONTENTS export (SQLcl CSV).
+    pub contents: Option<PathBuf>,
+    /// ALL_TAB_COLUMNS export (SQLcl CSV).
+    pub columns: Option<PathBuf>,
 }
 
 /// What to do with a change whose SQL_REDO cannot be parsed.
@@ -186,6 +236,26 @@ impl Config {
                 "mining: need sleep_min <= sleep_default <= sleep_max".into(),
             ));
         }
+        self.source.sim.validate().map_err(ConfigError::Invalid)?;
+        #[cfg(feature = "oracle")]
+        if self.source.kind == SourceKind::Oracle {
+            self.source
+                .oracle
+                .validate()
+                .map_err(|e| ConfigError::Invalid(format!("source.oracle: {e}")))?;
+        }
+        #[cfg(not(feature = "oracle"))]
+        if self.source.kind == SourceKind::Oracle {
+            return Err(ConfigError::Invalid(
+                "source.kind = \"oracle\" needs a build with the `oracle` feature (on by default)"
+                    .into(),
+            ));
+        }
+        if self.source.kind == SourceKind::Replay && self.source.replay.contents.is_none() {
+            return Err(ConfigError::Invalid(
+                "source.kind = \"replay\" needs source.replay.contents (the V$LOGMNR_CONTENTS export)".into(),
+            ));
+        }
         if m.retry_delay_min > m.retry_delay_max {
             return Err(ConfigError::Invalid(
                 "mining: need retry_delay_min <= retry_delay_max".into(),
@@ -249,6 +319,24 @@ mod tests {
     fn the_example_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
         Config::load(&path).unwrap();
+    }
+
+    #[cfg(feature = "oracle")]
+    #[test]
+    fn oracle_section_parses_with_human_units() {
+        let c: Config = toml::from_str(
+            "[source]\nkind = \"oracle\"\n[source.oracle]\nconnect_string = \"db:1521/ORCL\"\nuser = \"C##REDOFLOW\"\ncall_timeout = \"10m\"\ninclude = [\"SALES.*\"]\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.source.kind, SourceKind::Oracle);
+        assert_eq!(c.source.oracle.call_timeout, Duration::from_secs(600));
+        assert_eq!(c.source.oracle.connect_timeout, Duration::from_secs(60));
+        let bad: Result<Config, _> = toml::from_str("[source.oracle]\npassword = \"secret\"\n");
+        assert!(
+            bad.is_err(),
+            "a password in the config file must be refused"
+        );
     }
 
     #[test]

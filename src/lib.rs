@@ -27,7 +27,8 @@ pub use redoflow_sink_csv as sink_csv;
 pub use shutdown::Shutdown;
 pub use store::{CheckpointStore, LocalStore};
 
-use redoflow_miner::{LogSource, ReplaySource};
+use config::SourceKind;
+use redoflow_miner::{LogSource, ReplaySource, SimSource};
 
 /// Runs one node on `source` with a local checkpoint store until `shutdown` completes (or the
 /// source is finished), then takes a final checkpoint. This is what `redoflow` itself calls.
@@ -67,4 +68,36 @@ where
 {
     let mut source = ReplaySource::open(contents, columns)?;
     run(config, &mut source, Pacing::Unpaced, shutdown, progress)
+}
+
+/// Runs one node on the source its config names (the simulated Oracle by default) until
+/// `shutdown` completes; a replay source stops by itself at the end of its export.
+pub fn run_node<F>(
+    config: &Config,
+    shutdown: F,
+    progress: &Progress,
+) -> Result<Summary, PipelineError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    match config.source.kind {
+        SourceKind::Sim => {
+            let mut source = SimSource::new(config.source.sim.clone())?;
+            run(config, &mut source, Pacing::Live, shutdown, progress)
+        }
+        #[cfg(feature = "oracle")]
+        SourceKind::Oracle => {
+            let mut source = redoflow_miner::oracle::open(config.source.oracle.clone())?;
+            run(config, &mut source, Pacing::Live, shutdown, progress)
+        }
+        #[cfg(not(feature = "oracle"))]
+        SourceKind::Oracle => Err(PipelineError::Source(redoflow_miner::SourceError::Fatal {
+            message: "this build has no Oracle source (feature `oracle`)".into(),
+        })),
+        SourceKind::Replay => {
+            let r = &config.source.replay;
+            let contents = r.contents.as_deref().unwrap_or(Path::new(""));
+            replay(config, contents, r.columns.as_deref(), shutdown, progress)
+        }
+    }
 }

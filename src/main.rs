@@ -48,6 +48,48 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Run one node on the source of the config (the simulated Oracle by default) until
+    /// stopped (Ctrl-C), with checkpoints every checkpoint.interval.
+    Run {
+        /// Configuration file (see config.example.toml); defaults for everything not set.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output root (overrides output.dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Do not print progress.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Mining throughput: the whole pipeline (source → planner → transaction buffer → parser →
+    /// CSV on disk) on the simulated Oracle without a rate limit.
+    Bench {
+        /// Stop after this many changes written.
+        #[arg(long, default_value_t = 2_000_000)]
+        changes: u64,
+        /// Redo threads of the simulated database (RAC instances).
+        #[arg(long, default_value_t = 1)]
+        threads: u16,
+        /// Seed of the simulated workload.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Keep the output here instead of a temporary directory that is removed at the end.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// `sim` (default) or `oracle` (the database of --config's [source.oracle]).
+        #[arg(long, default_value = "sim", value_parser = ["sim", "oracle"])]
+        source: String,
+        /// Config file, for --source oracle.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Preflight of an Oracle database: connects with [source.oracle] of the config and
+    /// reports each requirement as PASS/WARN/FAIL with the fix (docs/oracle.md).
+    #[cfg(feature = "oracle")]
+    CheckOracle {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Check the output: every manifest against its files (present, rows, length, checksum)
     /// and no orphans.
     Verify {
@@ -113,6 +155,54 @@ fn real_main() -> anyhow::Result<ExitCode> {
             cfg.validate()?;
             replay(&cfg, &contents, columns.as_deref(), quiet)
         }
+        Command::Run { config, out, quiet } => {
+            let mut cfg = match &config {
+                Some(path) => Config::load(path)?,
+                None => Config::default(),
+            };
+            if let Some(out) = out {
+                cfg.output.dir = out;
+            }
+            cfg.validate()?;
+            run_node(&cfg, quiet)
+        }
+        Command::Bench {
+            changes,
+            threads,
+            seed,
+            out,
+            source,
+            config,
+        } => {
+            let mut cfg = match &config {
+                Some(path) => Config::load(path)?,
+                None => Config::default(),
+            };
+            cfg.source.sim.rate = None;
+            cfg.source.sim.threads = threads;
+            cfg.source.sim.seed = seed;
+            if source == "oracle" {
+                cfg.source.kind = redoflow::config::SourceKind::Oracle;
+            }
+            bench(cfg, changes, out)
+        }
+        #[cfg(feature = "oracle")]
+        Command::CheckOracle { config } => {
+            let cfg = Config::load(&config)?;
+            let report = redoflow::miner::oracle::check_oracle(
+                &cfg.source.oracle,
+                &redoflow::miner::oracle::PreflightOptions {
+                    checkpoint_interval: cfg.checkpoint.interval,
+                    transaction_retention: cfg.mining.transaction_retention,
+                },
+            );
+            print!("{report}");
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Verify { out } => verify(&out),
     }
 }
@@ -124,23 +214,24 @@ fn replay(
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
     let progress = Arc::new(Progress::default());
-    let done = Shutdown::new();
-    let printer = (!quiet).then(|| {
-        let progress = progress.clone();
-        let done = done.clone();
-        std::thread::spawn(move || print_progress(&progress, &done))
+    let interrupted = interrupt_signal()?;
+    let result = with_progress(quiet, &progress, || {
+        redoflow::replay(cfg, contents, columns, interrupted.wait(), &progress)
     });
-    let interrupted = Shutdown::new();
-    let on_signal = interrupted.clone();
-    ctrlc::set_handler(move || on_signal.trigger()).context("installing the Ctrl-C handler")?;
-    let result = redoflow::replay(cfg, contents, columns, interrupted.wait(), &progress);
-    done.trigger();
-    if let Some(p) = printer {
-        let _ = p.join();
-    }
     let summary = result.with_context(|| format!("replay of {} failed", contents.display()))?;
+    println!("replay finished in {:.2}s", summary.elapsed.as_secs_f64());
+    print_summary(&summary, cfg);
+    if interrupted.is_triggered() {
+        println!(
+            "interrupted: the output is consistent up to the last checkpoint; run again to resume"
+        );
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(summary: &redoflow::Summary, cfg: &Config) {
     let secs = summary.elapsed.as_secs_f64().max(1e-9);
-    println!("replay finished in {:.2}s", secs);
     println!(
         "  rows read            {:>12}  ({:.0} rows/s)",
         summary.rows_read,
@@ -167,7 +258,7 @@ fn replay(
         );
     }
     println!(
-        "  open at end          {:>12}  (not written: no COMMIT in the export)",
+        "  open at end          {:>12}  (no COMMIT yet: the next run picks them up)",
         summary.open_at_end
     );
     println!(
@@ -179,13 +270,151 @@ fn replay(
     );
     println!("  resume SCN           {:>12}", summary.offset.resume_scn);
     println!("  output               {}", cfg.output.dir.display());
-    if interrupted.is_triggered() {
-        println!(
-            "interrupted: the output is consistent up to the last checkpoint; run again to resume"
-        );
-        return Ok(ExitCode::from(130));
+}
+
+/// Progress on stderr every second until `done` triggers.
+fn with_progress<T>(quiet: bool, progress: &Arc<Progress>, work: impl FnOnce() -> T) -> T {
+    let done = Shutdown::new();
+    let printer = (!quiet).then(|| {
+        let progress = progress.clone();
+        let done = done.clone();
+        std::thread::spawn(move || print_progress(&progress, &done))
+    });
+    let result = work();
+    done.trigger();
+    if let Some(p) = printer {
+        let _ = p.join();
+    }
+    result
+}
+
+fn interrupt_signal() -> anyhow::Result<Shutdown> {
+    let interrupted = Shutdown::new();
+    let on_signal = interrupted.clone();
+    ctrlc::set_handler(move || on_signal.trigger()).context("installing the Ctrl-C handler")?;
+    Ok(interrupted)
+}
+
+fn run_node(cfg: &Config, quiet: bool) -> anyhow::Result<ExitCode> {
+    let progress = Arc::new(Progress::default());
+    let interrupted = interrupt_signal()?;
+    eprintln!(
+        "redoflow: mining {:?} into {} (Ctrl-C stops after a final checkpoint)",
+        cfg.source.kind,
+        cfg.output.dir.display()
+    );
+    let result = with_progress(quiet, &progress, || {
+        redoflow::run_node(cfg, interrupted.wait(), &progress)
+    });
+    let summary = result.context("the node stopped")?;
+    print_summary(&summary, cfg);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let temp = out.is_none();
+    cfg.output.dir = out.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("redoflow-bench-{}", std::process::id()))
+    });
+    if cfg.output.dir.exists() && temp {
+        std::fs::remove_dir_all(&cfg.output.dir)
+            .with_context(|| format!("clearing {}", cfg.output.dir.display()))?;
+    }
+    cfg.validate()?;
+    let progress = Arc::new(Progress::default());
+    let stop = Shutdown::new();
+    let watcher = {
+        let progress = progress.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while progress.changes_written.load(Ordering::Relaxed) < changes {
+                if stop.wait_timeout(Duration::from_millis(20)) {
+                    return;
+                }
+            }
+            stop.trigger();
+        })
+    };
+    let interrupted = interrupt_signal()?;
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !interrupted.wait_timeout(Duration::from_secs(3600)) {}
+            stop.trigger();
+        });
+    }
+    let started = Instant::now();
+    let result = with_progress(false, &progress, || match cfg.source.kind {
+        #[cfg(feature = "oracle")]
+        redoflow::config::SourceKind::Oracle => {
+            let mut source = redoflow::miner::oracle::open(cfg.source.oracle.clone())?;
+            redoflow::run(
+                &cfg,
+                &mut source,
+                redoflow::Pacing::Unpaced,
+                stop.wait(),
+                &progress,
+            )
+        }
+        _ => {
+            let mut source = redoflow::miner::SimSource::new(cfg.source.sim.clone())?;
+            redoflow::run(
+                &cfg,
+                &mut source,
+                redoflow::Pacing::Unpaced,
+                stop.wait(),
+                &progress,
+            )
+        }
+    });
+    stop.trigger();
+    let _ = watcher.join();
+    let summary = result.context("benchmark run failed")?;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let bytes: u64 = dir_bytes(&cfg.output.dir);
+    match cfg.source.kind {
+        redoflow::config::SourceKind::Oracle => println!("bench: Oracle source, unpaced"),
+        _ => println!(
+            "bench: simulated Oracle, {} redo thread(s), seed {}, no rate limit",
+            cfg.source.sim.threads, cfg.source.sim.seed
+        ),
+    }
+    println!(
+        "  rows mined           {:>12}  ({:.0} rows/s)",
+        summary.rows_read,
+        summary.rows_read as f64 / secs
+    );
+    println!(
+        "  changes written      {:>12}  ({:.0} changes/s)",
+        summary.changes_written,
+        summary.changes_written as f64 / secs
+    );
+    println!("  transactions         {:>12}", summary.transactions);
+    println!(
+        "  CSV bytes            {:>12}  ({:.1} MB/s)",
+        bytes,
+        bytes as f64 / secs / 1e6
+    );
+    println!("  elapsed              {:>12.2}s", secs);
+    if temp {
+        let _ = std::fs::remove_dir_all(&cfg.output.dir);
+    } else {
+        println!("  output               {}", cfg.output.dir.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn print_progress(p: &Progress, done: &Shutdown) {

@@ -10,10 +10,13 @@
 //! - [`planner`]: the pure adaptive batch planner that turns row targets into SCN windows.
 
 pub mod conformance;
+#[cfg(feature = "oracle")]
+pub mod oracle;
 pub mod planner;
 pub mod replay;
 pub mod row;
 pub mod schema;
+pub mod sim;
 pub mod source;
 pub mod sql;
 pub mod txn;
@@ -22,6 +25,7 @@ pub mod value;
 pub use replay::ReplaySource;
 pub use row::{OpCode, RedoRow};
 pub use schema::{Column, SchemaCatalog, TableId, TableSchema};
+pub use sim::{SimConfig, SimSource};
 pub use source::{LogSource, SourceError};
 pub use txn::{Change, ChangeOp, CommittedTxn, TxnBuffer};
 pub use value::{OraDateTime, Value};

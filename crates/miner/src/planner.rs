@@ -217,11 +217,21 @@ mod tests {
         assert_eq!(total, 1_000_000);
         // At most one overshoot (the first window still believes the quiet density), and the
         // bulk of the burst goes in windows close to the maximum.
-        let over: Vec<_> = rounds.iter().filter(|r| **r > 2 * c.batch_rows_max).collect();
+        let over: Vec<_> = rounds
+            .iter()
+            .filter(|r| **r > 2 * c.batch_rows_max)
+            .collect();
         assert!(over.len() <= 1, "{rounds:?}");
-        let near_max = rounds.iter().filter(|r| **r >= c.batch_rows_max / 2).count();
+        let near_max = rounds
+            .iter()
+            .filter(|r| **r >= c.batch_rows_max / 2)
+            .count();
         assert!(near_max * 10 >= rounds.len() * 8, "{rounds:?}");
-        assert!(rounds.len() <= 1_000_000 / c.batch_rows_max as usize + 10, "{} rounds", rounds.len());
+        assert!(
+            rounds.len() <= 1_000_000 / c.batch_rows_max as usize + 10,
+            "{} rounds",
+            rounds.len()
+        );
     }
 
     #[test]

@@ -494,6 +494,13 @@ fn epoch_secs(t: &OraDateTime) -> i64 {
     days * 86_400 + i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second)
 }
 
+/// Repeated conditions are logged the first ten times, then at every power of two (with the
+/// running count), so a database full of them does not drown the log; the counters in
+/// [`TxnStats`] have every occurrence.
+fn worth_logging(count: u64) -> bool {
+    count <= 10 || count.is_power_of_two()
+}
+
 /// The key a partial XID gets when it matches no open transaction.
 fn partial_key(prefix: u32) -> Xid {
     Xid((u64::from(prefix) << 32) | 0xFFFF_FFFF)
@@ -594,22 +601,31 @@ impl TxnBuffer {
             }
             OpCode::REPLICATION_MARKER => {
                 self.stats.replication_markers += 1;
-                tracing::info!(scn = %row.scn, xid = %xid, line = row.line,
-                    "replication marker: dropping the transaction");
+                if worth_logging(self.stats.replication_markers) {
+                    tracing::info!(scn = %row.scn, xid = %xid, line = row.line,
+                        count = self.stats.replication_markers,
+                        "replication marker: dropping the transaction");
+                }
                 self.drop_txn(xid);
                 Ok(None)
             }
             OpCode::MISSING_SCN => {
                 self.stats.missing_scn += 1;
-                tracing::warn!(scn = %row.scn, xid = %xid, line = row.line,
-                    "LogMiner reports a missing SCN (OPERATION_CODE 34)");
+                if worth_logging(self.stats.missing_scn) {
+                    tracing::warn!(scn = %row.scn, xid = %xid, line = row.line,
+                        count = self.stats.missing_scn,
+                        "LogMiner reports a missing SCN (OPERATION_CODE 34)");
+                }
                 Ok(None)
             }
             OpCode::UNSUPPORTED => {
                 self.stats.unsupported += 1;
-                tracing::warn!(scn = %row.scn, xid = %xid, line = row.line,
-                    owner = %row.seg_owner, table = %row.table_name,
-                    "unsupported operation (OPERATION_CODE 255) skipped");
+                if worth_logging(self.stats.unsupported) {
+                    tracing::warn!(scn = %row.scn, xid = %xid, line = row.line,
+                        owner = %row.seg_owner, table = %row.table_name,
+                        count = self.stats.unsupported,
+                        "unsupported operation (OPERATION_CODE 255) skipped");
+                }
                 Ok(None)
             }
             _ => {
@@ -895,8 +911,11 @@ impl TxnBuffer {
         self.bytes = self.bytes + after - before;
         if let Some(c) = unmatched {
             self.stats.unmatched_undo += 1;
-            tracing::warn!(scn = %c.scn, xid = %xid, line = c.line, row_id = %c.row_id,
-                "undo row (ROLLBACK = 1) matches no change of its transaction");
+            if worth_logging(self.stats.unmatched_undo) {
+                tracing::warn!(scn = %c.scn, xid = %xid, line = c.line, row_id = %c.row_id,
+                    count = self.stats.unmatched_undo,
+                    "undo row (ROLLBACK = 1) matches no change of its transaction");
+            }
         } else if undo {
             self.stats.partial_rollbacks += 1;
         }

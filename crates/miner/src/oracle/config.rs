@@ -1,0 +1,332 @@
+//! `[source.oracle]`: how to reach the database and what to capture. Defaults are SPEC.md §9's.
+//! Retries, backoff and `session_max` belong to the runtime (`[mining]`): the source reports
+//! retryable errors and the runtime starts a new session after its backoff.
+//!
+//! The password is never in this section: it comes from an environment variable or a file, and
+//! [`Password`] never prints it.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// The environment variable read for the password when neither `password_env` nor
+/// `password_file` is set.
+pub const DEFAULT_PASSWORD_ENV: &str = "REDOFLOW_ORACLE_PASSWORD";
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OracleConfig {
+    /// Easy Connect (`host:1521/SERVICE`), a full `(DESCRIPTION=...)` or a tnsnames alias. In a
+    /// CDB this must reach CDB$ROOT (LogMiner mines there only).
+    pub connect_string: String,
+    pub user: String,
+    /// Name of the environment variable holding the password.
+    pub password_env: Option<String>,
+    /// File holding the password (first line; trailing newline ignored).
+    pub password_file: Option<PathBuf>,
+    /// The pluggable database to capture when the database is a CDB; rows are filtered by
+    /// `SRC_CON_NAME`. Unset for a non-CDB (or to capture every container).
+    pub pdb: Option<String>,
+    /// Tables to capture, `OWNER.TABLE`, where either part may be `*` or end in `*`. Empty: every
+    /// table outside the built-in schemas.
+    pub include: Vec<String>,
+    /// Tables never captured, same syntax; wins over `include`.
+    pub exclude: Vec<String>,
+    #[serde(deserialize_with = "human_duration")]
+    pub connect_timeout: Duration,
+    /// Call timeout of each round trip (the mining query included).
+    #[serde(deserialize_with = "human_duration")]
+    pub call_timeout: Duration,
+    /// TCP keep-alive probe interval (`EXPIRE_TIME`, which Oracle counts in whole minutes).
+    #[serde(deserialize_with = "human_duration")]
+    pub keep_alive: Duration,
+    /// Rows per round trip of the mining query.
+    pub fetch_array_size: u32,
+    /// Rows the client prefetches with the execute of the mining query.
+    pub prefetch_rows: u32,
+    /// Open a new connection whenever the LogMiner session is restarted (log switch,
+    /// `session_max`, an error): it releases the PGA LogMiner holds (SPEC.md §9).
+    pub reconnect_on_session_restart: bool,
+    /// Consecutive "missing log file" errors (ORA-01291/00308/01284) at one read SCN, while the
+    /// views still list the file, before the source reports the redo as gone.
+    pub missing_log_attempts: u32,
+    /// Also mine the LOB operation codes (9/10/11/29, 68/70/71, 91/92/93).
+    pub lob: bool,
+}
+
+impl Default for OracleConfig {
+    fn default() -> Self {
+        OracleConfig {
+            connect_string: String::new(),
+            user: String::new(),
+            password_env: None,
+            password_file: None,
+            pdb: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            connect_timeout: Duration::from_secs(60),
+            call_timeout: Duration::from_secs(30 * 60),
+            keep_alive: Duration::from_secs(30),
+            fetch_array_size: 10_000,
+            prefetch_rows: 10_000,
+            reconnect_on_session_restart: true,
+            missing_log_attempts: 5,
+            lob: false,
+        }
+    }
+}
+
+/// A password read from the environment or a file. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Password(secret.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("[source.oracle] {0}")]
+    Invalid(String),
+    #[error("[source.oracle] the password environment variable {0} is not set (or empty); set it, or use password_file")]
+    PasswordEnvMissing(String),
+    #[error("[source.oracle] cannot read password_file {path}: {message}")]
+    PasswordFile { path: PathBuf, message: String },
+}
+
+impl OracleConfig {
+    /// Checks what serde cannot: required keys, one password source, table patterns.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.connect_string.trim().is_empty() {
+            return bad("connect_string is required (e.g. \"db.example.com:1521/ORCLCDB\")".into());
+        }
+        if self.user.trim().is_empty() {
+            return bad("user is required".into());
+        }
+        if self.password_env.is_some() && self.password_file.is_some() {
+            return bad("set password_env or password_file, not both".into());
+        }
+        if self.fetch_array_size == 0 {
+            return bad("fetch_array_size must be at least 1".into());
+        }
+        if self.call_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return bad("call_timeout and connect_timeout must be > 0".into());
+        }
+        if let Some(pdb) = &self.pdb {
+            if !is_plain_name(pdb) {
+                return bad(format!("pdb {pdb:?} is not a plain container name"));
+            }
+        }
+        for p in self.include.iter().chain(&self.exclude) {
+            TablePattern::parse(p).map_err(ConfigError::Invalid)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the password from the configured source; `env` is `std::env::var` in production.
+    pub fn password(&self, env: impl Fn(&str) -> Option<String>) -> Result<Password, ConfigError> {
+        if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::PasswordFile {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+            if line.is_empty() {
+                return Err(ConfigError::PasswordFile {
+                    path: path.clone(),
+                    message: "the file is empty".into(),
+                });
+            }
+            return Ok(Password(line.to_string()));
+        }
+        let var = self.password_env.as_deref().unwrap_or(DEFAULT_PASSWORD_ENV);
+        match env(var) {
+            Some(p) if !p.is_empty() => Ok(Password(p)),
+            _ => Err(ConfigError::PasswordEnvMissing(var.to_string())),
+        }
+    }
+
+    pub fn include_patterns(&self) -> Vec<TablePattern> {
+        self.include
+            .iter()
+            .filter_map(|p| TablePattern::parse(p).ok())
+            .collect()
+    }
+
+    pub fn exclude_patterns(&self) -> Vec<TablePattern> {
+        self.exclude
+            .iter()
+            .filter_map(|p| TablePattern::parse(p).ok())
+            .collect()
+    }
+}
+
+/// A container name safe to put in SQL text unquoted-in-a-literal (`PDB1`, `SALES_PDB`).
+fn is_plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'#'))
+}
+
+/// One part of a table pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NamePattern {
+    Any,
+    Exact(String),
+    Prefix(String),
+}
+
+/// `OWNER.TABLE` with `*` wildcards, names as Oracle stores them (case kept).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TablePattern {
+    pub owner: NamePattern,
+    pub table: NamePattern,
+}
+
+impl TablePattern {
+    pub fn parse(s: &str) -> Result<TablePattern, String> {
+        let t = s.trim();
+        let Some((owner, table)) = t.split_once('.') else {
+            return Err(format!(
+                "table pattern {s:?} must be OWNER.TABLE (either part may be * or end in *)"
+            ));
+        };
+        let part = |p: &str| -> Result<NamePattern, String> {
+            if p == "*" {
+                return Ok(NamePattern::Any);
+            }
+            let (body, prefix) = match p.strip_suffix('*') {
+                Some(b) => (b, true),
+                None => (p, false),
+            };
+            if body.is_empty() || body.contains(['*', '\'', '"', '.']) {
+                return Err(format!("table pattern {s:?}: bad name part {p:?}"));
+            }
+            Ok(if prefix {
+                NamePattern::Prefix(body.to_string())
+            } else {
+                NamePattern::Exact(body.to_string())
+            })
+        };
+        Ok(TablePattern {
+            owner: part(owner)?,
+            table: part(table)?,
+        })
+    }
+}
+
+/// Parses `"500ms"`, `"60s"`, `"30m"`, `"4h"`, `"1d"`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. \"60s\", \"30m\""))?;
+    let secs = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        other => {
+            return Err(format!(
+                "invalid duration {s:?}: unknown unit {other:?} (ms, s, m, h, d)"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Secs(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("4h"), Ok(Duration::from_secs(4 * 3600)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("2 fortnights").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn password_sources() {
+        let mut c = OracleConfig {
+            connect_string: "h:1521/S".into(),
+            user: "C##REDOFLOW".into(),
+            ..OracleConfig::default()
+        };
+        let env = |k: &str| (k == DEFAULT_PASSWORD_ENV).then(|| "s3cret".to_string());
+        assert_eq!(c.password(env).unwrap().expose(), "s3cret");
+        assert_eq!(format!("{:?}", c.password(env).unwrap()), "Password(***)");
+        c.password_env = Some("OTHER".into());
+        assert_eq!(
+            c.password(env),
+            Err(ConfigError::PasswordEnvMissing("OTHER".into()))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "filepw\n").unwrap();
+        c.password_env = None;
+        c.password_file = Some(f);
+        assert_eq!(c.password(env).unwrap().expose(), "filepw");
+        assert!(c.validate().is_ok());
+        c.password_env = Some("X".into());
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn patterns() {
+        assert_eq!(
+            TablePattern::parse("HR.*"),
+            Ok(TablePattern {
+                owner: NamePattern::Exact("HR".into()),
+                table: NamePattern::Any
+            })
+        );
+        assert_eq!(
+            TablePattern::parse("APP.ORD*").unwrap().table,
+            NamePattern::Prefix("ORD".into())
+        );
+        assert!(TablePattern::parse("HR").is_err());
+        assert!(TablePattern::parse("HR.A'B").is_err());
+    }
+}

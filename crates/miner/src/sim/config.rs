@@ -1,0 +1,200 @@
+//! `[source.sim]`: the simulated database's settings. Everything is deterministic from `seed`
+//! and these values; two processes with equal settings see one database.
+
+use serde::Deserialize;
+
+/// Settings of [`SimSource`](super::SimSource). Every field has a default, unknown fields are
+/// refused.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// Seed of the whole workload: same seed and settings, same rows.
+    pub seed: u64,
+    /// The database's SCN before the first change; the first rows are at `start_scn + 1`.
+    pub start_scn: u64,
+    /// Changes (DML statements) per second of wall-clock time since `start_unix_ms`;
+    /// `current_scn()` is the SCN the workload reaches after that many changes. `None`
+    /// (the default, for benchmarks): unbounded, `current_scn()` answers `end_scn`, or
+    /// `Scn::MAX` when that is not set either, and the miner's planner sizes the windows.
+    pub rate: Option<f64>,
+    /// Wall-clock start of the workload (ms since 1970) for `rate`. `None`: when the source
+    /// was created (one process only: nodes of a cluster must agree on one value).
+    pub start_unix_ms: Option<u64>,
+    /// Optional last SCN: the database stops changing there, and the source reports itself
+    /// finished once a window reached it.
+    pub end_scn: Option<u64>,
+    /// Redo threads (RAC instances), 1 to 8. Each transaction runs on one thread; rows of all
+    /// threads are merged in SCN order with their `THREAD#`.
+    pub threads: u16,
+    /// Row slots per table. Tables start empty and stay bounded: deleted rows free their slot
+    /// (ROWID) for later inserts.
+    pub rows_per_table: u32,
+    /// Short transactions open at a time (more interleaving with more).
+    pub concurrent_transactions: u32,
+    /// A redo log sequence advances every this many SCNs on each thread (threads are staggered).
+    pub log_switch_scns: u64,
+    /// `session_stale()` answers true after a log switch since the session started.
+    pub stale_on_log_switch: bool,
+    /// Row `TIMESTAMP`s: `timestamp_origin_unix` (seconds since 1970) at `start_scn`, then one
+    /// second per `scns_per_second` SCNs.
+    pub timestamp_origin_unix: i64,
+    pub scns_per_second: u64,
+    pub workload: SimWorkload,
+    pub faults: SimFaults,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            start_scn: 1_000_000,
+            rate: None,
+            start_unix_ms: None,
+            end_scn: None,
+            threads: 1,
+            rows_per_table: 1000,
+            concurrent_transactions: 8,
+            log_switch_scns: 250_000,
+            stale_on_log_switch: true,
+            // 2024-01-01T00:00:00Z
+            timestamp_origin_unix: 1_704_067_200,
+            scns_per_second: 1000,
+            workload: SimWorkload::default(),
+            faults: SimFaults::default(),
+        }
+    }
+}
+
+/// Shape of the OLTP workload. Percentages are per decision (per transaction, per statement or
+/// per SCN step, as each says).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimWorkload {
+    /// Statements per short transaction: uniform in 1..=this.
+    pub max_statements: u32,
+    /// Of new transactions: long ones, acting rarely and spanning many mining windows.
+    pub long_transaction_percent: f64,
+    /// Statements of a long transaction (it lives roughly this × `long_transaction_pause` SCNs).
+    pub long_transaction_statements: u32,
+    /// Mean SCN steps between two statements of one long transaction.
+    pub long_transaction_pause: u64,
+    /// Of finished transactions: rolled back (OPERATION_CODE 36) instead of committed.
+    pub rollback_percent: f64,
+    /// Of finished transactions: marked for another replication stream (OPERATION_CODE 27).
+    pub replication_marker_percent: f64,
+    /// Of statements: a partial rollback instead (a `ROLLBACK = 1` row undoing the latest
+    /// change of some row of the transaction).
+    pub partial_rollback_percent: f64,
+    /// Of commits: another transaction commits at the same SCN.
+    pub shared_commit_percent: f64,
+    /// Of SCN steps: the SCN jumps by 1000 to 20000.
+    pub scn_gap_percent: f64,
+    /// Of SCN steps: a second statement or commit at the same SCN.
+    pub same_scn_percent: f64,
+    /// Of CLOB values: over 4000 bytes, so SQL_REDO comes in several CSF rows.
+    pub long_clob_percent: f64,
+    /// Of updates: the WHERE clause has only the key and ROWID (no full supplemental logging),
+    /// so the other columns are missing from the row image.
+    pub unlogged_update_percent: f64,
+    /// Of statements: an extra OPERATION_CODE 255 (unsupported) row.
+    pub unsupported_percent: f64,
+    /// Of statements: the row shows the partial XID (sequence FFFFFFFF).
+    pub partial_xid_percent: f64,
+}
+
+impl Default for SimWorkload {
+    fn default() -> Self {
+        SimWorkload {
+            max_statements: 8,
+            long_transaction_percent: 0.5,
+            long_transaction_statements: 30,
+            long_transaction_pause: 3000,
+            rollback_percent: 4.0,
+            replication_marker_percent: 1.0,
+            partial_rollback_percent: 3.0,
+            shared_commit_percent: 10.0,
+            scn_gap_percent: 0.01,
+            same_scn_percent: 20.0,
+            long_clob_percent: 0.5,
+            unlogged_update_percent: 2.0,
+            unsupported_percent: 0.2,
+            partial_xid_percent: 0.5,
+        }
+    }
+}
+
+/// Injected faults, all off by default, all deterministic from the seed and the call sequence.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimFaults {
+    /// About every this many `fetch`/`current_scn` calls the connection drops: that call and
+    /// every later one fail with `SourceError::Retryable` until `start_session` reconnects.
+    pub drop_connection_every: Option<u64>,
+    /// About every this many fetches, one takes `slow_fetch_ms` longer (through the clock's
+    /// sleep, so tests with a manual clock stay fast).
+    pub slow_fetch_every: Option<u64>,
+    pub slow_fetch_ms: u64,
+    /// A fetch whose window spans a log switch fails once (retryably) with ORA-00310 or
+    /// ORA-01291, as when LogMiner races the archiver.
+    pub log_switch_race: bool,
+    /// Redo for SCNs up to and including this one is purged: a session resuming before it fails
+    /// with `SourceError::LogsMissing`.
+    pub purge_scn: Option<u64>,
+}
+
+impl SimConfig {
+    /// Checks the ranges; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let pct = |name: &str, v: f64| {
+            if (0.0..=100.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "source.sim.workload.{name} must be within 0..=100, not {v}"
+                ))
+            }
+        };
+        if !(1..=8).contains(&self.threads) {
+            return Err(format!(
+                "source.sim.threads must be 1 to 8, not {}",
+                self.threads
+            ));
+        }
+        if self.rows_per_table == 0 || self.rows_per_table > 1 << 24 {
+            return Err("source.sim.rows_per_table must be 1 to 16777216".into());
+        }
+        if self.concurrent_transactions == 0 || self.concurrent_transactions > 10_000 {
+            return Err("source.sim.concurrent_transactions must be 1 to 10000".into());
+        }
+        if self.log_switch_scns == 0 || self.scns_per_second == 0 {
+            return Err("source.sim.log_switch_scns and scns_per_second must be positive".into());
+        }
+        if let Some(rate) = self.rate {
+            if !(rate > 0.0 && rate.is_finite()) {
+                return Err(format!("source.sim.rate must be positive, not {rate}"));
+            }
+        }
+        if self.end_scn.is_some_and(|e| e <= self.start_scn) {
+            return Err("source.sim.end_scn must be above start_scn".into());
+        }
+        let w = &self.workload;
+        if w.max_statements == 0 || w.long_transaction_statements == 0 {
+            return Err("source.sim.workload statement counts must be positive".into());
+        }
+        pct("long_transaction_percent", w.long_transaction_percent)?;
+        pct("rollback_percent", w.rollback_percent)?;
+        pct("replication_marker_percent", w.replication_marker_percent)?;
+        pct("partial_rollback_percent", w.partial_rollback_percent)?;
+        pct("shared_commit_percent", w.shared_commit_percent)?;
+        pct("scn_gap_percent", w.scn_gap_percent)?;
+        pct("same_scn_percent", w.same_scn_percent)?;
+        pct("long_clob_percent", w.long_clob_percent)?;
+        pct("unlogged_update_percent", w.unlogged_update_percent)?;
+        pct("unsupported_percent", w.unsupported_percent)?;
+        pct("partial_xid_percent", w.partial_xid_percent)?;
+        if w.rollback_percent + w.replication_marker_percent > 100.0 {
+            return Err("source.sim.workload: rollback + replication marker exceed 100%".into());
+        }
+        Ok(())
+    }
+}

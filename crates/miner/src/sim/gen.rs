@@ -1,0 +1,844 @@
+//! The workload generator: the simulated database's whole state (RNG, tables, open
+//! transactions) advancing SCN step by SCN step and printing each step's V$LOGMNR_CONTENTS rows.
+//!
+//! Every random draw happens whether or not rows are printed, so a step run only to move the
+//! state forward (skipping rows before a window, computing the current SCN, collecting the
+//! truth) leaves the generator exactly where printing would have. The generator is `Clone`: a
+//! clone is a snapshot.
+
+use std::sync::Arc;
+
+use redoflow_checkpoint::{Scn, ThreadId, Xid};
+
+use super::config::SimConfig;
+use super::model::{chance, civil_from_days, mix, Kind, Model, Rng, Row, MAX_COLS};
+use super::truth::{TruthChange, TruthTxn};
+use crate::row::{OpCode, RedoRow};
+use crate::txn::ChangeOp;
+use crate::value::OraDateTime;
+
+/// LogMiner splits SQL_REDO longer than this into CSF rows.
+pub(crate) const SQL_REDO_PIECE: usize = 4000;
+/// At most this many long transactions are open at once.
+const MAX_LONG: usize = 8;
+
+const EMPTY: Row = [0; MAX_COLS];
+
+/// Settings turned into what the hot path uses (thresholds, not percentages).
+#[derive(Debug)]
+pub(crate) struct Params {
+    pub model: Model,
+    pub start_scn: u64,
+    pub threads: u16,
+    pub rows_per_table: u32,
+    pub concurrency: u64,
+    pub log_switch_scns: u64,
+    ts_origin: i64,
+    scns_per_second: u64,
+    max_statements: u64,
+    p_long: u64,
+    long_statements: u32,
+    long_pause: u64,
+    p_rollback: u64,
+    p_marker: u64,
+    p_partial: u64,
+    p_shared: u64,
+    p_gap: u64,
+    p_same: u64,
+    p_unlogged: u64,
+    p_unsupported: u64,
+    p_partial_xid: u64,
+    weight_total: u64,
+}
+
+impl Params {
+    pub fn new(c: &SimConfig) -> Params {
+        let w = &c.workload;
+        let model = Model::new(w.long_clob_percent);
+        let weight_total = model.tables.iter().map(|t| u64::from(t.weight)).sum();
+        Params {
+            model,
+            start_scn: c.start_scn,
+            threads: c.threads.max(1),
+            rows_per_table: c.rows_per_table.max(1),
+            concurrency: u64::from(c.concurrent_transactions.max(1)),
+            log_switch_scns: c.log_switch_scns.max(1),
+            ts_origin: c.timestamp_origin_unix,
+            scns_per_second: c.scns_per_second.max(1),
+            max_statements: u64::from(w.max_statements.max(1)),
+            p_long: chance(w.long_transaction_percent),
+            long_statements: w.long_transaction_statements.max(1),
+            long_pause: w.long_transaction_pause.max(1),
+            p_rollback: chance(w.rollback_percent),
+            p_marker: chance(w.rollback_percent + w.replication_marker_percent),
+            p_partial: chance(w.partial_rollback_percent),
+            p_shared: chance(w.shared_commit_percent),
+            p_gap: chance(w.scn_gap_percent),
+            p_same: chance(w.same_scn_percent),
+            p_unlogged: chance(w.unlogged_update_percent),
+            p_unsupported: chance(w.unsupported_percent),
+            p_partial_xid: chance(w.partial_xid_percent),
+            weight_total,
+        }
+    }
+
+    /// Offset of a thread's log switches, so the threads do not switch at the same SCN.
+    fn phase(&self, thread: u16) -> u64 {
+        u64::from(thread.saturating_sub(1)) * self.log_switch_scns / u64::from(self.threads)
+    }
+
+    /// The log sequence of `thread` that holds `scn`.
+    pub fn log_seq(&self, thread: u16, scn: u64) -> u64 {
+        1 + scn.saturating_add(self.phase(thread)) / self.log_switch_scns
+    }
+
+    /// The highest first SCN of a log (any thread) within `(read, end]` other than the log
+    /// holding `read + 1`: where the window crosses a log switch.
+    pub fn last_switch_in(&self, read: u64, end: u64) -> Option<u64> {
+        let from = read.saturating_add(1);
+        (1..=self.threads)
+            .filter(|&t| self.log_seq(t, from) != self.log_seq(t, end))
+            .map(|t| {
+                let phase = self.phase(t);
+                (end.saturating_add(phase) / self.log_switch_scns) * self.log_switch_scns - phase
+            })
+            .max()
+    }
+
+    pub fn timestamp(&self, scn: u64) -> OraDateTime {
+        let secs = self.ts_origin
+            + (scn.saturating_sub(self.start_scn) / self.scns_per_second).min(1 << 40) as i64;
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let t = secs.rem_euclid(86_400);
+        OraDateTime {
+            year: y,
+            month: m,
+            day: d,
+            hour: (t / 3600) as u8,
+            minute: (t / 60 % 60) as u8,
+            second: (t % 60) as u8,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Commit,
+    Rollback,
+    Marker,
+}
+
+/// One change of an open transaction, with what undoing it restores.
+#[derive(Clone, Debug)]
+struct Rec {
+    table: u8,
+    slot: u32,
+    op: ChangeOp,
+    scn: u64,
+    before: Row,
+    after: Row,
+    /// Columns the redo carries (bit per column).
+    carried: u8,
+}
+
+#[derive(Clone, Debug)]
+struct Txn {
+    id: u64,
+    xid: Xid,
+    thread: u16,
+    start_scn: u64,
+    long: bool,
+    left: u32,
+    fate: Fate,
+    changes: Vec<Rec>,
+    locks: Vec<(u8, u32)>,
+}
+
+#[derive(Clone, Debug)]
+struct TableState {
+    /// Row images by slot; key (column 0) 0 = free slot.
+    rows: Vec<Row>,
+    /// Id of the transaction holding the slot's row lock, 0 = none.
+    locks: Vec<u64>,
+    live: u32,
+    next_key: u64,
+}
+
+/// Where a step's output goes: rows (when printing), committed transactions (when collecting
+/// the truth).
+#[derive(Debug, Default)]
+pub(crate) struct Out<'a> {
+    pub rows: Option<&'a mut Vec<RedoRow>>,
+    pub truth: Option<&'a mut Vec<TruthTxn>>,
+}
+
+/// See the module documentation.
+#[derive(Clone, Debug)]
+pub(crate) struct Gen {
+    p: Arc<Params>,
+    rng: Rng,
+    /// SCN of the last step taken (`start_scn` before the first).
+    pub last_scn: u64,
+    /// SCN of the next step.
+    pub next_scn: u64,
+    /// DML statements so far (the unit of `rate`).
+    pub changes: u64,
+    txns: u64,
+    tables: Vec<TableState>,
+    short: Vec<Txn>,
+    long: Vec<Txn>,
+    /// Reused SQL_REDO buffer.
+    buf: String,
+    /// Position of the next row within its step (RS_ID offset).
+    row_in_step: u64,
+    ts_cache: (u64, OraDateTime),
+}
+
+impl Gen {
+    pub fn new(p: Arc<Params>, seed: u64) -> Gen {
+        let tables = p
+            .model
+            .tables
+            .iter()
+            .map(|_| TableState {
+                rows: vec![EMPTY; p.rows_per_table as usize],
+                locks: vec![0; p.rows_per_table as usize],
+                live: 0,
+                next_key: 1,
+            })
+            .collect();
+        let start = p.start_scn;
+        Gen {
+            rng: Rng::new(seed),
+            last_scn: start,
+            next_scn: start + 1,
+            changes: 0,
+            txns: 0,
+            tables,
+            short: Vec::new(),
+            long: Vec::new(),
+            buf: String::with_capacity(1024),
+            row_in_step: 0,
+            ts_cache: (u64::MAX, OraDateTime::default()),
+            p,
+        }
+    }
+
+    /// Takes the step at `next_scn`: its rows go to `out`.
+    pub fn step(&mut self, out: &mut Out<'_>) {
+        let scn = self.next_scn;
+        self.row_in_step = 0;
+        self.act(scn, out);
+        if self.rng.hit(self.p.p_same) {
+            self.act(scn, out);
+        }
+        self.last_scn = scn;
+        let mut next = scn + 1;
+        if self.rng.hit(self.p.p_gap) {
+            next += 1000 + self.rng.below(19_001);
+        }
+        self.next_scn = next;
+    }
+
+    fn act(&mut self, scn: u64, out: &mut Out<'_>) {
+        let nl = self.long.len() as u64;
+        if nl > 0 {
+            let r = self.rng.below(self.p.long_pause);
+            if r < nl {
+                let txn = self.long.swap_remove(r as usize);
+                self.act_on(txn, scn, out);
+                return;
+            }
+        }
+        let ns = self.short.len() as u64;
+        if self.rng.below(self.p.concurrency) >= ns {
+            self.start(scn, out);
+        } else {
+            let i = self.rng.below(ns) as usize;
+            let txn = self.short.swap_remove(i);
+            self.act_on(txn, scn, out);
+        }
+    }
+
+    fn put_back(&mut self, txn: Txn) {
+        if txn.long {
+            self.long.push(txn);
+        } else {
+            self.short.push(txn);
+        }
+    }
+
+    fn start(&mut self, scn: u64, out: &mut Out<'_>) {
+        self.txns += 1;
+        let id = self.txns;
+        let long = self.rng.hit(self.p.p_long) && self.long.len() < MAX_LONG;
+        let r = self.rng.next();
+        let fate = if r < self.p.p_rollback {
+            Fate::Rollback
+        } else if r < self.p.p_marker {
+            Fate::Marker
+        } else {
+            Fate::Commit
+        };
+        let left = if long {
+            self.p.long_statements
+        } else {
+            self.rng.below(self.p.max_statements) as u32
+        };
+        let thread = 1 + self.rng.below(u64::from(self.p.threads)) as u16;
+        // Undo segment and slot: unique among open transactions (one transaction per slot).
+        let usn = u64::from(thread - 1) * 32 + 1 + id % 31;
+        let mut slot = (id / 31) % 0x2F;
+        let prefix = |slot: u64| (usn << 16) | slot;
+        while self
+            .short
+            .iter()
+            .chain(&self.long)
+            .any(|t| t.xid.prefix() as u64 == prefix(slot))
+        {
+            slot = (slot + 1) & 0xFFFF;
+        }
+        let sqn = id % 0xFFFF_FFFE + 1;
+        let xid = Xid((prefix(slot) << 32) | sqn);
+        let mut txn = Txn {
+            id,
+            xid,
+            thread,
+            start_scn: scn,
+            long,
+            left,
+            fate,
+            changes: Vec::new(),
+            locks: Vec::new(),
+        };
+        self.control_row(out, &txn, scn, OpCode::START, "set transaction read write;");
+        self.statement(&mut txn, scn, out);
+        self.put_back(txn);
+    }
+
+    fn act_on(&mut self, mut txn: Txn, scn: u64, out: &mut Out<'_>) {
+        if txn.left == 0 {
+            let commit = txn.fate == Fate::Commit;
+            self.finish(txn, scn, out);
+            if commit && !self.short.is_empty() && self.rng.hit(self.p.p_shared) {
+                let i = self.rng.below(self.short.len() as u64) as usize;
+                if self.short[i].fate == Fate::Commit {
+                    let other = self.short.swap_remove(i);
+                    self.finish(other, scn, out);
+                }
+            }
+            return;
+        }
+        txn.left -= 1;
+        if !txn.changes.is_empty() && self.rng.hit(self.p.p_partial) {
+            self.partial_rollback(&mut txn, scn, out);
+        } else {
+            self.statement(&mut txn, scn, out);
+        }
+        if self.rng.hit(self.p.p_unsupported) {
+            let p = Arc::clone(&self.p);
+            let t = &p.model.tables[0];
+            if out.rows.is_some() {
+                let mut row = self.row(&txn, scn, OpCode::UNSUPPORTED, txn.xid);
+                row.seg_owner.push_str(&t.schema.id.owner);
+                row.table_name.push_str(&t.schema.id.name);
+                row.sql_redo.push_str("Unsupported");
+                row.info.push_str("Unsupported operation");
+                if let Some(rows) = out.rows.as_deref_mut() {
+                    rows.push(row);
+                }
+            }
+        }
+        self.put_back(txn);
+    }
+
+    fn finish(&mut self, mut txn: Txn, scn: u64, out: &mut Out<'_>) {
+        match txn.fate {
+            Fate::Commit | Fate::Marker => {
+                if txn.fate == Fate::Marker {
+                    self.control_row(out, &txn, scn, OpCode::REPLICATION_MARKER, "");
+                }
+                self.control_row(out, &txn, scn, OpCode::COMMIT, "commit;");
+                if txn.fate == Fate::Commit && !txn.changes.is_empty() {
+                    if let Some(truth) = out.truth.as_deref_mut() {
+                        truth.push(self.truth_of(&txn, scn));
+                    }
+                }
+            }
+            Fate::Rollback => {
+                // Half the time LogMiner shows the undo of every change before the ROLLBACK.
+                let show_undo = self.rng.next() & 1 == 0;
+                while let Some(rec) = txn.changes.pop() {
+                    self.undo(&txn, rec, scn, show_undo, out);
+                }
+                self.control_row(out, &txn, scn, OpCode::ROLLBACK, "rollback;");
+            }
+        }
+        for &(t, s) in &txn.locks {
+            if let Some(l) = self.tables[usize::from(t)].locks.get_mut(s as usize) {
+                *l = 0;
+            }
+        }
+    }
+
+    fn truth_of(&self, txn: &Txn, commit_scn: u64) -> TruthTxn {
+        let m = &self.p.model;
+        let changes = txn
+            .changes
+            .iter()
+            .map(|r| {
+                let t = &m.tables[usize::from(r.table)];
+                let image = if r.op == ChangeOp::Delete {
+                    &r.before
+                } else {
+                    &r.after
+                };
+                let fields = t
+                    .cols
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        (r.carried & (1 << i) != 0).then(|| {
+                            let mut s = String::new();
+                            m.push_text(c.kind, image[i], &mut s);
+                            s
+                        })
+                    })
+                    .collect();
+                let mut row_id = String::new();
+                m.push_rowid(usize::from(r.table), r.slot, &mut row_id);
+                TruthChange {
+                    table: t.schema.id.clone(),
+                    op: r.op,
+                    scn: Scn(r.scn),
+                    row_id,
+                    fields,
+                }
+            })
+            .collect();
+        TruthTxn {
+            xid: txn.xid,
+            thread: ThreadId(txn.thread),
+            start_scn: Scn(txn.start_scn),
+            commit_scn: Scn(commit_scn),
+            commit_ts: self.p.timestamp(commit_scn),
+            changes,
+        }
+    }
+
+    /// Picks a table by weight.
+    fn pick_table(&mut self) -> usize {
+        let mut r = self.rng.below(self.p.weight_total);
+        for (i, t) in self.p.model.tables.iter().enumerate() {
+            let w = u64::from(t.weight);
+            if r < w {
+                return i;
+            }
+            r -= w;
+        }
+        0
+    }
+
+    /// A free, unlocked slot, or a live row `txn` may change.
+    fn probe(&mut self, table: usize, live: bool, txn: u64) -> Option<u32> {
+        let n = u64::from(self.p.rows_per_table);
+        for _ in 0..4 {
+            let s = self.rng.below(n) as usize;
+            let t = &self.tables[table];
+            let lock = t.locks[s];
+            let ok = if live {
+                t.rows[s][0] != 0 && (lock == 0 || lock == txn)
+            } else {
+                t.rows[s][0] == 0 && lock == 0
+            };
+            if ok {
+                return Some(s as u32);
+            }
+        }
+        None
+    }
+
+    fn new_value(&mut self, nullable: bool) -> u64 {
+        let v = self.rng.next();
+        if nullable && v % 10 == 0 {
+            0
+        } else {
+            // Never 0 (NULL); the key kind never comes here.
+            v | 1 << 63
+        }
+    }
+
+    /// One DML statement of `txn` (nothing when no row qualifies).
+    fn statement(&mut self, txn: &mut Txn, scn: u64, out: &mut Out<'_>) {
+        let table = self.pick_table();
+        let cap = self.p.rows_per_table;
+        let live = self.tables[table].live;
+        let insert_pct = if live < cap / 2 {
+            60
+        } else if live >= cap - cap / 10 {
+            10
+        } else {
+            35
+        };
+        let r = self.rng.below(100);
+        let mut slot = None;
+        let mut op = ChangeOp::Insert;
+        if r >= insert_pct {
+            op = if r < insert_pct + 15 {
+                ChangeOp::Delete
+            } else {
+                ChangeOp::Update
+            };
+            slot = self.probe(table, true, txn.id);
+        }
+        if slot.is_none() {
+            op = ChangeOp::Insert;
+            slot = self.probe(table, false, txn.id);
+        }
+        let Some(slot) = slot else { return };
+        let partial_xid = self.rng.hit(self.p.p_partial_xid);
+        let p = Arc::clone(&self.p);
+        let def = &p.model.tables[table];
+        let ncols = def.cols.len();
+        let all = ((1u16 << ncols) - 1) as u8;
+        let before = self.tables[table].rows[slot as usize];
+        let mut after = before;
+        let mut carried = all;
+        let mut set_mask = 0u8;
+        match op {
+            ChangeOp::Insert => {
+                let st = &mut self.tables[table];
+                after[0] = st.next_key;
+                st.next_key += 1;
+                for (i, c) in def.cols.iter().enumerate().skip(1) {
+                    after[i] = self.new_value(c.nullable);
+                }
+                self.tables[table].live += 1;
+            }
+            ChangeOp::Update => {
+                let n = 1 + self.rng.below(3.min(ncols as u64 - 1));
+                for _ in 0..n {
+                    let i = 1 + self.rng.below(ncols as u64 - 1) as usize;
+                    set_mask |= 1 << i;
+                    let c = &def.cols[i];
+                    after[i] = self.new_value(c.nullable);
+                }
+                if self.rng.hit(self.p.p_unlogged) {
+                    carried = 1 | set_mask;
+                }
+            }
+            _ => {
+                after = EMPTY;
+                self.tables[table].live -= 1;
+            }
+        }
+        let st = &mut self.tables[table];
+        st.rows[slot as usize] = after;
+        if st.locks[slot as usize] != txn.id {
+            st.locks[slot as usize] = txn.id;
+            txn.locks.push((table as u8, slot));
+        }
+        self.changes += 1;
+        txn.changes.push(Rec {
+            table: table as u8,
+            slot,
+            op,
+            scn,
+            before,
+            after,
+            carried,
+        });
+        if out.rows.is_none() {
+            return;
+        }
+        let m = &p.model;
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let code = match op {
+            ChangeOp::Insert => {
+                self.insert_sql(table, &after, &mut buf);
+                OpCode::INSERT
+            }
+            ChangeOp::Update => {
+                buf.push_str(&def.update_prefix);
+                let mut first = true;
+                for (i, c) in def.cols.iter().enumerate() {
+                    if set_mask & (1 << i) == 0 {
+                        continue;
+                    }
+                    if !first {
+                        buf.push_str(", ");
+                    }
+                    first = false;
+                    buf.push_str(&c.quoted);
+                    buf.push_str(" = ");
+                    push_sql_or_null(m, c.kind, after[i], &mut buf);
+                }
+                buf.push_str(" where ");
+                let mask = if carried == all { all } else { 1 };
+                self.where_sql(table, &before, mask, slot, &mut buf);
+                OpCode::UPDATE
+            }
+            _ => {
+                buf.push_str(&def.delete_prefix);
+                self.where_sql(table, &before, all, slot, &mut buf);
+                OpCode::DELETE
+            }
+        };
+        let xid = if partial_xid {
+            Xid(txn.xid.0 | 0xFFFF_FFFF)
+        } else {
+            txn.xid
+        };
+        self.dml_rows(out, txn, scn, code, xid, table, slot, false, &buf);
+        self.buf = buf;
+    }
+
+    fn insert_sql(&self, table: usize, row: &Row, buf: &mut String) {
+        let m = &self.p.model;
+        let def = &m.tables[table];
+        buf.push_str(&def.insert_prefix);
+        for (i, c) in def.cols.iter().enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            push_sql_or_null(m, c.kind, row[i], buf);
+        }
+        buf.push_str(");");
+    }
+
+    /// `"A" = v and "B" IS NULL ... and ROWID = '...';` over the columns in `mask`. An update
+    /// with unlogged columns still has its own SET columns' before values only when logged: the
+    /// caller passes the key plus what the redo carries.
+    fn where_sql(&self, table: usize, row: &Row, mask: u8, slot: u32, buf: &mut String) {
+        let m = &self.p.model;
+        let def = &m.tables[table];
+        for (i, c) in def.cols.iter().enumerate() {
+            if mask & (1 << i) == 0 {
+                continue;
+            }
+            if i > 0 {
+                buf.push_str(" and ");
+            }
+            buf.push_str(&c.quoted);
+            if row[i] == 0 {
+                buf.push_str(" IS NULL");
+            } else {
+                buf.push_str(" = ");
+                m.push_sql(c.kind, row[i], buf);
+            }
+        }
+        buf.push_str(" and ROWID = '");
+        m.push_rowid(table, slot, buf);
+        buf.push_str("';");
+    }
+
+    /// Undoes the latest change of a random row the transaction changed (ROLLBACK = 1 row).
+    fn partial_rollback(&mut self, txn: &mut Txn, scn: u64, out: &mut Out<'_>) {
+        let i = self.rng.below(txn.changes.len() as u64) as usize;
+        let (t, s) = (txn.changes[i].table, txn.changes[i].slot);
+        let j = txn
+            .changes
+            .iter()
+            .rposition(|r| r.table == t && r.slot == s)
+            .unwrap_or(i);
+        let rec = txn.changes.remove(j);
+        self.undo(txn, rec, scn, true, out);
+    }
+
+    /// Restores the row `rec` changed; with `show`, prints the undo row (ROLLBACK = 1).
+    fn undo(&mut self, txn: &Txn, rec: Rec, scn: u64, show: bool, out: &mut Out<'_>) {
+        let table = usize::from(rec.table);
+        let st = &mut self.tables[table];
+        st.rows[rec.slot as usize] = rec.before;
+        match rec.op {
+            ChangeOp::Insert => st.live -= 1,
+            ChangeOp::Delete => st.live += 1,
+            _ => {}
+        }
+        if !show {
+            return;
+        }
+        self.changes += 1;
+        if out.rows.is_none() {
+            return;
+        }
+        let p = Arc::clone(&self.p);
+        let m = &p.model;
+        let def = &m.tables[table];
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let code = match rec.op {
+            ChangeOp::Insert => {
+                buf.push_str(&def.delete_prefix);
+                buf.push_str("ROWID = '");
+                m.push_rowid(table, rec.slot, &mut buf);
+                buf.push_str("';");
+                OpCode::DELETE
+            }
+            ChangeOp::Delete => {
+                self.insert_sql(table, &rec.before, &mut buf);
+                OpCode::INSERT
+            }
+            _ => {
+                buf.push_str(&def.update_prefix);
+                let mut changed: u8 = (1..def.cols.len())
+                    .filter(|&i| rec.before[i] != rec.after[i])
+                    .fold(0, |m, i| m | 1 << i);
+                if changed == 0 {
+                    changed = 2;
+                }
+                let mut first = true;
+                for (i, c) in def.cols.iter().enumerate() {
+                    if changed & (1 << i) == 0 {
+                        continue;
+                    }
+                    if !first {
+                        buf.push_str(", ");
+                    }
+                    first = false;
+                    buf.push_str(&c.quoted);
+                    buf.push_str(" = ");
+                    push_sql_or_null(m, c.kind, rec.before[i], &mut buf);
+                }
+                buf.push_str(" where ROWID = '");
+                m.push_rowid(table, rec.slot, &mut buf);
+                buf.push_str("';");
+                OpCode::UPDATE
+            }
+        };
+        self.dml_rows(out, txn, scn, code, txn.xid, table, rec.slot, true, &buf);
+        self.buf = buf;
+    }
+
+    fn ts(&mut self, scn: u64) -> OraDateTime {
+        let sec = scn.saturating_sub(self.p.start_scn) / self.p.scns_per_second;
+        if self.ts_cache.0 != sec {
+            self.ts_cache = (sec, self.p.timestamp(scn));
+        }
+        self.ts_cache.1
+    }
+
+    /// A row with the common columns filled in; owner, table, SQL_REDO and INFO empty.
+    fn row(&mut self, txn: &Txn, scn: u64, op: OpCode, xid: Xid) -> RedoRow {
+        let p = &self.p;
+        let seq = p.log_seq(txn.thread, scn);
+        let block = (scn.saturating_add(p.phase(txn.thread)) % p.log_switch_scns) / 4 + 2;
+        self.row_in_step += 1;
+        let mut rs_id = String::with_capacity(24);
+        rs_id.push_str(" 0x");
+        super::model::push_hex(&mut rs_id, seq, 6, false);
+        rs_id.push('.');
+        super::model::push_hex(&mut rs_id, block, 8, false);
+        rs_id.push('.');
+        super::model::push_hex(&mut rs_id, 0x10 * self.row_in_step, 4, false);
+        rs_id.push(' ');
+        RedoRow {
+            scn: Scn(scn),
+            timestamp: Some(self.ts(scn)),
+            xid,
+            op,
+            rs_id,
+            thread: ThreadId(txn.thread),
+            ..RedoRow::default()
+        }
+    }
+
+    fn control_row(&mut self, out: &mut Out<'_>, txn: &Txn, scn: u64, op: OpCode, sql: &str) {
+        if out.rows.is_none() {
+            return;
+        }
+        let mut row = self.row(txn, scn, op, txn.xid);
+        row.sql_redo.push_str(sql);
+        if let Some(rows) = out.rows.as_deref_mut() {
+            rows.push(row);
+        }
+    }
+
+    /// The rows of one statement: SQL_REDO over 4000 bytes is split (on character boundaries)
+    /// into CSF rows.
+    #[allow(clippy::too_many_arguments)]
+    fn dml_rows(
+        &mut self,
+        out: &mut Out<'_>,
+        txn: &Txn,
+        scn: u64,
+        op: OpCode,
+        xid: Xid,
+        table: usize,
+        slot: u32,
+        rollback: bool,
+        sql: &str,
+    ) {
+        let p = Arc::clone(&self.p);
+        let id = &p.model.tables[table].schema.id;
+        let mut rest = sql;
+        loop {
+            let mut cut = rest.len().min(SQL_REDO_PIECE);
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let (piece, tail) = rest.split_at(cut);
+            let mut row = self.row(txn, scn, op, xid);
+            row.seg_owner.push_str(&id.owner);
+            row.table_name.push_str(&id.name);
+            p.model.push_rowid(table, slot, &mut row.row_id);
+            row.rollback = rollback;
+            row.csf = !tail.is_empty();
+            row.sql_redo.push_str(piece);
+            if let Some(rows) = out.rows.as_deref_mut() {
+                rows.push(row);
+            }
+            if tail.is_empty() {
+                break;
+            }
+            rest = tail;
+        }
+    }
+
+    /// Committed contents of a table at this point (open transactions' changes undone), as CSV
+    /// field text per column, ordered by key.
+    pub fn table_contents(&self, table: usize) -> Vec<Vec<String>> {
+        let Some(st) = self.tables.get(table) else {
+            return Vec::new();
+        };
+        let mut rows = st.rows.clone();
+        for txn in self.short.iter().chain(&self.long) {
+            for rec in txn.changes.iter().rev() {
+                if usize::from(rec.table) == table {
+                    rows[rec.slot as usize] = rec.before;
+                }
+            }
+        }
+        let mut rows: Vec<Row> = rows.into_iter().filter(|r| r[0] != 0).collect();
+        rows.sort_unstable_by_key(|r| r[0]);
+        let m = &self.p.model;
+        let def = &m.tables[table];
+        rows.iter()
+            .map(|r| {
+                def.cols
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let mut s = String::new();
+                        m.push_text(c.kind, r[i], &mut s);
+                        s
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+fn push_sql_or_null(m: &Model, kind: Kind, v: u64, out: &mut String) {
+    if v == 0 {
+        out.push_str("NULL");
+    } else {
+        m.push_sql(kind, v, out);
+    }
+}
+
+/// Keeps `mix` referenced from here for the seeds of derived generators.
+pub(crate) fn derive_seed(seed: u64, salt: u64) -> u64 {
+    mix(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
