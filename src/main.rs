@@ -196,7 +196,11 @@ fn real_main() -> anyhow::Result<ExitCode> {
                     transaction_retention: cfg.mining.transaction_retention,
                 },
             );
-            print!("{report}");
+            let text = report.to_string();
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
             Ok(if report.ok() {
                 ExitCode::SUCCESS
             } else {
@@ -425,8 +429,14 @@ fn print_progress(p: &Progress, done: &Shutdown) {
         let rows = p.rows_read.load(Ordering::Relaxed);
         let now = Instant::now();
         let rate = (rows - last_rows) as f64 / now.duration_since(last_t).as_secs_f64().max(1e-9);
+        let expired = p.expired_transactions.load(Ordering::Relaxed);
+        let alert = if expired > 0 {
+            format!("  OVER RETENTION {expired}")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "[{:>6.1}s] rows {:>11}  {:>9.0} rows/s  txns {:>9}  SCN {:>12}  open {:>5}  checkpoints {}",
+            "[{:>6.1}s] rows {:>11}  {:>9.0} rows/s  txns {:>9}  SCN {:>12}  open {:>5}  checkpoints {}{alert}",
             start.elapsed().as_secs_f64(),
             rows,
             rate,

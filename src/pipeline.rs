@@ -134,6 +134,10 @@ pub struct Progress {
     pub read_scn: AtomicU64,
     pub checkpoints: AtomicU64,
     pub open_transactions: AtomicU64,
+    /// Open transactions reported for exceeding `mining.transaction_retention`.
+    pub expired_transactions: AtomicU64,
+    /// Committed transactions whose changes had spilled to disk.
+    pub spilled_transactions: AtomicU64,
 }
 
 /// What a finished run did.
@@ -376,6 +380,13 @@ fn mine<S: LogSource>(
         progress
             .open_transactions
             .store(buffer.open_transactions() as u64, Ordering::Relaxed);
+        let stats = buffer.stats();
+        progress
+            .expired_transactions
+            .store(stats.expired_reported, Ordering::Relaxed);
+        progress
+            .spilled_transactions
+            .store(stats.committed_spilled, Ordering::Relaxed);
         let pace = planner.observe(read, end, fetched, current);
         if last_checkpoint.elapsed() >= opts.checkpoint_interval {
             if !batch.is_empty() {

@@ -110,3 +110,81 @@ fn bad_config_key_is_refused_with_its_name() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("max_file_bites"), "{stderr}");
 }
+
+/// `redoflow run` on the simulated Oracle: a database that stops changing at `end_scn` is
+/// mined to its end, and the output verifies.
+#[test]
+fn run_on_the_simulated_oracle_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("node.toml");
+    let out = dir.path().join("out");
+    fs::write(
+        &cfg,
+        format!(
+            "[source]\nkind = \"sim\"\n[source.sim]\nseed = 3\nstart_scn = 1000\nend_scn = 21000\n\
+             [output]\ndir = {:?}\nfsync = false\n[checkpoint]\ninterval = \"100ms\"\n",
+            out.display().to_string()
+        ),
+    )
+    .unwrap();
+    let run = redoflow()
+        .args(["run", "--quiet", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("changes written"), "{stdout}");
+    let verify = redoflow()
+        .arg("verify")
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    assert!(out.join("SIM.CUSTOMERS").is_dir() || out.join("SIM.ORDERS").is_dir());
+}
+
+/// On a machine without the Oracle client library the preflight fails cleanly, naming the
+/// missing client, instead of panicking.
+#[cfg(feature = "oracle")]
+#[test]
+fn check_oracle_without_a_client_library_explains_what_is_missing() {
+    if std::env::var_os("REDOFLOW_ORACLE_URL").is_some() {
+        eprintln!("SKIPPED: a database is configured; this test is for machines without one");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("oracle.toml");
+    fs::write(
+        &cfg,
+        "[source]\nkind = \"oracle\"\n[source.oracle]\nconnect_string = \"127.0.0.1:1/NOPE\"\nuser = \"C##REDOFLOW\"\n",
+    )
+    .unwrap();
+    let run = redoflow()
+        .args(["check-oracle", "--config"])
+        .arg(&cfg)
+        .env("REDOFLOW_ORACLE_PASSWORD", "not-a-real-password")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("FAIL"), "{stdout}");
+    assert!(
+        !stdout.contains("not-a-real-password"),
+        "the password must never be printed"
+    );
+}
