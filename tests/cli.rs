@@ -184,6 +184,10 @@ fn check_oracle_without_a_client_library_explains_what_is_missing() {
     );
     assert!(stdout.contains("FAIL"), "{stdout}");
     assert!(
+        stdout.contains("DPI-1047") && stdout.contains("Instant Client"),
+        "{stdout}"
+    );
+    assert!(
         !stdout.contains("not-a-real-password"),
         "the password must never be printed"
     );
