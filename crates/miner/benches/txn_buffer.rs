@@ -71,15 +71,15 @@ fn txn_buffer(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    // The same rows with a 1 MiB memory limit: most changes go to spill files and are read back
+    // The same rows with a 64 KiB memory limit: most changes go to spill files and are read back
     // at commit (an upper bound on the cost of spilling: the real limit is 64 MiB).
     let spill = tempfile::tempdir().unwrap();
-    g.bench_function("push_1m_interleaved_spill_1mib", |b| {
+    g.bench_function("push_1m_interleaved_spill_64kib", |b| {
         b.iter_batched(
             || rows.clone(),
             |rows| {
                 let config = TxnBufferConfig {
-                    memory_limit_bytes: 1 << 20,
+                    memory_limit_bytes: 64 << 10,
                     spill_dir: spill.path().to_path_buf(),
                     ..TxnBufferConfig::default()
                 };

@@ -79,7 +79,7 @@ fn live_database_when_configured() {
     };
     let report = oracle::check_oracle(&config, &PreflightOptions::default());
     eprintln!("{report}");
-    let mut source = oracle::open(config).unwrap();
+    let mut source = oracle::open(config.clone()).unwrap();
     let current = source.current_scn().unwrap();
     let start = Scn(current.0.saturating_sub(1000));
     source.start_session(start).unwrap();
@@ -96,4 +96,17 @@ fn live_database_when_configured() {
         rows.len(),
         source.stats()
     );
+    // The same conformance suite the simulated and replay sources pass.
+    if rows.is_empty() {
+        eprintln!(
+            "live: no redo rows in the last 1000 SCNs; conformance suite needs some activity"
+        );
+    } else {
+        redoflow_miner::conformance::check_source(
+            || oracle::open(config.clone()).unwrap(),
+            start,
+            current,
+        )
+        .unwrap();
+    }
 }
