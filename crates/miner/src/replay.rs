@@ -134,8 +134,24 @@ fn read_header(
 }
 
 /// A line with nothing on it (csv yields one empty field, or a lone CR in a CRLF file).
+/// An empty line, or SQLcl's feedback line (`12 rows selected.`) when the export was spooled
+/// without `SET FEEDBACK OFF`: neither is a row.
 fn is_blank(record: &ByteRecord) -> bool {
-    record.len() == 1 && record[0].trim_ascii().is_empty()
+    if record.len() != 1 {
+        return false;
+    }
+    let text = record[0].trim_ascii();
+    text.is_empty() || is_feedback(text)
+}
+
+fn is_feedback(text: &[u8]) -> bool {
+    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+    let rest = text[digits..].trim_ascii();
+    digits > 0
+        && matches!(
+            rest,
+            b"rows selected." | b"row selected." | b"rows selected" | b"row selected"
+        )
 }
 
 /// Resolves `wanted` names; returns their positions or a Malformed naming the missing required

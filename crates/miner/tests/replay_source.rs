@@ -304,3 +304,20 @@ fn columns_file_errors() {
         }
     }
 }
+
+/// Spooled without `SET FEEDBACK OFF`, SQLcl ends the export with "N rows selected.".
+#[test]
+fn sqlcl_feedback_line_is_not_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        &dir,
+        "c.csv",
+        "SCN,OPERATION_CODE,XID,SQL_REDO\n10,6,0A,\"a\"\n11,7,0A,\"b\"\n\n2 rows selected. \n\n",
+    );
+    let mut src = ReplaySource::open(&p, None).unwrap();
+    src.start_session(Scn(0)).unwrap();
+    let mut out = Vec::new();
+    src.fetch(Scn(0), Scn(100), &mut out).unwrap();
+    assert_eq!(out.len(), 2);
+    assert!(src.is_finished());
+}

@@ -511,3 +511,16 @@ proptest! {
         prop_assert_eq!(with_restarts(&rows, &cuts), whole);
     }
 }
+
+/// An export with a COMMIT_SCN column: the commit SCN comes from it.
+#[test]
+fn commit_scn_column_wins_over_the_row_scn() {
+    let a = x(1, 1);
+    let mut b = TxnBuffer::new(Offset::default());
+    b.push(ins(10, a, "R1", "insert 1")).unwrap();
+    let mut c = commit(12, a);
+    c.commit_scn = Some(Scn(13));
+    let txn = b.push(c).unwrap().unwrap();
+    assert_eq!(txn.commit_scn, Scn(13));
+    assert!(b.offset(Scn(20)).should_skip(ThreadId(1), Scn(13), a));
+}

@@ -978,7 +978,9 @@ impl TxnBuffer {
     fn commit(&mut self, xid: Xid, row: RedoRow) -> Result<Option<CommittedTxn>, TxnError> {
         self.check_no_pending(xid, &row, "COMMIT")?;
         let txn = self.drop_txn(xid);
-        let (thread, commit_scn) = (row.thread, row.scn);
+        // The COMMIT row's SCN is the commit SCN; an export that carries COMMIT_SCN says so
+        // explicitly, and that wins.
+        let (thread, commit_scn) = (row.thread, row.commit_scn.unwrap_or(row.scn));
         if self.written_before_restart(thread, commit_scn, xid) {
             self.stats.skipped_already_written += 1;
             tracing::debug!(scn = %commit_scn, xid = %xid, thread = %thread,
