@@ -19,6 +19,7 @@ pub mod schema;
 pub mod sim;
 pub mod source;
 pub mod sql;
+mod sqlcl_csv;
 pub mod txn;
 pub mod value;
 

@@ -1,7 +1,7 @@
 //! Replay source over SQLcl CSV exports of V$LOGMNR_CONTENTS (SPEC.md §10).
 //!
-//! The contents file is streamed, never loaded: a `csv::Reader` over the file, one reused
-//! `ByteRecord`, header positions resolved once, numbers parsed straight from the bytes. A fetch
+//! The contents file is streamed, never loaded: a memchr-based SQLcl CSV reader over the file, one reused
+//! `Record`, header positions resolved once, numbers parsed straight from the bytes. A fetch
 //! reads records until the first one past the window's end, which is kept (peeked) for the next
 //! window. Going back (a session resuming before rows already read) reopens the file, so reads
 //! are repeatable. The columns file (ALL_TAB_COLUMNS) is small and loaded at open.
@@ -10,15 +10,13 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use csv::ByteRecord;
+use crate::sqlcl_csv::{CsvError, CsvReader, Record};
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
 use crate::row::{OpCode, RedoRow};
 use crate::schema::{Column, SchemaCatalog, TableId, TableSchema};
 use crate::source::{LogSource, SourceError};
 use crate::value::OraDateTime;
-
-const READ_BUFFER: usize = 256 * 1024;
 
 /// Positions of the used columns in the contents header.
 #[derive(Clone, Debug)]
@@ -49,8 +47,8 @@ pub struct ReplaySource {
     catalog: SchemaCatalog,
     cols: ContentsColumns,
     crlf: bool,
-    reader: csv::Reader<File>,
-    record: ByteRecord,
+    reader: CsvReader<File>,
+    record: Record,
     /// The first row past the last window, read but not returned yet.
     peeked: Option<(Scn, RedoRow)>,
     /// The reader reached the end of the file.
@@ -77,43 +75,33 @@ fn malformed(path: &Path, line: u64, message: impl Into<String>) -> SourceError 
     }
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> SourceError {
-    let line = e.position().map_or(0, |p| p.line());
-    match e.into_kind() {
-        csv::ErrorKind::Io(source) => SourceError::Io {
+fn csv_error(path: &Path, e: CsvError) -> SourceError {
+    match e {
+        CsvError::Io(source) => SourceError::Io {
             path: path.to_path_buf(),
             source,
         },
-        other => malformed(path, line, format!("{other:?}")),
+        e @ CsvError::UnterminatedQuote { line } => malformed(path, line, e.to_string()),
     }
 }
 
-fn open_reader(path: &Path) -> Result<csv::Reader<File>, SourceError> {
+/// Records end at LF only, so a record's line is its own first line also in CRLF files; the CR
+/// is stripped from the last field instead, see `Fields::raw`.
+fn open_reader(path: &Path) -> Result<CsvReader<File>, SourceError> {
     let file = File::open(path).map_err(|source| SourceError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(READ_BUFFER)
-        // Records end at LF only, so a record's position is its own first line also in CRLF
-        // files (with CRLF, csv counts the LF into the next record); the CR is stripped from the
-        // last field instead, see `Fields::raw`.
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_reader(file))
+    Ok(CsvReader::new(file))
 }
 
 /// Reads the header line; returns the upper-cased, trimmed names and whether lines end in CRLF.
 fn read_header(
     path: &Path,
-    reader: &mut csv::Reader<File>,
-    record: &mut ByteRecord,
+    reader: &mut CsvReader<File>,
+    record: &mut Record,
 ) -> Result<(Vec<String>, bool), SourceError> {
-    if !reader
-        .read_byte_record(record)
-        .map_err(|e| csv_error(path, e))?
-    {
+    if !reader.read_record(record).map_err(|e| csv_error(path, e))? {
         return Err(malformed(path, 1, "empty file: expected a header line"));
     }
     let mut names = Vec::with_capacity(record.len());
@@ -127,8 +115,9 @@ fn read_header(
         names.push(name);
     }
     let crlf = record
-        .iter()
-        .next_back()
+        .len()
+        .checked_sub(1)
+        .and_then(|last| record.get(last))
         .is_some_and(|f| f.ends_with(b"\r"));
     Ok((names, crlf))
 }
@@ -136,11 +125,11 @@ fn read_header(
 /// A line with nothing on it (csv yields one empty field, or a lone CR in a CRLF file).
 /// An empty line, or SQLcl's feedback line (`12 rows selected.`) when the export was spooled
 /// without `SET FEEDBACK OFF`: neither is a row.
-fn is_blank(record: &ByteRecord) -> bool {
+fn is_blank(record: &Record) -> bool {
     if record.len() != 1 {
         return false;
     }
-    let text = record[0].trim_ascii();
+    let text = record.get(0).unwrap_or(b"").trim_ascii();
     text.is_empty() || is_feedback(text)
 }
 
@@ -218,7 +207,7 @@ impl ContentsColumns {
 struct Fields<'a> {
     path: &'a Path,
     line: u64,
-    record: &'a ByteRecord,
+    record: &'a Record,
     crlf: bool,
 }
 
@@ -376,7 +365,7 @@ impl ReplaySource {
             None => SchemaCatalog::default(),
         };
         let mut reader = open_reader(contents)?;
-        let mut record = ByteRecord::new();
+        let mut record = Record::default();
         let (names, crlf) = read_header(contents, &mut reader, &mut record)?;
         let cols = ContentsColumns::resolve(contents, &names)?;
         Ok(ReplaySource {
@@ -431,7 +420,7 @@ impl ReplaySource {
         loop {
             if !self
                 .reader
-                .read_byte_record(&mut self.record)
+                .read_record(&mut self.record)
                 .map_err(|e| csv_error(&self.path, e))?
             {
                 self.eof = true;
@@ -441,7 +430,7 @@ impl ReplaySource {
                 break;
             }
         }
-        let line = self.record.position().map_or(0, |p| p.line());
+        let line = self.record.line();
         let row = self.parse_record(line)?;
         if row.scn < self.last_scn {
             // The file order is LogMiner's order and stays authoritative; say so once.
@@ -557,7 +546,7 @@ impl LogSource for ReplaySource {
 /// Loads an ALL_TAB_COLUMNS export.
 fn load_catalog(path: &Path) -> Result<SchemaCatalog, SourceError> {
     let mut reader = open_reader(path)?;
-    let mut record = ByteRecord::new();
+    let mut record = Record::default();
     let (names, crlf) = read_header(path, &mut reader, &mut record)?;
     let [owner, table, name, data_type, column_id] = positions(
         path,
@@ -572,13 +561,13 @@ fn load_catalog(path: &Path) -> Result<SchemaCatalog, SourceError> {
     )?;
     let mut tables: HashMap<TableId, Vec<Column>> = HashMap::new();
     while reader
-        .read_byte_record(&mut record)
+        .read_record(&mut record)
         .map_err(|e| csv_error(path, e))?
     {
         if is_blank(&record) {
             continue;
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.line();
         if record.len() != names.len() {
             return Err(malformed(
                 path,

@@ -321,3 +321,24 @@ fn sqlcl_feedback_line_is_not_a_row() {
     assert_eq!(out.len(), 2);
     assert!(src.is_finished());
 }
+
+/// SQLcl quotes the header names; with a byte order mark in front the first name must still be
+/// recognised.
+#[test]
+fn quoted_header_after_a_byte_order_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        &dir,
+        "c.csv",
+        "\u{FEFF}\"SCN\",\"OPERATION_CODE\",\"XID\",\"SQL_REDO\"\r\n10,6,\"0A\",\"a\"\r\n11,7,\"0A\",\"b\"\r\n",
+    );
+    let mut src = ReplaySource::open(&p, None).unwrap();
+    src.start_session(Scn(0)).unwrap();
+    let mut out = Vec::new();
+    src.fetch(Scn(0), Scn(100), &mut out).unwrap();
+    let got: Vec<(u64, &str, u64)> = out
+        .iter()
+        .map(|r| (r.scn.0, r.sql_redo.as_str(), r.line))
+        .collect();
+    assert_eq!(got, vec![(10, "a", 2), (11, "b", 3)]);
+}
