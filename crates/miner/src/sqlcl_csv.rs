@@ -237,7 +237,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn read_all(input: &[u8], chunk: usize) -> Result<Vec<(u64, Vec<Vec<u8>>)>, CsvError> {
+    /// Records as (starting line, fields).
+    type Records = Vec<(u64, Vec<Vec<u8>>)>;
+
+    fn read_all(input: &[u8], chunk: usize) -> Result<Records, CsvError> {
         // A reader that hands out at most `chunk` bytes per read, to cross buffer boundaries.
         struct Chunked<'a>(&'a [u8], usize);
         impl Read for Chunked<'_> {
@@ -262,7 +265,7 @@ mod tests {
     fn quoted_fields_lines_and_escapes() {
         let input = b"A,B\n1,\"x, \"\"y\"\"\nz\"\n\n2,plain\n3,\"last\"";
         let got = read_all(input, 3).unwrap();
-        let want: Vec<(u64, Vec<Vec<u8>>)> = vec![
+        let want: Records = vec![
             (1, vec![b"A".to_vec(), b"B".to_vec()]),
             (2, vec![b"1".to_vec(), b"x, \"y\"\nz".to_vec()]),
             (4, vec![b"".to_vec()]),
