@@ -21,6 +21,10 @@ pub struct Offset {
     /// Mining restarts at SCN > `resume_scn`.
     pub resume_scn: Scn,
     pub threads: BTreeMap<ThreadId, ThreadWatermark>,
+    /// Transactions the operator chose to drop (older than the retention) whose end has not
+    /// been seen yet: after a restart their remaining rows must still be ignored, or the rest
+    /// of such a transaction would be written as if it were whole.
+    pub dropped_xids: BTreeSet<Xid>,
 }
 
 impl Offset {
@@ -29,6 +33,7 @@ impl Offset {
         Offset {
             resume_scn,
             threads: BTreeMap::new(),
+            dropped_xids: BTreeSet::new(),
         }
     }
 

@@ -554,6 +554,48 @@ fn old_transactions_are_dropped_only_when_configured() {
     assert_eq!(t.changes.len(), 2);
 }
 
+/// A checkpoint taken after a transaction was dropped and before its end: after a restart
+/// from it, the dropped transaction's remaining rows are still ignored, never written as a
+/// partial transaction.
+#[test]
+fn a_dropped_transaction_stays_dropped_across_a_restart() {
+    let (a, b) = (x(1, 1), x(2, 1));
+    let cfg = TxnBufferConfig {
+        retention: Duration::from_secs(60),
+        drop_expired: true,
+        ..TxnBufferConfig::unbounded()
+    };
+    let mut buf = TxnBuffer::with_store(
+        Offset::default(),
+        cfg.clone(),
+        Box::new(MemSpillStore::new()),
+    );
+    buf.push(at(r(10, a, OpCode::START), 0)).unwrap();
+    buf.push(at(ins(11, a, "R1", "a1"), 1)).unwrap();
+    buf.push(at(ins(12, b, "R2", "b1"), 61)).unwrap();
+    assert_eq!(buf.stats().expired_dropped, 1);
+    let checkpoint = buf.offset(Scn(12));
+    assert!(checkpoint.dropped_xids.contains(&a));
+    // Restart: the rows after the checkpoint's resume SCN come again.
+    let mut again = TxnBuffer::with_store(checkpoint.clone(), cfg, Box::new(MemSpillStore::new()));
+    let rows = [
+        at(ins(12, b, "R2", "b1"), 61),
+        at(ins(13, a, "R3", "a2"), 62),
+        at(r(14, a, OpCode::COMMIT), 62),
+        at(r(15, b, OpCode::COMMIT), 63),
+    ];
+    let out: Vec<_> = rows
+        .into_iter()
+        .filter_map(|row| again.push(row).unwrap())
+        .collect();
+    assert_eq!(out.len(), 1, "only b: a was dropped before the restart");
+    assert_eq!(out[0].xid, b);
+    assert!(
+        again.offset(Scn(15)).dropped_xids.is_empty(),
+        "a's end was seen"
+    );
+}
+
 #[test]
 fn the_default_config_is_bounded_and_new_is_not() {
     let d = TxnBufferConfig::default();

@@ -530,6 +530,7 @@ impl TxnBuffer {
         store: Box<dyn SpillStore>,
     ) -> Self {
         let written = restart.clone();
+        let dropped = restart.dropped_xids.iter().map(|x| (*x, ())).collect();
         TxnBuffer {
             restart,
             written,
@@ -543,7 +544,7 @@ impl TxnBuffer {
             failed: None,
             now: None,
             next_check: i64::MIN,
-            dropped: XidMap::default(),
+            dropped,
         }
     }
 
@@ -646,6 +647,7 @@ impl TxnBuffer {
         Offset {
             resume_scn,
             threads: self.written.threads.clone(),
+            dropped_xids: self.dropped.keys().copied().collect(),
         }
     }
 
