@@ -8,6 +8,15 @@
 //! - [`sql`]: the SQL_REDO parser, a scanner that borrows values from the statement text.
 //! - [`value`], [`schema`]: typed values and table definitions shared with the CSV writer.
 //! - [`planner`]: the pure adaptive batch planner that turns row targets into SCN windows.
+//! - [`sim`]: [`SimSource`], a seeded, deterministic simulated Oracle with its ground truth
+//!   and fault injection (the demo, the benchmarks and the HA tests run on it).
+//! - `oracle` (feature `oracle`): the live source, LogMiner over the `oracle` crate, with log
+//!   selection, the ORA error table and the preflight checks.
+//! - [`conformance`]: the checks every `LogSource` must pass.
+//!
+//! Data flow: a source's windows of [`RedoRow`]s → [`TxnBuffer`] (CSF stitching, partial
+//! rollbacks, commit order, spill to disk) → [`CommittedTxn`]s whose changes are parsed once by
+//! [`sql::parse`] on the writer's side.
 
 pub mod conformance;
 #[cfg(feature = "oracle")]
