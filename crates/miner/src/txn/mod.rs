@@ -1,8 +1,8 @@
 //! Transaction buffer (SPEC.md §2, §4): a pure state machine from LogMiner rows, in LogMiner
 //! order, to committed transactions, in commit order.
 //!
-//! - Open transactions are keyed by XID in a map with a one-multiply hasher ([`hash`]); each holds
-//!   its changes in a [`store::ChangeLog`] and at most one pending CSF piece.
+//! - Open transactions are keyed by XID in a map with a one-multiply hasher (`hash`); each holds
+//!   its changes in a `store::ChangeLog` and at most one pending CSF piece.
 //! - Bounded memory ([`TxnBufferConfig::memory_limit_bytes`]): when the changes buffered in
 //!   memory exceed the limit, the open transactions holding the most bytes in memory are spilled
 //!   — their in-memory changes appended to their own file through a [`SpillStore`] — until at
@@ -11,7 +11,7 @@
 //!   is written in chunks of about half the limit. A committed transaction that spilled carries
 //!   its changes partly on disk ([`SpilledChanges`]); [`CommittedTxn::drain_changes`] and
 //!   [`CommittedTxn::iter_changes`] stream them back in order. Partial rollbacks stay exact on
-//!   spilled changes ([`store`]).
+//!   spilled changes (`store`).
 //! - Retention ([`TxnBufferConfig::retention`]): ages are redo time (the latest row TIMESTAMP seen
 //!   minus a transaction's first row TIMESTAMP); a transaction older than the retention is
 //!   reported once (a `warn` event, [`TxnStats::expired_reported`]) and dropped only with
