@@ -136,13 +136,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             on_parse_error,
             quiet,
         } => {
-            let mut cfg = match &config {
-                Some(path) => Config::load(path)?,
-                None => Config::default(),
-            };
-            if let Some(out) = out {
-                cfg.output.dir = out;
-            }
+            let mut cfg = load_config(config.as_deref(), out)?;
             if let Some(i) = checkpoint_interval {
                 cfg.checkpoint.interval = i;
             }
@@ -157,13 +151,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             replay(&cfg, &contents, columns.as_deref(), quiet)
         }
         Command::Run { config, out, quiet } => {
-            let mut cfg = match &config {
-                Some(path) => Config::load(path)?,
-                None => Config::default(),
-            };
-            if let Some(out) = out {
-                cfg.output.dir = out;
-            }
+            let cfg = load_config(config.as_deref(), out)?;
             cfg.validate()?;
             run_node(&cfg, quiet)
         }
@@ -175,10 +163,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             source,
             config,
         } => {
-            let mut cfg = match &config {
-                Some(path) => Config::load(path)?,
-                None => Config::default(),
-            };
+            let mut cfg = load_config(config.as_deref(), None)?;
             cfg.source.sim.rate = None;
             cfg.source.sim.threads = threads;
             cfg.source.sim.seed = seed;
@@ -210,6 +195,19 @@ fn real_main() -> anyhow::Result<ExitCode> {
         }
         Command::Verify { out } => verify(&out),
     }
+}
+
+/// The config file (or the defaults without one), with `--out` applied. Callers apply their
+/// other flags, then validate.
+fn load_config(path: Option<&std::path::Path>, out: Option<PathBuf>) -> anyhow::Result<Config> {
+    let mut cfg = match path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(out) = out {
+        cfg.output.dir = out;
+    }
+    Ok(cfg)
 }
 
 fn replay(

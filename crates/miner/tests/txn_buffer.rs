@@ -6,52 +6,8 @@ use redoflow_checkpoint::{Offset, Scn, ThreadId, Xid};
 use redoflow_miner::txn::{ChangeOp, CommittedTxn, TxnBuffer, TxnError};
 use redoflow_miner::{OpCode, RedoRow};
 
-fn x(usn: u64, seq: u64) -> Xid {
-    Xid(usn << 48 | usn << 32 | seq)
-}
-
-fn partial(xid: Xid) -> Xid {
-    Xid(xid.0 | 0xFFFF_FFFF)
-}
-
-/// Row builder: `r(scn, xid, op)` then tweak.
-fn r(scn: u64, xid: Xid, op: OpCode) -> RedoRow {
-    RedoRow {
-        scn: Scn(scn),
-        xid,
-        op,
-        thread: ThreadId(1),
-        line: scn,
-        ..RedoRow::default()
-    }
-}
-
-fn start(scn: u64, xid: Xid) -> RedoRow {
-    r(scn, xid, OpCode::START)
-}
-fn commit(scn: u64, xid: Xid) -> RedoRow {
-    r(scn, xid, OpCode::COMMIT)
-}
-fn rollback(scn: u64, xid: Xid) -> RedoRow {
-    r(scn, xid, OpCode::ROLLBACK)
-}
-fn ins(scn: u64, xid: Xid, row_id: &str, sql: &str) -> RedoRow {
-    RedoRow {
-        seg_owner: "HR".into(),
-        table_name: "EMP".into(),
-        row_id: row_id.into(),
-        sql_redo: sql.into(),
-        ..r(scn, xid, OpCode::INSERT)
-    }
-}
-fn csf(mut row: RedoRow) -> RedoRow {
-    row.csf = true;
-    row
-}
-fn undo(mut row: RedoRow) -> RedoRow {
-    row.rollback = true;
-    row
-}
+mod common;
+use common::*;
 
 /// Runs rows through a fresh buffer: (xid, commit scn, [sql]) per committed transaction.
 fn run(rows: Vec<RedoRow>) -> (Vec<(Xid, u64, Vec<String>)>, TxnBuffer) {
@@ -311,20 +267,6 @@ fn offset_resumes_before_the_oldest_open_transaction() {
 
 // ---------------------------------------------------------------------------------------------
 // Restart property.
-
-/// xorshift64*: deterministic stream generation from a proptest seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// A random LogMiner stream: interleaved transactions on two threads with START or implicit
 /// opens, CSF pieces, undo rows, partial XIDs, several commits per SCN, rollbacks and markers.

@@ -11,13 +11,8 @@ use redoflow_miner::txn::{
 };
 use redoflow_miner::{OpCode, OraDateTime, RedoRow};
 
-fn x(usn: u64, seq: u64) -> Xid {
-    Xid(usn << 48 | usn << 32 | seq)
-}
-
-fn partial(xid: Xid) -> Xid {
-    Xid(xid.0 | 0xFFFF_FFFF)
-}
+mod common;
+use common::*;
 
 /// 2024-03-01 00:00:00 plus `secs`.
 fn ts(secs: u64) -> OraDateTime {
@@ -31,32 +26,6 @@ fn ts(secs: u64) -> OraDateTime {
         (s % 60) as u8,
     )
     .unwrap()
-}
-
-fn r(scn: u64, xid: Xid, op: OpCode) -> RedoRow {
-    RedoRow {
-        scn: Scn(scn),
-        xid,
-        op,
-        thread: ThreadId(1),
-        line: scn,
-        ..RedoRow::default()
-    }
-}
-
-fn ins(scn: u64, xid: Xid, row_id: &str, sql: &str) -> RedoRow {
-    RedoRow {
-        seg_owner: "HR".into(),
-        table_name: "EMP".into(),
-        row_id: row_id.into(),
-        sql_redo: sql.into(),
-        ..r(scn, xid, OpCode::INSERT)
-    }
-}
-
-fn undo(mut row: RedoRow) -> RedoRow {
-    row.rollback = true;
-    row
 }
 
 fn config(limit: usize) -> TxnBufferConfig {
@@ -89,20 +58,6 @@ fn feed(buf: &mut TxnBuffer, rows: &[RedoRow]) -> Vec<Plain> {
         .filter_map(|row| buf.push(row.clone()).unwrap())
         .map(plain)
         .collect()
-}
-
-/// xorshift64*.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// A random stream with longer transactions than the restart test's: interleaving, CSF pieces,
