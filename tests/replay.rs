@@ -1,10 +1,12 @@
 //! The whole pipeline on recorded exports: the bundled example against reviewed expected
 //! output, exactly-once across restarts on a generated OLTP export, and bad input.
 
+mod common;
 #[path = "../benches/support/export_gen.rs"]
 mod export_gen;
 
-use std::collections::BTreeMap;
+use common::table_outputs;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,49 +39,6 @@ fn replay(
         std::future::pending(),
         &Progress::default(),
     )
-}
-
-/// Every finished CSV file per table directory, in name order, concatenated with the header of
-/// the first file kept and the others' headers checked equal and dropped.
-fn table_outputs(out: &Path) -> BTreeMap<String, String> {
-    let mut result = BTreeMap::new();
-    for entry in fs::read_dir(out).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().to_string();
-        if !entry.file_type().unwrap().is_dir() || name.starts_with('_') {
-            continue;
-        }
-        let mut files: Vec<PathBuf> = fs::read_dir(entry.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        let mut text = String::new();
-        for f in files {
-            let fname = f.file_name().unwrap().to_string_lossy().to_string();
-            assert!(
-                !fname.ends_with(".inprogress"),
-                "in-progress file left behind: {}",
-                f.display()
-            );
-            assert!(fname.ends_with(".csv"), "unexpected file {}", f.display());
-            let content = fs::read_to_string(&f).unwrap();
-            let (header, body) = content.split_once('\n').unwrap();
-            if text.is_empty() {
-                text.push_str(header);
-                text.push('\n');
-            } else {
-                assert!(
-                    text.starts_with(&format!("{header}\n")),
-                    "header changed in {}",
-                    f.display()
-                );
-            }
-            text.push_str(body);
-        }
-        result.insert(name, text);
-    }
-    result
 }
 
 fn data_rows(csv_text: &str) -> u64 {

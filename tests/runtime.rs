@@ -1,10 +1,12 @@
 //! The mining runtime's session and retry rules, driven through the whole pipeline with a
 //! fault-injecting wrapper around a recorded export.
 
+mod common;
 #[path = "../benches/support/export_gen.rs"]
 mod export_gen;
 
-use std::collections::BTreeMap;
+use common::table_outputs;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -125,30 +127,6 @@ fn run<S: LogSource>(out: &Path, source: &mut S) -> Result<redoflow::Summary, Pi
     )
 }
 
-fn outputs(out: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut m = BTreeMap::new();
-    for e in fs::read_dir(out).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().to_string();
-        if name.starts_with('_') {
-            continue;
-        }
-        let mut files: Vec<PathBuf> = fs::read_dir(e.path())
-            .unwrap()
-            .map(|f| f.unwrap().path())
-            .collect();
-        files.sort();
-        let mut all = Vec::new();
-        for f in files {
-            let text = fs::read(&f).unwrap();
-            let body = &text[text.iter().position(|b| *b == b'\n').unwrap() + 1..];
-            all.extend_from_slice(body);
-        }
-        m.insert(name, all);
-    }
-    m
-}
-
 fn export(dir: &Path) -> (PathBuf, PathBuf) {
     let contents = dir.join("c.csv");
     let columns = dir.join("t.csv");
@@ -173,7 +151,7 @@ fn dropped_connections_and_log_switches_lose_and_repeat_nothing() {
     let summary = run(&faulty, &mut source).unwrap();
     assert!(source.sessions > 20, "sessions: {}", source.sessions);
     assert!(summary.checkpoints > 1);
-    assert_eq!(outputs(&faulty), outputs(&clean));
+    assert_eq!(table_outputs(&faulty), table_outputs(&clean));
     assert!(redoflow::sink_csv::verify(&faulty).unwrap().is_ok());
 }
 

@@ -2,9 +2,10 @@
 //! against the simulator's ground truth: lost 0, duplicated 0 — also across restarts from
 //! checkpoints.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,24 +50,9 @@ fn options(out: &Path) -> PipelineOptions {
 /// CSV records of every table, in file order: table → rows of fields.
 fn read_output(out: &Path) -> BTreeMap<String, Vec<Vec<String>>> {
     let mut tables = BTreeMap::new();
-    for e in fs::read_dir(out).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().to_string();
-        if name.starts_with('_') {
-            continue;
-        }
-        let mut files: Vec<PathBuf> = fs::read_dir(e.path())
-            .unwrap()
-            .map(|f| f.unwrap().path())
-            .collect();
-        files.sort();
+    for (name, files) in common::table_files(out) {
         let mut rows = Vec::new();
         for f in files {
-            assert!(
-                f.extension().is_some_and(|x| x == "csv"),
-                "unexpected file {}",
-                f.display()
-            );
             let mut r = csv::Reader::from_path(&f).unwrap();
             for rec in r.records() {
                 rows.push(rec.unwrap().iter().map(str::to_string).collect::<Vec<_>>());
