@@ -112,18 +112,16 @@ impl<R: Read> CsvReader<R> {
                 continue;
             }
             match parse(&self.buf[self.start..self.end], self.eof, rec) {
-                Some(Parsed::Record { end, lines }) => {
+                Parsed::Record { end, lines } => {
                     self.start += end;
                     self.line += lines;
                     return Ok(true);
                 }
-                Some(Parsed::NeedMore) => {
-                    if self.eof {
-                        return Err(CsvError::UnterminatedQuote { line: self.line });
-                    }
-                    self.fill()?;
+                // At the end of the input only an open quote can still want more.
+                Parsed::NeedMore if self.eof => {
+                    return Err(CsvError::UnterminatedQuote { line: self.line })
                 }
-                None => return Err(CsvError::UnterminatedQuote { line: self.line }),
+                Parsed::NeedMore => self.fill()?,
             }
         }
     }
@@ -157,15 +155,14 @@ impl<R: Read> CsvReader<R> {
     }
 }
 
-/// Parses one record from the start of `bytes` into `rec`. `None` never happens today; the
-/// option leaves room for hard errors.
-fn parse(bytes: &[u8], eof: bool, rec: &mut Record) -> Option<Parsed> {
+/// Parses one record from the start of `bytes` into `rec`.
+fn parse(bytes: &[u8], eof: bool, rec: &mut Record) -> Parsed {
     let mut pos = 0;
     // Quoted fields may hold newlines: the record's lines are counted once it is complete,
     // in one pass (counting per quoted piece was 7% of a replay).
     let mut quoted = false;
     if bytes.is_empty() {
-        return Some(Parsed::NeedMore);
+        return Parsed::NeedMore;
     }
     loop {
         // One field starting at `pos`.
@@ -174,7 +171,7 @@ fn parse(bytes: &[u8], eof: bool, rec: &mut Record) -> Option<Parsed> {
             quoted = true;
             loop {
                 let Some(q) = memchr(b'"', &bytes[pos..]) else {
-                    return Some(Parsed::NeedMore);
+                    return Parsed::NeedMore;
                 };
                 rec.data.extend_from_slice(&bytes[pos..pos + q]);
                 pos += q + 1;
@@ -183,35 +180,23 @@ fn parse(bytes: &[u8], eof: bool, rec: &mut Record) -> Option<Parsed> {
                         rec.data.push(b'"');
                         pos += 1;
                     }
-                    None if !eof => return Some(Parsed::NeedMore),
+                    None if !eof => return Parsed::NeedMore,
                     _ => break,
                 }
             }
-            // Anything between the closing quote and the delimiter is kept, as the csv crate
-            // does (`"ab"c,` reads `abc`).
-            match memchr2(b',', b'\n', &bytes[pos..]) {
-                Some(d) => {
-                    rec.data.extend_from_slice(&bytes[pos..pos + d]);
-                    pos += d;
-                }
-                None if eof => {
-                    rec.data.extend_from_slice(&bytes[pos..]);
-                    pos = bytes.len();
-                }
-                None => return Some(Parsed::NeedMore),
+        }
+        // Up to the delimiter: the whole of an unquoted field; after a closing quote, whatever
+        // stands before the delimiter is kept, as the csv crate does (`"ab"c,` reads `abc`).
+        match memchr2(b',', b'\n', &bytes[pos..]) {
+            Some(d) => {
+                rec.data.extend_from_slice(&bytes[pos..pos + d]);
+                pos += d;
             }
-        } else {
-            match memchr2(b',', b'\n', &bytes[pos..]) {
-                Some(d) => {
-                    rec.data.extend_from_slice(&bytes[pos..pos + d]);
-                    pos += d;
-                }
-                None if eof => {
-                    rec.data.extend_from_slice(&bytes[pos..]);
-                    pos = bytes.len();
-                }
-                None => return Some(Parsed::NeedMore),
+            None if eof => {
+                rec.data.extend_from_slice(&bytes[pos..]);
+                pos = bytes.len();
             }
+            None => return Parsed::NeedMore,
         }
         rec.ends.push(rec.data.len());
         let end = match bytes.get(pos) {
@@ -228,7 +213,7 @@ fn parse(bytes: &[u8], eof: bool, rec: &mut Record) -> Option<Parsed> {
         } else {
             u64::from(end > pos)
         };
-        return Some(Parsed::Record { end, lines });
+        return Parsed::Record { end, lines };
     }
 }
 
