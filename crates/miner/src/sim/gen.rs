@@ -561,19 +561,7 @@ impl Gen {
             }
             ChangeOp::Update => {
                 buf.push_str(&def.update_prefix);
-                let mut first = true;
-                for (i, c) in def.cols.iter().enumerate() {
-                    if set_mask & (1 << i) == 0 {
-                        continue;
-                    }
-                    if !first {
-                        buf.push_str(", ");
-                    }
-                    first = false;
-                    buf.push_str(&c.quoted);
-                    buf.push_str(" = ");
-                    push_sql_or_null(m, c.kind, after[i], &mut buf);
-                }
+                push_set_list(m, def, set_mask, &after, &mut buf);
                 buf.push_str(" where ");
                 let mask = if carried == all { all } else { 1 };
                 self.where_sql(table, &before, mask, slot, &mut buf);
@@ -688,19 +676,7 @@ impl Gen {
                 if changed == 0 {
                     changed = 2;
                 }
-                let mut first = true;
-                for (i, c) in def.cols.iter().enumerate() {
-                    if changed & (1 << i) == 0 {
-                        continue;
-                    }
-                    if !first {
-                        buf.push_str(", ");
-                    }
-                    first = false;
-                    buf.push_str(&c.quoted);
-                    buf.push_str(" = ");
-                    push_sql_or_null(m, c.kind, rec.before[i], &mut buf);
-                }
+                push_set_list(m, def, changed, &rec.before, &mut buf);
                 buf.push_str(" where ROWID = '");
                 m.push_rowid(table, rec.slot, &mut buf);
                 buf.push_str("';");
@@ -827,6 +803,29 @@ impl Gen {
                     .collect()
             })
             .collect()
+    }
+}
+
+/// `"C1" = v1, "C2" = v2` for the columns whose bit is set in `mask`, values from `values`.
+fn push_set_list(
+    m: &Model,
+    def: &super::model::TableDef,
+    mask: u8,
+    values: &[u64],
+    out: &mut String,
+) {
+    let mut first = true;
+    for (i, c) in def.cols.iter().enumerate() {
+        if mask & (1 << i) == 0 {
+            continue;
+        }
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+        out.push_str(&c.quoted);
+        out.push_str(" = ");
+        push_sql_or_null(m, c.kind, values[i], out);
     }
 }
 
