@@ -279,6 +279,14 @@ impl Config {
         Ok(())
     }
 
+    /// This config for mining the simulated database: without a checkpoint, mining starts
+    /// where the simulated database starts rather than at SCN 0.
+    pub fn for_sim(&self) -> Config {
+        let mut c = self.clone();
+        c.mining.start_scn = c.mining.start_scn.max(c.source.sim.start_scn);
+        c
+    }
+
     /// The checkpoint state directory.
     pub fn state_dir(&self) -> PathBuf {
         self.checkpoint

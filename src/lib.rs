@@ -83,7 +83,13 @@ where
     match config.source.kind {
         SourceKind::Sim => {
             let mut source = SimSource::new(config.source.sim.clone())?;
-            run(config, &mut source, Pacing::Live, shutdown, progress)
+            run(
+                &config.for_sim(),
+                &mut source,
+                Pacing::Live,
+                shutdown,
+                progress,
+            )
         }
         #[cfg(feature = "oracle")]
         SourceKind::Oracle => {

@@ -362,7 +362,7 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
         _ => {
             let mut source = redoflow::miner::SimSource::new(cfg.source.sim.clone())?;
             redoflow::run(
-                &cfg,
+                &cfg.for_sim(),
                 &mut source,
                 redoflow::Pacing::Unpaced,
                 stop.wait(),
@@ -391,6 +391,19 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
         "  changes written      {:>12}  ({:.0} changes/s)",
         summary.changes_written,
         summary.changes_written as f64 / secs
+    );
+    let rounds = progress.rounds.load(Ordering::Relaxed).max(1);
+    let redo = progress.redo_bytes.load(Ordering::Relaxed);
+    println!(
+        "  SQL_REDO fetched     {:>12}  ({:.1} MB/s)",
+        redo,
+        redo as f64 / secs / 1e6
+    );
+    println!(
+        "  mining rounds        {:>12}  ({:.0} rows and {:.2} MB per round)",
+        rounds,
+        summary.rows_read as f64 / rounds as f64,
+        redo as f64 / rounds as f64 / 1e6
     );
     println!("  transactions         {:>12}", summary.transactions);
     println!(

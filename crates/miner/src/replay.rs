@@ -538,6 +538,11 @@ impl LogSource for ReplaySource {
         Ok(self.catalog.get(owner, table).map(|s| (**s).clone()))
     }
 
+    /// Reading a window in pieces costs nothing extra: the source stays positioned.
+    fn fetch_is_cheap(&self) -> bool {
+        true
+    }
+
     fn is_finished(&self) -> bool {
         self.eof && self.peeked.is_none()
     }

@@ -88,6 +88,13 @@ pub trait LogSource: Send {
         Ok(false)
     }
 
+    /// True when fetching a window costs about the same as fetching its parts one after the
+    /// other (a file, the simulator; not a LogMiner query). The runtime then reads a planned
+    /// window in small consecutive pieces, so rows are written while still in the CPU cache.
+    fn fetch_is_cheap(&self) -> bool {
+        false
+    }
+
     /// True when no row will ever come after the windows already fetched (the end of a
     /// recorded export). Live databases never finish.
     fn is_finished(&self) -> bool {

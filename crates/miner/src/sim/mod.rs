@@ -415,6 +415,11 @@ impl LogSource for SimSource {
         }))
     }
 
+    /// Reading a window in pieces costs nothing extra: the source stays positioned.
+    fn fetch_is_cheap(&self) -> bool {
+        true
+    }
+
     fn is_finished(&self) -> bool {
         self.config
             .end_scn
