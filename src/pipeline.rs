@@ -390,11 +390,9 @@ fn mine<S: LogSource>(
             fetched += rows.len() as u64;
             pieces += 1;
             piece.observe(piece_end.0 - piece_read.0, rows.len() as u64);
-            let fetched_bytes: usize = rows.iter().map(|r| r.sql_redo.len()).sum();
-            progress
-                .redo_bytes
-                .fetch_add(fetched_bytes as u64, Ordering::Relaxed);
+            let mut fetched_bytes = 0u64;
             for row in rows.drain(..) {
+                fetched_bytes += row.sql_redo.len() as u64;
                 if let Some(txn) = buffer.push(row)? {
                     // Send each table's definition before its first change.
                     let mut ensure_schema =
@@ -431,6 +429,9 @@ fn mine<S: LogSource>(
                     }
                 }
             }
+            progress
+                .redo_bytes
+                .fetch_add(fetched_bytes, Ordering::Relaxed);
             piece_read = piece_end;
             // A long window (after an SCN jump the planner crosses blindly) is cut at a piece
             // boundary when a checkpoint is due or shutdown was asked for: every row up to it
