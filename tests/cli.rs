@@ -17,6 +17,21 @@ fn example(name: &str) -> String {
         .to_string()
 }
 
+/// `redoflow verify --out DIR` on `out`.
+fn verify(out: &Path) -> std::process::Output {
+    redoflow()
+        .arg("verify")
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn assert_verifies(out: &Path) {
+    let v = verify(out);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+}
+
 #[test]
 fn replay_then_verify_then_detect_tampering() {
     let dir = tempfile::tempdir().unwrap();
@@ -43,17 +58,7 @@ fn replay_then_verify_then_detect_tampering() {
     assert!(stdout.contains("replay finished"), "{stdout}");
     assert!(stdout.contains("open at end"), "{stdout}");
 
-    let verify = redoflow()
-        .arg("verify")
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    assert_verifies(&out);
 
     // Flip one byte of one finished file: verify must fail and name it.
     let table_dir = out.join("HR.EMPLOYEES");
@@ -66,14 +71,9 @@ fn replay_then_verify_then_detect_tampering() {
     let last = bytes.len() - 2;
     bytes[last] ^= 0x01;
     fs::write(&file, bytes).unwrap();
-    let verify = redoflow()
-        .arg("verify")
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&verify.stdout);
-    assert_eq!(verify.status.code(), Some(2), "{report}");
+    let tampered = verify(&out);
+    let report = String::from_utf8_lossy(&tampered.stdout);
+    assert_eq!(tampered.status.code(), Some(2), "{report}");
     let name = file.file_name().unwrap().to_string_lossy().to_string();
     assert!(report.contains(&name), "{report}");
 }
@@ -139,17 +139,7 @@ fn run_on_the_simulated_oracle_until_it_ends() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(stdout.contains("changes written"), "{stdout}");
-    let verify = redoflow()
-        .arg("verify")
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    assert_verifies(&out);
     assert!(out.join("SIM.CUSTOMERS").is_dir() || out.join("SIM.ORDERS").is_dir());
 }
 
