@@ -13,7 +13,7 @@ use std::time::Duration;
 use redoflow::checkpoint::Scn;
 use redoflow::miner::conformance::{check_faults, check_source, read_range};
 use redoflow::miner::sim::{SimConfig, SimFaults, SimSource};
-use redoflow::miner::ChangeOp;
+use redoflow::miner::{ChangeOp, LogSource, RedoRow, SourceError, TableSchema};
 use redoflow::pipeline::{run_pipeline, RetryPolicy};
 use redoflow::{Config, LocalStore, Pacing, PipelineOptions, Progress, Shutdown};
 
@@ -148,6 +148,51 @@ fn faults_on_output_equals_ground_truth() {
 
 /// The node stops (shutdown) several times part-way and starts again from its last checkpoint,
 /// with open and spilled transactions at the checkpoints: still exactly the truth.
+/// A source that asks the node to shut down once it has handed out `rows_left` rows past
+/// `seen` (the highest SCN an earlier run read), so every run gets further than the last.
+struct StopAfter {
+    inner: SimSource,
+    rows_left: usize,
+    seen: Scn,
+    shutdown: Shutdown,
+}
+
+impl LogSource for StopAfter {
+    fn current_scn(&mut self) -> Result<Scn, SourceError> {
+        self.inner.current_scn()
+    }
+    fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError> {
+        self.inner.start_session(resume_scn)
+    }
+    fn fetch(&mut self, read: Scn, end: Scn, out: &mut Vec<RedoRow>) -> Result<(), SourceError> {
+        let before = out.len();
+        self.inner.fetch(read, end, out)?;
+        let new = out[before..].iter().filter(|r| r.scn > self.seen).count();
+        self.seen = self.seen.max(end);
+        self.rows_left = self.rows_left.saturating_sub(new);
+        if self.rows_left == 0 && !self.inner.is_finished() {
+            self.shutdown.trigger();
+        }
+        Ok(())
+    }
+    fn table_schema(
+        &mut self,
+        owner: &str,
+        table: &str,
+    ) -> Result<Option<TableSchema>, SourceError> {
+        self.inner.table_schema(owner, table)
+    }
+    fn session_stale(&mut self) -> Result<bool, SourceError> {
+        self.inner.session_stale()
+    }
+    fn fetch_is_cheap(&self) -> bool {
+        self.inner.fetch_is_cheap()
+    }
+    fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+}
+
 #[test]
 fn restarts_from_checkpoints_lose_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -155,30 +200,31 @@ fn restarts_from_checkpoints_lose_and_duplicate_nothing() {
     let end = START + 80_000;
     let opts = options(&out);
     let mut runs = 0;
+    let mut seen = Scn(START);
     loop {
         runs += 1;
         assert!(runs < 50, "did not finish");
-        let mut source = SimSource::new(sim(end, SimFaults::default(), 1)).unwrap();
-        let progress = Arc::new(Progress::default());
         let shutdown = Shutdown::new();
-        // Stop this run after a few thousand more changes.
-        let stopper = {
-            let (p, s) = (progress.clone(), shutdown.clone());
-            std::thread::spawn(move || {
-                while p.changes_written.load(Ordering::Relaxed) < 3_000 {
-                    if s.wait_timeout(Duration::from_millis(1)) {
-                        return;
-                    }
-                }
-                s.trigger();
-            })
+        // Stop this run once it has read a few thousand rows: the stop comes from the source
+        // itself, so the number of restarts does not depend on how busy the machine is.
+        let mut source = StopAfter {
+            inner: SimSource::new(sim(end, SimFaults::default(), 1)).unwrap(),
+            rows_left: 3_000,
+            seen,
+            shutdown: shutdown.clone(),
         };
         let mut store = LocalStore::open(&out.join("_state")).unwrap();
-        run_pipeline(&opts, &mut source, &mut store, &shutdown, &progress).unwrap();
+        run_pipeline(
+            &opts,
+            &mut source,
+            &mut store,
+            &shutdown,
+            &Progress::default(),
+        )
+        .unwrap();
+        seen = source.seen;
         // Not stopped by us: the source reached its end.
         let finished = !shutdown.is_triggered();
-        shutdown.trigger();
-        stopper.join().unwrap();
         if finished {
             break;
         }
