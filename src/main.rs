@@ -73,6 +73,11 @@ enum Command {
         /// Seed of the simulated workload.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Tables of the simulated database: `ten-columns` (one 10-column table, the row shape
+        /// of the throughput goal) or `mixed` (four tables of 5–8 columns with CLOBs, some over
+        /// 4000 bytes, as `redoflow run` uses).
+        #[arg(long, default_value = "ten-columns", value_parser = ["ten-columns", "mixed"])]
+        catalog: String,
         /// Keep the output here instead of a temporary directory that is removed at the end.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -159,6 +164,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             changes,
             threads,
             seed,
+            catalog,
             out,
             source,
             config,
@@ -167,6 +173,10 @@ fn real_main() -> anyhow::Result<ExitCode> {
             cfg.source.sim.rate = None;
             cfg.source.sim.threads = threads;
             cfg.source.sim.seed = seed;
+            cfg.source.sim.catalog = match catalog.as_str() {
+                "mixed" => redoflow::miner::SimCatalog::Mixed,
+                _ => redoflow::miner::SimCatalog::TenColumns,
+            };
             if source == "oracle" {
                 cfg.source.kind = redoflow::config::SourceKind::Oracle;
             }
@@ -378,8 +388,8 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
     match cfg.source.kind {
         redoflow::config::SourceKind::Oracle => println!("bench: Oracle source, unpaced"),
         _ => println!(
-            "bench: simulated Oracle, {} redo thread(s), seed {}, no rate limit",
-            cfg.source.sim.threads, cfg.source.sim.seed
+            "bench: simulated Oracle, {:?} tables, {} redo thread(s), seed {}, no rate limit",
+            cfg.source.sim.catalog, cfg.source.sim.threads, cfg.source.sim.seed
         ),
     }
     println!(

@@ -290,8 +290,11 @@ struct Mined {
     open_at_end: u64,
 }
 
-/// Changes per channel message: enough to make the channel cost negligible per row.
-const BATCH_CHANGES: usize = 1024;
+/// Changes per channel message: enough to make the channel cost negligible per row, few enough
+/// that what is in flight (`channel_batches` × this, about 1.5 MB of changes) stays in the CPU
+/// caches when miner and writer share a core. (Measured on one core: 1024-change batches cost
+/// 15% more CPU per change than 128; on two cores the difference is within noise.)
+const BATCH_CHANGES: usize = 128;
 
 /// Rows per piece when a cheap source's window is read in pieces.
 const PIECE_ROWS: u64 = 512;

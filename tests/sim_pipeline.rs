@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use redoflow::checkpoint::Scn;
 use redoflow::miner::conformance::{check_faults, check_source, read_range};
-use redoflow::miner::sim::{SimConfig, SimFaults, SimSource};
+use redoflow::miner::sim::{SimCatalog, SimConfig, SimFaults, SimSource};
 use redoflow::miner::{ChangeOp, LogSource, RedoRow, SourceError, TableSchema};
 use redoflow::pipeline::{run_pipeline, RetryPolicy};
 use redoflow::{Config, LocalStore, Pacing, PipelineOptions, Progress, Shutdown};
@@ -110,6 +110,16 @@ fn compare(got: &BTreeMap<String, Vec<Vec<String>>>, want: &BTreeMap<String, Vec
 
 #[test]
 fn faults_on_output_equals_ground_truth() {
+    faults_on_output_equals_ground_truth_for(SimCatalog::Mixed);
+}
+
+/// The benchmark's tables (one 10-column table, mostly plain values) through the same check.
+#[test]
+fn ten_column_catalog_output_equals_ground_truth() {
+    faults_on_output_equals_ground_truth_for(SimCatalog::TenColumns);
+}
+
+fn faults_on_output_equals_ground_truth_for(catalog: SimCatalog) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let end = START + 60_000;
@@ -122,6 +132,7 @@ fn faults_on_output_equals_ground_truth() {
     };
     let mut config = sim(end, faults, 2);
     config.log_switch_scns = 5_000;
+    config.catalog = catalog;
     let mut source = SimSource::new(config).unwrap();
     let opts = options(&out);
     let mut store = LocalStore::open(&out.join("_state")).unwrap();
@@ -135,8 +146,10 @@ fn faults_on_output_equals_ground_truth() {
     .unwrap();
     assert!(summary.checkpoints > 3, "{summary:?}");
     assert!(summary.transactions > 500, "{summary:?}");
+    let mut clean = sim(end, SimFaults::default(), 2);
+    clean.catalog = catalog;
     let want = expected(
-        &SimSource::new(sim(end, SimFaults::default(), 2)).unwrap(),
+        &SimSource::new(clean).unwrap(),
         Scn(end),
         &opts.sink.missing_marker,
     );

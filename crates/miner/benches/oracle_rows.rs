@@ -2,7 +2,7 @@
 //! same function that converts driver rows). Reports time per row.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use redoflow_miner::oracle::rows::{convert_row, read_recorded, RecordedRow};
+use redoflow_miner::oracle::rows::{convert_row, read_recorded, RecordedRow, RowScratch};
 
 fn rows() -> Vec<RecordedRow> {
     let text = std::fs::read_to_string(concat!(
@@ -21,7 +21,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.bench_function("convert_10k", |b| {
         let mut out = Vec::with_capacity(rows.len());
-        let mut buf = Vec::with_capacity(8);
+        let mut buf = RowScratch::default();
         b.iter(|| {
             out.clear();
             for r in &rows {

@@ -4,13 +4,22 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use redoflow_checkpoint::Scn;
-use redoflow_miner::{LogSource, SimConfig, SimSource};
+use redoflow_miner::{LogSource, SimCatalog, SimConfig, SimSource};
 
 const WINDOW: u64 = 20_000;
 const WINDOWS: u64 = 10;
 
 fn generate(c: &mut Criterion) {
-    let config = SimConfig::default();
+    for catalog in [SimCatalog::Mixed, SimCatalog::TenColumns] {
+        generate_catalog(c, catalog);
+    }
+}
+
+fn generate_catalog(c: &mut Criterion, catalog: SimCatalog) {
+    let config = SimConfig {
+        catalog,
+        ..SimConfig::default()
+    };
     let start = config.start_scn;
     // Rows per iteration, measured once.
     let mut probe = SimSource::new(config.clone()).expect("config");
@@ -24,7 +33,7 @@ fn generate(c: &mut Criterion) {
     let per_iter = rows.len() as u64;
     let mut group = c.benchmark_group("sim");
     group.throughput(Throughput::Elements(per_iter));
-    group.bench_function("fetch_20000_scn_windows", |b| {
+    group.bench_function(format!("fetch_20000_scn_windows_{catalog:?}"), |b| {
         // One source that keeps going forward, as the miner uses it.
         let mut src = SimSource::new(config.clone()).expect("config");
         let mut read = start;

@@ -35,7 +35,7 @@ pub mod value;
 pub use replay::ReplaySource;
 pub use row::{OpCode, RedoRow};
 pub use schema::{Column, SchemaCatalog, TableId, TableSchema};
-pub use sim::{SimConfig, SimSource};
+pub use sim::{SimCatalog, SimConfig, SimSource};
 pub use source::{LogSource, SourceError};
 pub use txn::{Change, ChangeOp, CommittedTxn, TxnBuffer};
 pub use value::{OraDateTime, Value};

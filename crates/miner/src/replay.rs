@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::sqlcl_csv::{CsvError, CsvReader, Record};
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
-use crate::row::{OpCode, RedoRow};
+use crate::row::{NameCache, OpCode, RedoRow};
 use crate::schema::{Column, SchemaCatalog, TableId, TableSchema};
 use crate::source::{LogSource, SourceError};
 use crate::value::OraDateTime;
@@ -65,6 +65,7 @@ pub struct ReplaySource {
     consumed: Scn,
     /// Rows with SCN <= this are skipped.
     resume: Scn,
+    names: NameCache,
 }
 
 fn malformed(path: &Path, line: u64, message: impl Into<String>) -> SourceError {
@@ -211,7 +212,7 @@ struct Fields<'a> {
     crlf: bool,
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
     fn bad(&self, column: &str, value: &[u8], expected: &str) -> SourceError {
         malformed(
             self.path,
@@ -223,13 +224,22 @@ impl Fields<'_> {
         )
     }
 
-    fn raw(&self, pos: usize) -> &[u8] {
+    fn raw(&self, pos: usize) -> &'a [u8] {
         let f = self.record.get(pos).unwrap_or(b"");
         if self.crlf && pos + 1 == self.record.len() {
             f.strip_suffix(b"\r").unwrap_or(f)
         } else {
             f
         }
+    }
+
+    /// A text field borrowed from the record (empty when absent or NULL).
+    fn str(&self, pos: Option<usize>, column: &str) -> Result<&'a str, SourceError> {
+        let Some(pos) = pos else {
+            return Ok("");
+        };
+        let bytes = self.raw(pos);
+        std::str::from_utf8(bytes).map_err(|_| self.bad(column, bytes, "UTF-8 text"))
     }
 
     fn text(&self, pos: Option<usize>, column: &str) -> Result<String, SourceError> {
@@ -382,6 +392,7 @@ impl ReplaySource {
             out_of_order: 0,
             consumed: Scn::ZERO,
             resume: Scn::ZERO,
+            names: NameCache::default(),
         })
     }
 
@@ -450,7 +461,8 @@ impl ReplaySource {
         Ok(Some((self.last_scn, row)))
     }
 
-    fn parse_record(&self, line: u64) -> Result<RedoRow, SourceError> {
+    fn parse_record(&mut self, line: u64) -> Result<RedoRow, SourceError> {
+        let names = &mut self.names;
         let c = &self.cols;
         let record = &self.record;
         if record.len() != c.width {
@@ -475,8 +487,8 @@ impl ReplaySource {
             timestamp: f.timestamp(c.timestamp)?,
             xid: f.xid(c.xid)?,
             op: OpCode(f.required_uint(c.op, "OPERATION_CODE", u64::from(u16::MAX))? as u16),
-            seg_owner: f.text(c.seg_owner, "SEG_OWNER")?,
-            table_name: f.text(c.table_name, "TABLE_NAME")?,
+            seg_owner: names.get(f.str(c.seg_owner, "SEG_OWNER")?),
+            table_name: names.get(f.str(c.table_name, "TABLE_NAME")?),
             row_id: f.text(c.row_id, "ROW_ID")?,
             rollback: f.flag(c.rollback, "ROLLBACK")?,
             csf: f.flag(c.csf, "CSF")?,

@@ -1,3 +1,6 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
 use crate::value::OraDateTime;
@@ -43,8 +46,8 @@ pub struct RedoRow {
     pub timestamp: Option<OraDateTime>,
     pub xid: Xid,
     pub op: OpCode,
-    pub seg_owner: String,
-    pub table_name: String,
+    pub seg_owner: Name,
+    pub table_name: Name,
     pub row_id: String,
     /// `ROLLBACK = 1`: this DML undoes an earlier change of the same transaction.
     pub rollback: bool,
@@ -60,6 +63,45 @@ pub struct RedoRow {
     /// Where the row came from, for error messages: the 1-based line of a replay export
     /// (0 when the source has no lines).
     pub line: u64,
+}
+
+/// An owner or table name. Rows of one table share one allocation (see [`NameCache`]): the
+/// names travel with every change to the writer thread, and sharing them saves two
+/// allocations and two cross-thread frees per change.
+pub type Name = Arc<str>;
+
+/// Hands out one shared [`Name`] per distinct name a source reads. Bounded: past
+/// [`NameCache::MAX`] names it starts over.
+#[derive(Debug, Default)]
+pub struct NameCache {
+    last: Option<Name>,
+    names: HashMap<Box<str>, Name>,
+}
+
+impl NameCache {
+    /// Distinct names kept.
+    pub const MAX: usize = 4096;
+
+    pub fn get(&mut self, name: &str) -> Name {
+        if let Some(last) = &self.last {
+            if **last == *name {
+                return Arc::clone(last);
+            }
+        }
+        let shared = match self.names.get(name) {
+            Some(n) => Arc::clone(n),
+            None => {
+                if self.names.len() >= Self::MAX {
+                    self.names.clear();
+                }
+                let n: Name = Arc::from(name);
+                self.names.insert(name.into(), Arc::clone(&n));
+                n
+            }
+        };
+        self.last = Some(Arc::clone(&shared));
+        shared
+    }
 }
 
 impl Default for OpCode {

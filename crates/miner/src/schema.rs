@@ -47,6 +47,9 @@ pub struct TableSchema {
     fingerprint: u64,
 }
 
+/// Up to this many columns a name is found by comparing, beyond by the hash index.
+const LINEAR_SEARCH_COLUMNS: usize = 16;
+
 impl TableSchema {
     /// Sorts `columns` by COLUMN_ID.
     pub fn new(id: TableId, mut columns: Vec<Column>) -> Self {
@@ -84,6 +87,10 @@ impl TableSchema {
     pub fn position_hinted(&self, column: &str, hint: usize) -> Option<usize> {
         match self.columns.get(hint) {
             Some(c) if c.name == column => Some(hint),
+            // A few short compares beat hashing the name while the table is narrow.
+            _ if self.columns.len() <= LINEAR_SEARCH_COLUMNS => {
+                self.columns.iter().position(|c| c.name == column)
+            }
             _ => self.position(column),
         }
     }

@@ -3,7 +3,7 @@
 #![cfg(feature = "oracle")]
 
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
-use redoflow_miner::oracle::rows::{convert_row, read_recorded};
+use redoflow_miner::oracle::rows::{convert_row, read_recorded, RowScratch};
 use redoflow_miner::{OpCode, OraDateTime, RedoRow};
 
 fn recorded() -> Vec<RedoRow> {
@@ -12,7 +12,7 @@ fn recorded() -> Vec<RedoRow> {
         "/testdata/oracle/contents_rows.csv"
     ))
     .unwrap();
-    let mut buf = Vec::new();
+    let mut buf = RowScratch::default();
     read_recorded(&text)
         .unwrap()
         .iter()

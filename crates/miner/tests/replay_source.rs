@@ -53,7 +53,7 @@ fn sample_export_with_odd_header_bom_quotes_and_multiline_sql() {
     let r = &rows[1];
     assert_eq!(r.xid.to_string(), "0A001B00C3D40000");
     assert_eq!((r.scn, r.thread), (Scn(101), ThreadId(1)));
-    assert_eq!((r.seg_owner.as_str(), r.table_name.as_str()), ("HR", "EMP"));
+    assert_eq!((&*r.seg_owner, &*r.table_name), ("HR", "EMP"));
     assert_eq!(r.row_id, "AAAR1");
     assert_eq!(
         r.sql_redo,
@@ -62,7 +62,7 @@ fn sample_export_with_odd_header_bom_quotes_and_multiline_sql() {
     assert_eq!(r.timestamp.unwrap().to_string(), "2024-03-01 10:00:01");
     assert!(rows[2].csf && !rows[3].csf);
     assert!(rows[2].sql_redo.ends_with("'line one\nline two, "));
-    assert_eq!(rows[0].seg_owner, "");
+    assert_eq!(&*rows[0].seg_owner, "");
     // Columns file: any order and case, sorted by COLUMN_ID.
     let emp = src.table_schema("HR", "EMP").unwrap().unwrap();
     let names: Vec<&str> = emp.columns.iter().map(|c| c.name.as_str()).collect();

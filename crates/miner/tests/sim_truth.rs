@@ -80,10 +80,7 @@ fn check_against_truth(config: SimConfig, through: u64) {
         let r = &rows[i];
         let stmt = parse(&sql).unwrap_or_else(|e| panic!("SCN {} {e}: {sql}", r.scn));
         let schema = catalog.get(stmt.owner, stmt.table).expect("known table");
-        assert_eq!(
-            (stmt.owner, stmt.table),
-            (r.seg_owner.as_str(), r.table_name.as_str())
-        );
+        assert_eq!((stmt.owner, stmt.table), (&*r.seg_owner, &*r.table_name));
         let mut image = Vec::new();
         stmt.row(schema, &mut image).expect("known columns");
     }
@@ -111,7 +108,7 @@ fn check_against_truth(config: SimConfig, through: u64) {
             assert_eq!(cc.op, tc.op);
             assert_eq!(cc.row_id, tc.row_id);
             assert_eq!(
-                (cc.owner.as_str(), cc.table.as_str()),
+                (&*cc.owner, &*cc.table),
                 (tc.table.owner.as_str(), tc.table.name.as_str())
             );
             let schema: &TableSchema = catalog.get(&cc.owner, &cc.table).unwrap();

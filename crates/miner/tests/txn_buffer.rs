@@ -244,7 +244,7 @@ fn change_fields_come_from_the_first_piece() {
         (ch.scn, ch.op, ch.row_id.as_str(), ch.line),
         (Scn(10), ChangeOp::Update, "R1", 10)
     );
-    assert_eq!((ch.owner.as_str(), ch.table.as_str()), ("HR", "EMP"));
+    assert_eq!((&*ch.owner, &*ch.table), ("HR", "EMP"));
     assert_eq!(ch.sql_redo, "update x set y");
     assert_eq!(t.changes[1].op, ChangeOp::Ddl);
     assert_eq!(b.buffered_bytes(), 0);

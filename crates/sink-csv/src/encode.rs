@@ -5,7 +5,7 @@
 //! field is quoted iff it contains `,` `"` `\r` or `\n`, and `"` inside is doubled. Integers,
 //! dates and XIDs are formatted by hand into the buffer (no `fmt` machinery on the hot path).
 
-use redoflow_checkpoint::Xid;
+use redoflow_checkpoint::{Scn, Xid};
 use redoflow_miner::value::{OraDateTime, Value};
 
 use crate::{RowMeta, RowOp};
@@ -142,26 +142,6 @@ pub(crate) fn push_xid(out: &mut Vec<u8>, xid: Xid) {
     out.extend_from_slice(&buf);
 }
 
-/// The five metadata fields and their trailing comma.
-#[inline]
-pub(crate) fn push_meta(out: &mut Vec<u8>, meta: &RowMeta) {
-    out.extend_from_slice(match meta.op {
-        RowOp::Insert => b"I,",
-        RowOp::Update => b"U,",
-        RowOp::Delete => b"D,",
-        RowOp::Snapshot => b"R,",
-    });
-    push_u64(out, meta.scn.0);
-    out.push(b',');
-    push_u64(out, meta.commit_scn.0);
-    out.push(b',');
-    if let Some(ts) = &meta.commit_ts {
-        push_datetime(out, ts, b'T');
-    }
-    out.push(b',');
-    push_xid(out, meta.xid);
-}
-
 /// Appends one column value (without separator). `None` means the redo did not carry the column.
 #[inline]
 pub(crate) fn push_value(out: &mut Vec<u8>, value: Option<&Value<'_>>, missing: &[u8]) {
@@ -197,15 +177,52 @@ pub(crate) fn push_value(out: &mut Vec<u8>, value: Option<&Value<'_>>, missing: 
     }
 }
 
+/// The metadata fields every row of one transaction shares (`__commit_scn`, `__commit_ts`,
+/// `__xid`), encoded once for all its rows.
+#[derive(Debug, Default)]
+pub(crate) struct TxnMeta {
+    key: Option<(Scn, Option<OraDateTime>, Xid)>,
+    /// `,commit_scn,commit_ts,xid`
+    bytes: Vec<u8>,
+}
+
+impl TxnMeta {
+    #[inline]
+    fn get(&mut self, meta: &RowMeta) -> &[u8] {
+        let key = (meta.commit_scn, meta.commit_ts, meta.xid);
+        if self.key != Some(key) {
+            self.bytes.clear();
+            self.bytes.push(b',');
+            push_u64(&mut self.bytes, meta.commit_scn.0);
+            self.bytes.push(b',');
+            if let Some(ts) = &meta.commit_ts {
+                push_datetime(&mut self.bytes, ts, b'T');
+            }
+            self.bytes.push(b',');
+            push_xid(&mut self.bytes, meta.xid);
+            self.key = Some(key);
+        }
+        &self.bytes
+    }
+}
+
 /// Appends a whole data row, `\n` included.
 #[inline]
 pub(crate) fn encode_row(
     out: &mut Vec<u8>,
     meta: &RowMeta,
+    txn: &mut TxnMeta,
     values: &[Option<&Value<'_>>],
     missing: &[u8],
 ) {
-    push_meta(out, meta);
+    out.extend_from_slice(match meta.op {
+        RowOp::Insert => b"I,",
+        RowOp::Update => b"U,",
+        RowOp::Delete => b"D,",
+        RowOp::Snapshot => b"R,",
+    });
+    push_u64(out, meta.scn.0);
+    out.extend_from_slice(txn.get(meta));
     for v in values {
         out.push(b',');
         push_value(out, *v, missing);
@@ -375,7 +392,15 @@ mod tests {
             xid: Xid(0x0A0B_0000_00FF_0001),
         };
         let mut out = Vec::new();
-        encode_row(&mut out, &meta, &[Some(&Value::Null), None], MISSING);
+        // One TxnMeta for both rows: the second row's transaction differs, so it is re-encoded.
+        let mut txn = TxnMeta::default();
+        encode_row(
+            &mut out,
+            &meta,
+            &mut txn,
+            &[Some(&Value::Null), None],
+            MISSING,
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "R,0,18446744073709551615,2024-01-02T03:04:05,0A0B000000FF0001,,__MISSING__\n"
@@ -386,7 +411,7 @@ mod tests {
             ..meta
         };
         let mut out = Vec::new();
-        encode_row(&mut out, &meta, &[], MISSING);
+        encode_row(&mut out, &meta, &mut txn, &[], MISSING);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "D,0,18446744073709551615,,0A0B000000FF0001\n"

@@ -138,6 +138,8 @@ pub struct CsvSink {
     dirty_dirs: BTreeSet<String>,
     /// Reused for every encoded line.
     line: Vec<u8>,
+    /// The metadata of the last row's transaction, encoded.
+    txn_meta: encode::TxnMeta,
 }
 
 impl CsvSink {
@@ -168,6 +170,7 @@ impl CsvSink {
             closed: Vec::new(),
             dirty_dirs: BTreeSet::new(),
             line: Vec::with_capacity(4096),
+            txn_meta: encode::TxnMeta::default(),
         })
     }
 
@@ -253,6 +256,7 @@ impl CsvSink {
         encode::encode_row(
             &mut self.line,
             meta,
+            &mut self.txn_meta,
             values,
             config.missing_marker.as_bytes(),
         );

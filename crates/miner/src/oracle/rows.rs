@@ -4,7 +4,7 @@
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
 use super::error::OraError;
-use crate::row::{OpCode, RedoRow};
+use crate::row::{NameCache, OpCode, RedoRow};
 use crate::value::OraDateTime;
 
 /// Positions in [`super::sql::CONTENTS_COLUMNS`].
@@ -81,8 +81,16 @@ fn small<T: TryFrom<u64>>(r: &dyn RowAccess, c: usize) -> Result<Option<T>, OraE
     }
 }
 
-/// Converts one row; `raw_buf` is scratch space reused across rows.
-pub fn convert_row(r: &dyn RowAccess, raw_buf: &mut Vec<u8>) -> Result<RedoRow, OraError> {
+/// State reused across [`convert_row`] calls: a RAW buffer and the shared owner/table names.
+#[derive(Debug, Default)]
+pub struct RowScratch {
+    raw: Vec<u8>,
+    names: NameCache,
+}
+
+/// Converts one row.
+pub fn convert_row(r: &dyn RowAccess, scratch: &mut RowScratch) -> Result<RedoRow, OraError> {
+    let raw_buf = &mut scratch.raw;
     let scn = r
         .number_u64(col::SCN)?
         .ok_or_else(|| bad(col::SCN, "NULL"))?;
@@ -115,8 +123,12 @@ pub fn convert_row(r: &dyn RowAccess, raw_buf: &mut Vec<u8>) -> Result<RedoRow, 
         timestamp,
         xid,
         op: OpCode(op),
-        seg_owner: r.text(col::SEG_OWNER)?.unwrap_or_default(),
-        table_name: r.text(col::TABLE_NAME)?.unwrap_or_default(),
+        seg_owner: scratch
+            .names
+            .get(r.text(col::SEG_OWNER)?.as_deref().unwrap_or_default()),
+        table_name: scratch
+            .names
+            .get(r.text(col::TABLE_NAME)?.as_deref().unwrap_or_default()),
         row_id: r.text(col::ROW_ID)?.unwrap_or_default(),
         rollback: flag(col::ROLLBACK)?,
         csf: flag(col::CSF)?,
@@ -328,15 +340,15 @@ mod tests {
             "0",
             "",
         ]);
-        let mut buf = Vec::new();
-        let got = convert_row(&r, &mut buf).unwrap();
+        let mut scratch = RowScratch::default();
+        let got = convert_row(&r, &mut scratch).unwrap();
         assert_eq!(got.scn, Scn(1_234_567_890_123));
         assert_eq!(got.xid.to_string(), "0A001F00A7310000");
         assert_eq!(got.op, OpCode::INSERT);
         assert_eq!(got.timestamp, OraDateTime::new(2024, 2, 29, 23, 59, 58));
         assert_eq!(got.thread, ThreadId(2));
         assert_eq!(got.ssn, 7);
-        assert_eq!(got.seg_owner, "HR");
+        assert_eq!(&*got.seg_owner, "HR");
         assert!(!got.csf && !got.rollback);
         assert_eq!(got.info, "");
     }
@@ -346,7 +358,7 @@ mod tests {
         let r = row(&[
             "10", "", "", "7", "", "", "", "1", "1", "", "", "", "", "", "",
         ]);
-        let got = convert_row(&r, &mut Vec::new()).unwrap();
+        let got = convert_row(&r, &mut RowScratch::default()).unwrap();
         assert_eq!(got.xid, Xid(0));
         assert_eq!(got.timestamp, None);
         assert_eq!(got.thread, ThreadId(1));
@@ -355,17 +367,17 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors_not_panics() {
-        let mut buf = Vec::new();
+        let mut scratch = RowScratch::default();
         // XID of 4 bytes.
         let r = row(&["10", "", "0A001F00", "1"]);
-        let e = convert_row(&r, &mut buf).unwrap_err();
+        let e = convert_row(&r, &mut scratch).unwrap_err();
         assert!(e.message.contains("XID"), "{e}");
         // NULL SCN.
         let r = row(&["", "", "", "1"]);
-        assert!(convert_row(&r, &mut buf).is_err());
+        assert!(convert_row(&r, &mut scratch).is_err());
         // Impossible date.
         let r = row(&["10", "2023-02-30 00:00:00", "", "1"]);
-        assert!(convert_row(&r, &mut buf)
+        assert!(convert_row(&r, &mut scratch)
             .unwrap_err()
             .message
             .contains("TIMESTAMP"));
@@ -373,6 +385,6 @@ mod tests {
         let r = RecordedRow {
             cells: vec![Cell::Number(10), Cell::Null, Cell::Null, Cell::Number(-1)],
         };
-        assert!(convert_row(&r, &mut buf).is_err());
+        assert!(convert_row(&r, &mut scratch).is_err());
     }
 }

@@ -25,7 +25,7 @@ use super::error::{ErrorClass, OraError};
 use super::logs::{
     log_switched, select_logs, window_cap, ArchivedLog, LogSet, LogSetError, OnlineLog, ThreadInfo,
 };
-use super::rows::convert_row;
+use super::rows::{convert_row, RowScratch};
 use super::sql;
 use crate::row::RedoRow;
 use crate::schema::{Column, TableId, TableSchema};
@@ -75,7 +75,7 @@ pub struct OracleSource<C: OracleConnector> {
     /// Consecutive missing-log errors at `missing_at`.
     missing: u32,
     missing_at: Scn,
-    raw_buf: Vec<u8>,
+    scratch: RowScratch,
     stats: OracleStats,
 }
 
@@ -209,7 +209,7 @@ impl<C: OracleConnector> OracleSource<C> {
             fresh: false,
             missing: 0,
             missing_at: Scn::ZERO,
-            raw_buf: Vec::with_capacity(8),
+            scratch: RowScratch::default(),
             stats: OracleStats::default(),
         })
     }
@@ -395,7 +395,7 @@ impl<C: OracleConnector> OracleSource<C> {
             prefetch_rows: self.config.prefetch_rows,
         };
         let contents = &self.contents_sql;
-        let raw_buf = &mut self.raw_buf;
+        let scratch = &mut self.scratch;
         let conn = self
             .conn
             .as_mut()
@@ -410,7 +410,7 @@ impl<C: OracleConnector> OracleSource<C> {
             &[Bind::U64(read.0), Bind::U64(end.0)],
             fetch,
             &mut |row| {
-                out.push(convert_row(row, raw_buf)?);
+                out.push(convert_row(row, scratch)?);
                 Ok(())
             },
         );

@@ -39,6 +39,8 @@ pub struct SimConfig {
     /// second per `scns_per_second` SCNs.
     pub timestamp_origin_unix: i64,
     pub scns_per_second: u64,
+    /// Which tables the database has.
+    pub catalog: SimCatalog,
     pub workload: SimWorkload,
     pub faults: SimFaults,
 }
@@ -59,10 +61,24 @@ impl Default for SimConfig {
             // 2024-01-01T00:00:00Z
             timestamp_origin_unix: 1_704_067_200,
             scns_per_second: 1000,
+            catalog: SimCatalog::Mixed,
             workload: SimWorkload::default(),
             faults: SimFaults::default(),
         }
     }
+}
+
+/// The simulated database's tables.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimCatalog {
+    /// Four tables of 5 to 8 columns with odd names (lower case, blanks, `#`, `$`, a comma):
+    /// NUMBER, VARCHAR2, DATE, TIMESTAMP(6), RAW and CLOB columns, some CLOBs over 4000 bytes.
+    #[default]
+    Mixed,
+    /// One table `SIM.ACCOUNTS` of ten columns (NUMBER, VARCHAR2, DATE, TIMESTAMP(6), RAW; no
+    /// LOB): the 10-column rows of the throughput benchmark.
+    TenColumns,
 }
 
 /// Shape of the OLTP workload. Percentages are per decision (per transaction, per statement or

@@ -54,7 +54,7 @@ pub(crate) struct Params {
 impl Params {
     pub fn new(c: &SimConfig) -> Params {
         let w = &c.workload;
-        let model = Model::new(w.long_clob_percent);
+        let model = Model::new(c.catalog, w.long_clob_percent);
         let weight_total = model.tables.iter().map(|t| u64::from(t.weight)).sum();
         Params {
             model,
@@ -138,7 +138,7 @@ struct Rec {
     before: Row,
     after: Row,
     /// Columns the redo carries (bit per column).
-    carried: u8,
+    carried: u16,
 }
 
 #[derive(Clone, Debug)]
@@ -340,8 +340,8 @@ impl Gen {
             let t = &p.model.tables[0];
             if out.rows.is_some() {
                 let mut row = self.row(&txn, scn, OpCode::UNSUPPORTED, txn.xid);
-                row.seg_owner.push_str(&t.schema.id.owner);
-                row.table_name.push_str(&t.schema.id.name);
+                row.seg_owner = Arc::clone(&t.owner);
+                row.table_name = Arc::clone(&t.name);
                 row.sql_redo.push_str("Unsupported");
                 row.info.push_str("Unsupported operation");
                 if let Some(rows) = out.rows.as_deref_mut() {
@@ -500,11 +500,11 @@ impl Gen {
         let p = Arc::clone(&self.p);
         let def = &p.model.tables[table];
         let ncols = def.cols.len();
-        let all = ((1u16 << ncols) - 1) as u8;
+        let all = ((1u32 << ncols) - 1) as u16;
         let before = self.tables[table].rows[slot as usize];
         let mut after = before;
         let mut carried = all;
-        let mut set_mask = 0u8;
+        let mut set_mask = 0u16;
         match op {
             ChangeOp::Insert => {
                 let st = &mut self.tables[table];
@@ -598,7 +598,7 @@ impl Gen {
     /// `"A" = v and "B" IS NULL ... and ROWID = '...';` over the columns in `mask`. An update
     /// with unlogged columns still has its own SET columns' before values only when logged: the
     /// caller passes the key plus what the redo carries.
-    fn where_sql(&self, table: usize, row: &Row, mask: u8, slot: u32, buf: &mut String) {
+    fn where_sql(&self, table: usize, row: &Row, mask: u16, slot: u32, buf: &mut String) {
         let m = &self.p.model;
         let def = &m.tables[table];
         for (i, c) in def.cols.iter().enumerate() {
@@ -670,7 +670,7 @@ impl Gen {
             }
             _ => {
                 buf.push_str(&def.update_prefix);
-                let mut changed: u8 = (1..def.cols.len())
+                let mut changed: u16 = (1..def.cols.len())
                     .filter(|&i| rec.before[i] != rec.after[i])
                     .fold(0, |m, i| m | 1 << i);
                 if changed == 0 {
@@ -747,7 +747,7 @@ impl Gen {
         sql: &str,
     ) {
         let p = Arc::clone(&self.p);
-        let id = &p.model.tables[table].schema.id;
+        let def = &p.model.tables[table];
         let mut rest = sql;
         loop {
             let mut cut = rest.len().min(SQL_REDO_PIECE);
@@ -756,8 +756,8 @@ impl Gen {
             }
             let (piece, tail) = rest.split_at(cut);
             let mut row = self.row(txn, scn, op, xid);
-            row.seg_owner.push_str(&id.owner);
-            row.table_name.push_str(&id.name);
+            row.seg_owner = Arc::clone(&def.owner);
+            row.table_name = Arc::clone(&def.name);
             p.model.push_rowid(table, slot, &mut row.row_id);
             row.rollback = rollback;
             row.csf = !tail.is_empty();
@@ -810,7 +810,7 @@ impl Gen {
 fn push_set_list(
     m: &Model,
     def: &super::model::TableDef,
-    mask: u8,
+    mask: u16,
     values: &[u64],
     out: &mut String,
 ) {

@@ -7,10 +7,12 @@
 
 use std::sync::Arc;
 
+use super::config::SimCatalog;
+use crate::row::Name;
 use crate::schema::{Column, TableId, TableSchema};
 
 /// Widest table of the catalog.
-pub(crate) const MAX_COLS: usize = 8;
+pub(crate) const MAX_COLS: usize = 10;
 /// A row image: one value seed per column (`0` = NULL), unused trailing slots are 0.
 pub(crate) type Row = [u64; MAX_COLS];
 
@@ -55,6 +57,9 @@ pub(crate) struct ColDef {
 #[derive(Debug)]
 pub(crate) struct TableDef {
     pub schema: Arc<TableSchema>,
+    /// SEG_OWNER and TABLE_NAME, shared by every row.
+    pub owner: Name,
+    pub name: Name,
     pub cols: Vec<ColDef>,
     /// Relative share of the DML.
     pub weight: u32,
@@ -78,7 +83,7 @@ type TableSpec = (
     u32,
     &'static [(&'static str, Kind, bool)],
 );
-const TABLES: &[TableSpec] = &[
+const MIXED: &[TableSpec] = &[
     (
         "CUSTOMERS",
         73_101,
@@ -133,6 +138,26 @@ const TABLES: &[TableSpec] = &[
         ],
     ),
 ];
+
+/// [`SimCatalog::TenColumns`]: one table of ten columns, no LOB, the row shape of the throughput
+/// goal. The column names are plain; the values still carry every hard case of §3.
+const TEN_COLUMNS: &[TableSpec] = &[(
+    "ACCOUNTS",
+    73_201,
+    1,
+    &[
+        ("ID", Kind::Key, false),
+        ("CUSTOMER_ID", Kind::Int, false),
+        ("NAME", Kind::Varchar, false),
+        ("STATUS", Kind::Varchar, true),
+        ("BALANCE", Kind::Money, true),
+        ("CREDIT_LIMIT", Kind::Money, true),
+        ("OPENED", Kind::Date, true),
+        ("UPDATED_AT", Kind::Timestamp, true),
+        ("FLAGS", Kind::Raw, true),
+        ("VERSION", Kind::Int, false),
+    ],
+)];
 
 /// Text pieces values are made of: every hard case of SPEC.md §3 (quotes, `"`, commas, ` and `,
 /// `" = "`, `||`, `)`, newlines, backslashes, non-ASCII up to 4-byte UTF-8) next to plain words.
@@ -218,6 +243,69 @@ pub(crate) fn mix(v: u64) -> u64 {
     ((t >> 64) as u64) ^ (t as u64)
 }
 
+/// Plain words of the [`SimCatalog::TenColumns`] VARCHAR2 values that carry no hard case.
+const PLAIN_WORDS: &[&str] = &[
+    "Steven",
+    "King",
+    "Neena",
+    "Kochhar",
+    "Lex",
+    "De Haan",
+    "Alexander",
+    "Hunold",
+    "Bruce",
+    "Ernst",
+    "active",
+    "closed",
+    "pending",
+    "shipped",
+    "billed",
+    "Seattle",
+    "Toronto",
+    "London",
+    "Munich",
+    "Sydney",
+    "gold",
+    "silver",
+    "retail",
+    "wholesale",
+    "EU-WEST",
+    "US-EAST",
+    "ref 42",
+    "n/a",
+    "VIP",
+    "standard",
+    "trial",
+    "renewal",
+];
+
+/// Values per kind in the print pool (a power of two).
+const POOL: usize = 2048;
+
+/// Pre-printed values: the SQL_REDO form and the CSV text of `POOL` values per kind, so a row is
+/// printed by copying. A value seed picks its entry; the key (unique per row) is never pooled.
+#[derive(Debug)]
+struct Pool {
+    /// By `Kind as usize`, then by entry.
+    entries: Vec<Vec<(Box<str>, Box<str>)>>,
+}
+
+/// Pools are the same for every model with the same print rules: built once per process.
+/// What a pool depends on: plain VARCHAR2 values, and the per mille of long CLOBs.
+type PoolKey = (bool, u64);
+static POOLS: std::sync::Mutex<Vec<(PoolKey, Arc<Pool>)>> = std::sync::Mutex::new(Vec::new());
+
+const KINDS: [Kind; 8] = [
+    Kind::Key,
+    Kind::Int,
+    Kind::Money,
+    Kind::Varchar,
+    Kind::Date,
+    Kind::Timestamp,
+    Kind::Raw,
+    Kind::Clob,
+];
+
 /// The catalog and the print rules; shared by every generator clone.
 #[derive(Debug)]
 pub(crate) struct Model {
@@ -225,6 +313,10 @@ pub(crate) struct Model {
     fragments: Vec<Fragment>,
     /// Per mille of CLOB values long enough (over 4000 bytes) to split SQL_REDO into CSF rows.
     long_clob_permille: u64,
+    /// Nine in ten VARCHAR2 values are plain words ([`SimCatalog::TenColumns`]); else every
+    /// value is made of the hard fragments.
+    plain: bool,
+    pool: Option<Arc<Pool>>,
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -348,8 +440,12 @@ pub(crate) fn chance(percent: f64) -> u64 {
 }
 
 impl Model {
-    pub fn new(long_clob_percent: f64) -> Model {
-        let tables = TABLES
+    pub fn new(catalog: SimCatalog, long_clob_percent: f64) -> Model {
+        let specs = match catalog {
+            SimCatalog::Mixed => MIXED,
+            SimCatalog::TenColumns => TEN_COLUMNS,
+        };
+        let tables = specs
             .iter()
             .map(|&(name, obj, weight, cols)| {
                 let id = TableId::new(OWNER, name);
@@ -377,6 +473,8 @@ impl Model {
                 }
                 rowid_prefix[8] = BASE64[4];
                 TableDef {
+                    owner: Name::from(OWNER),
+                    name: Name::from(name),
                     schema: Arc::new(TableSchema::new(id, columns)),
                     insert_prefix: format!(
                         "insert into \"{OWNER}\".\"{name}\"({}) values (",
@@ -398,11 +496,51 @@ impl Model {
                 unistr: unistr_form(raw),
             })
             .collect();
-        Model {
+        let mut model = Model {
             tables,
             fragments,
             long_clob_permille: (long_clob_percent * 10.0).clamp(0.0, 1000.0) as u64,
+            plain: catalog == SimCatalog::TenColumns,
+            pool: None,
+        };
+        model.pool = Some(model.shared_pool());
+        model
+    }
+
+    /// The pool of this model's print rules, built on first use in the process.
+    fn shared_pool(&self) -> Arc<Pool> {
+        let key = (self.plain, self.long_clob_permille);
+        let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, pool)) = pools.iter().find(|(k, _)| *k == key) {
+            return Arc::clone(pool);
         }
+        let entries = KINDS
+            .iter()
+            .map(|&kind| {
+                if kind == Kind::Key {
+                    return Vec::new();
+                }
+                (0..POOL as u64)
+                    .map(|i| {
+                        let v = mix((i << 8) | kind as u64) | 1 << 63;
+                        let (mut sql, mut text) = (String::new(), String::new());
+                        self.render_sql(kind, v, &mut sql);
+                        self.render_text(kind, v, &mut text);
+                        (sql.into_boxed_str(), text.into_boxed_str())
+                    })
+                    .collect()
+            })
+            .collect();
+        let pool = Arc::new(Pool { entries });
+        pools.push((key, Arc::clone(&pool)));
+        pool
+    }
+
+    /// The pooled value of a seed, if the kind is pooled.
+    #[inline]
+    fn pooled(&self, kind: Kind, v: u64) -> Option<&(Box<str>, Box<str>)> {
+        let pool = self.pool.as_ref()?;
+        pool.entries[kind as usize].get(v as usize & (POOL - 1))
     }
 
     /// The 18-character ROWID of a table slot.
@@ -462,7 +600,53 @@ impl Model {
     }
 
     /// Appends a non-NULL value as LogMiner prints it in SQL_REDO.
+    #[inline]
     pub fn push_sql(&self, kind: Kind, v: u64, out: &mut String) {
+        match self.pooled(kind, v) {
+            Some((sql, _)) => out.push_str(sql),
+            None => self.render_sql(kind, v, out),
+        }
+    }
+
+    /// Appends the CSV field text of a value (before CSV quoting): what SPEC.md §6 and the
+    /// writer make of it. NULL (`v == 0`) is empty.
+    pub fn push_text(&self, kind: Kind, v: u64, out: &mut String) {
+        if v == 0 {
+            return;
+        }
+        match self.pooled(kind, v) {
+            Some((_, text)) => out.push_str(text),
+            None => self.render_text(kind, v, out),
+        }
+    }
+
+    /// A plain VARCHAR2 value (1 to 3 words), if the seed makes one.
+    fn plain_words(&self, v: u64) -> Option<impl Iterator<Item = &'static str>> {
+        if !self.plain || (v >> 11) % 10 == 0 {
+            return None;
+        }
+        let n = 1 + ((v >> 15) % 3) as usize;
+        let h = mix(v);
+        Some(
+            (0..n)
+                .map(move |i| PLAIN_WORDS[((h >> (i * 13)) & 0x1FFF) as usize % PLAIN_WORDS.len()]),
+        )
+    }
+
+    fn render_sql(&self, kind: Kind, v: u64, out: &mut String) {
+        if kind == Kind::Varchar {
+            if let Some(words) = self.plain_words(v) {
+                out.push('\'');
+                for (i, w) in words.enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    out.push_str(w);
+                }
+                out.push('\'');
+                return;
+            }
+        }
         match kind {
             Kind::Key | Kind::Int | Kind::Money => {
                 let bare = match kind {
@@ -531,11 +715,17 @@ impl Model {
         }
     }
 
-    /// Appends the CSV field text of a value (before CSV quoting): what SPEC.md §6 and the
-    /// writer make of it. NULL (`v == 0`) is empty.
-    pub fn push_text(&self, kind: Kind, v: u64, out: &mut String) {
-        if v == 0 {
-            return;
+    fn render_text(&self, kind: Kind, v: u64, out: &mut String) {
+        if kind == Kind::Varchar {
+            if let Some(words) = self.plain_words(v) {
+                for (i, w) in words.enumerate() {
+                    if i > 0 {
+                        out.push(' ');
+                    }
+                    out.push_str(w);
+                }
+                return;
+            }
         }
         match kind {
             Kind::Key | Kind::Int | Kind::Money => push_number(kind, v, out),

@@ -187,9 +187,11 @@ fn update<'a>(s: &mut Scanner<'a>) -> Result<Statement<'a>, ParseError> {
     let mut values = Vec::with_capacity(SET_CAPACITY);
     loop {
         let name = s.ident()?;
-        s.byte(b'=', "=")?;
+        if !s.try_exact(b" = ") {
+            s.byte(b'=', "=")?;
+        }
         push_value(s, &mut values, name)?;
-        if !s.try_byte(b',') {
+        if !s.try_exact(b", ") && !s.try_byte(b',') {
             break;
         }
     }
@@ -228,7 +230,11 @@ fn where_clause<'a>(s: &mut Scanner<'a>) -> Result<Vec<(&'a str, Value<'a>)>, Pa
         s.skip_ws();
         if s.peek() == Some(b'"') {
             let name = s.ident()?;
-            if s.try_keyword("is") {
+            // LogMiner prints ` = ` and ` IS NULL` with single blanks: compare those bytes
+            // first, and only then apply the general rules (any blanks, any case).
+            if s.try_exact(b" = ") {
+                push_value(s, &mut conditions, name)?;
+            } else if s.try_keyword("is") {
                 s.keyword("null")?;
                 conditions.push((name, Value::Null));
             } else {
@@ -242,7 +248,7 @@ fn where_clause<'a>(s: &mut Scanner<'a>) -> Result<Vec<(&'a str, Value<'a>)>, Pa
         } else {
             return Err(s.expected("condition"));
         }
-        if !s.try_keyword("and") {
+        if !s.try_exact(b" and ") && !s.try_keyword("and") {
             break;
         }
     }
@@ -430,6 +436,25 @@ fn plain_arg<'a>(s: &mut Scanner<'a>, bad: ParseErrorKind) -> Result<(&'a str, u
 
 /// A keyword-led value: `NULL`, a function call or `Unsupported Type`.
 fn function<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError> {
+    // The names LogMiner prints most, spelled as it spells them, recognised by their bytes;
+    // anything else (other spellings, blanks before `(`) takes the general path below.
+    if s.at_exact(b"NULL") && !s.b.get(s.pos + 4).is_some_and(|&c| scan::is_word(c)) {
+        s.pos += 4;
+        return put(slot, Value::Null);
+    }
+    // (Each check keeps the `(` for the shared argument parser.)
+    if s.try_exact(b"TO_DATE(") {
+        s.pos -= 1;
+        return to_date(s, slot);
+    }
+    if s.try_exact(b"TO_TIMESTAMP(") {
+        s.pos -= 1;
+        return to_timestamp(s, slot, false);
+    }
+    if s.try_exact(b"HEXTORAW(") {
+        s.pos -= 1;
+        return hextoraw(s, slot);
+    }
     let start = s.pos;
     let word = s.word();
     let is = |name: &str| word.eq_ignore_ascii_case(name);
@@ -439,57 +464,14 @@ fn function<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseEr
         return put(slot, Value::Null);
     }
     if is("TO_DATE") {
-        open(s)?;
-        let (text, at) = plain_arg(s, ParseErrorKind::BadDate)?;
-        let mask = if s.try_byte(b',') {
-            Some(plain_arg(s, ParseErrorKind::BadDate)?.0)
-        } else {
-            None
-        };
-        close(s)?;
-        let p = date(text, at, mask, datetime::DEFAULT_DATE, false)?;
-        return put(slot, Value::Date(p.at));
+        return to_date(s, slot);
     }
     let tz = is("TO_TIMESTAMP_TZ");
     if tz || is("TO_TIMESTAMP") {
-        open(s)?;
-        let (text, at) = plain_arg(s, ParseErrorKind::BadDate)?;
-        let mask = if s.try_byte(b',') {
-            Some(plain_arg(s, ParseErrorKind::BadDate)?.0)
-        } else {
-            None
-        };
-        close(s)?;
-        let default = if tz {
-            datetime::DEFAULT_TIMESTAMP_TZ
-        } else {
-            datetime::DEFAULT_TIMESTAMP
-        };
-        let p = date(text, at, mask, default, tz)?;
-        let bad_date = Scanner::err_at(ParseErrorKind::BadDate, at);
-        let fraction = text.get(p.fraction).ok_or(bad_date)?;
-        let zone = match p.tz {
-            Some(r) if tz => Some(text.get(r).ok_or(bad_date)?),
-            _ => None,
-        };
-        return put(
-            slot,
-            Value::Timestamp {
-                at: p.at,
-                fraction,
-                tz: zone,
-            },
-        );
+        return to_timestamp(s, slot, tz);
     }
     if is("HEXTORAW") {
-        open(s)?;
-        let (text, at) = plain_arg(s, ParseErrorKind::BadHex)?;
-        close(s)?;
-        // Odd lengths are fine: Oracle pads them with a leading 0; we keep the text as given.
-        if let Some(i) = text.bytes().position(|c| !c.is_ascii_hexdigit()) {
-            return Err(Scanner::err_at(ParseErrorKind::BadHex, at + i));
-        }
-        return put(slot, Value::Raw(Cow::Borrowed(text)));
+        return hextoraw(s, slot);
     }
     if is("UNISTR") {
         open(s)?;
@@ -529,6 +511,66 @@ fn function<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseEr
         return put(slot, Value::Unsupported);
     }
     Err(bad_value)
+}
+
+/// `TO_DATE` has been read: `('text'[, 'mask'])`.
+fn to_date<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError> {
+    open(s)?;
+    let (text, at) = plain_arg(s, ParseErrorKind::BadDate)?;
+    let mask = optional_mask(s)?;
+    close(s)?;
+    let p = date(text, at, mask, datetime::DEFAULT_DATE, false)?;
+    put(slot, Value::Date(p.at))
+}
+
+/// `TO_TIMESTAMP` / `TO_TIMESTAMP_TZ` (`tz`) has been read: `('text'[, 'mask'])`.
+fn to_timestamp<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>, tz: bool) -> Result<(), ParseError> {
+    open(s)?;
+    let (text, at) = plain_arg(s, ParseErrorKind::BadDate)?;
+    let mask = optional_mask(s)?;
+    close(s)?;
+    let default = if tz {
+        datetime::DEFAULT_TIMESTAMP_TZ
+    } else {
+        datetime::DEFAULT_TIMESTAMP
+    };
+    let p = date(text, at, mask, default, tz)?;
+    let bad_date = Scanner::err_at(ParseErrorKind::BadDate, at);
+    let fraction = text.get(p.fraction).ok_or(bad_date)?;
+    let zone = match p.tz {
+        Some(r) if tz => Some(text.get(r).ok_or(bad_date)?),
+        _ => None,
+    };
+    put(
+        slot,
+        Value::Timestamp {
+            at: p.at,
+            fraction,
+            tz: zone,
+        },
+    )
+}
+
+/// `, 'mask'` after a date literal, if there.
+#[inline]
+fn optional_mask<'a>(s: &mut Scanner<'a>) -> Result<Option<&'a str>, ParseError> {
+    if s.try_exact(b", ") || s.try_byte(b',') {
+        Ok(Some(plain_arg(s, ParseErrorKind::BadDate)?.0))
+    } else {
+        Ok(None)
+    }
+}
+
+/// `HEXTORAW` has been read: `('hex')`.
+fn hextoraw<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError> {
+    open(s)?;
+    let (text, at) = plain_arg(s, ParseErrorKind::BadHex)?;
+    close(s)?;
+    // Odd lengths are fine: Oracle pads them with a leading 0; we keep the text as given.
+    if let Some(i) = text.bytes().position(|c| !c.is_ascii_hexdigit()) {
+        return Err(Scanner::err_at(ParseErrorKind::BadHex, at + i));
+    }
+    put(slot, Value::Raw(Cow::Borrowed(text)))
 }
 
 /// Interprets a `TO_DATE` / `TO_TIMESTAMP[_TZ]` literal that starts at byte `at`: with its mask,

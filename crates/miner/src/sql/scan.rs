@@ -48,7 +48,7 @@ fn find(needle: u8, hay: &[u8]) -> Option<usize> {
 
 /// Bytes that may continue a keyword or function name.
 #[inline]
-fn is_word(c: u8) -> bool {
+pub(crate) fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c == b'#'
 }
 
@@ -146,16 +146,40 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips blanks, then consumes `||` if it is next.
+    /// Consumes `||` (after blanks) if it is next; otherwise leaves the blanks for the caller's
+    /// own fast path (` and "`, `, "`).
     #[inline]
     pub fn try_concat(&mut self) -> bool {
-        self.skip_ws();
-        if self.b.get(self.pos..self.pos + 2) == Some(b"||") {
-            self.pos += 2;
+        let mut p = self.pos;
+        while let Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) = self.b.get(p) {
+            p += 1;
+        }
+        if self.b.get(p..p + 2) == Some(b"||") {
+            self.pos = p + 2;
             true
         } else {
             false
         }
+    }
+
+    /// Consumes `bytes` if the input continues with exactly them (no blanks skipped, case
+    /// sensitive): the fast path for the separators LogMiner always prints the same way. The
+    /// caller falls back to the general rules when this says no.
+    #[inline(always)]
+    pub fn try_exact(&mut self, bytes: &[u8]) -> bool {
+        let end = self.pos + bytes.len();
+        if self.b.get(self.pos..end) == Some(bytes) {
+            self.pos = end;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// True if the input continues with exactly `bytes` (nothing consumed).
+    #[inline(always)]
+    pub fn at_exact(&self, bytes: &[u8]) -> bool {
+        self.b.get(self.pos..self.pos + bytes.len()) == Some(bytes)
     }
 
     /// A `"quoted"` name without its quotes. Oracle names cannot contain `"`, so the next quote

@@ -44,7 +44,7 @@ pub use self::spill::{
     wipe_spill_dir, FileSpillStore, MemSpillStore, SpillFaults, SpillFile, SpillStore,
 };
 use self::store::{change_bytes, ChangeLog};
-use crate::row::{OpCode, RedoRow};
+use crate::row::{Name, OpCode, RedoRow};
 use crate::value::OraDateTime;
 
 /// How much the buffer keeps in memory, where it spills, and what it does with old transactions.
@@ -100,8 +100,8 @@ pub enum ChangeOp {
 pub struct Change {
     pub scn: Scn,
     pub op: ChangeOp,
-    pub owner: String,
-    pub table: String,
+    pub owner: Name,
+    pub table: Name,
     pub row_id: String,
     pub sql_redo: String,
     /// Line of the first piece in a replay export (0 if unknown).
@@ -170,9 +170,9 @@ impl CommittedTxn {
     pub fn tables(&self) -> Vec<(&str, &str)> {
         let mut out: Vec<(&str, &str)> = Vec::new();
         let spilled = self.spilled.iter().flat_map(|s| s.tables.iter());
-        let mem = self.changes.iter().map(|c| (&c.owner, &c.table));
-        for (o, t) in spilled.map(|(o, t)| (o, t)).chain(mem) {
-            if !out.iter().any(|(a, b)| a == o && b == t) {
+        let mem = self.changes.iter().map(|c| (&*c.owner, &*c.table));
+        for (o, t) in spilled.map(|(o, t)| (o.as_str(), t.as_str())).chain(mem) {
+            if !out.iter().any(|&(a, b)| a == o && b == t) {
                 out.push((o, t));
             }
         }

@@ -357,8 +357,8 @@ fn decode(body: &[u8]) -> Result<Change, String> {
     Ok(Change {
         scn,
         op,
-        owner,
-        table,
+        owner: owner.into(),
+        table: table.into(),
         row_id,
         sql_redo,
         line,

@@ -21,6 +21,7 @@ use redoflow_checkpoint::Xid;
 
 use super::spill::{self, RecordReader, SpillFile, SpillStore, HEADER};
 use super::{Change, ChangeOp, SpilledChanges, TxnError};
+use crate::row::Name;
 
 /// One file offset kept per this many spilled records (to read one record back).
 const CHECKPOINT_EVERY: usize = 256;
@@ -220,8 +221,12 @@ impl ChangeLog {
             } else {
                 row_hash(&c.row_id)
             });
-            if !s.tables.iter().any(|(o, t)| *o == c.owner && *t == c.table) {
-                s.tables.push((c.owner.clone(), c.table.clone()));
+            if !s
+                .tables
+                .iter()
+                .any(|(o, t)| **o == *c.owner && **t == *c.table)
+            {
+                s.tables.push((c.owner.to_string(), c.table.to_string()));
             }
             if scratch.len() >= 64 * 1024 {
                 s.file.append(scratch).map_err(|e| s.err(xid, "write", e))?;
@@ -304,8 +309,8 @@ impl ChangeLog {
             // Free the text now; the slot itself goes at commit.
             c.sql_redo = String::new();
             c.row_id = String::new();
-            c.owner = String::new();
-            c.table = String::new();
+            c.owner = Name::default();
+            c.table = Name::default();
             self.set_dead(found, true);
             self.dead_count += 1;
         }
