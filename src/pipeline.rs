@@ -655,6 +655,15 @@ struct Writer<'p> {
     checkpoints: u64,
     last_offset: Option<Offset>,
     progress: &'p Progress,
+    /// Kept between changes so writing a row allocates nothing.
+    parse_buffers: sql::Buffers,
+    row_buffer: Vec<Option<&'static Value<'static>>>,
+}
+
+/// An empty vector of `row`'s allocation with another lifetime (collected in place).
+#[allow(clippy::unnecessary_filter_map)] // `filter_map` changes the element type's lifetimes
+fn relabel_row<'b>(row: Vec<Option<&Value<'_>>>) -> Vec<Option<&'b Value<'b>>> {
+    row.into_iter().filter_map(|_| None).collect()
 }
 
 impl<'p> Writer<'p> {
@@ -673,6 +682,8 @@ impl<'p> Writer<'p> {
             checkpoints: 0,
             last_offset,
             progress,
+            parse_buffers: sql::Buffers::default(),
+            row_buffer: Vec::new(),
         })
     }
 
@@ -719,7 +730,7 @@ impl<'p> Writer<'p> {
                     continue;
                 }
             };
-            let stmt = match sql::parse(&change.sql_redo) {
+            let stmt = match sql::parse_reusing(&change.sql_redo, &mut self.parse_buffers) {
                 Ok(s) => s,
                 Err(e) => {
                     self.parse_failed(txn, change, (owner, table), e)?;
@@ -734,7 +745,7 @@ impl<'p> Writer<'p> {
                 xid: txn.xid,
             };
             let mut schema = self.schema_for(owner, table, &stmt);
-            let mut values: Vec<Option<&Value<'_>>> = Vec::with_capacity(schema.columns.len());
+            let mut values = relabel_row(std::mem::take(&mut self.row_buffer));
             while let Err(unknown) = stmt.row(&schema, &mut values) {
                 // A column the catalog does not know (added after the columns export was taken,
                 // or a table missing from it): extend the table and roll its file.
@@ -744,6 +755,9 @@ impl<'p> Writer<'p> {
                 schema = evolved;
             }
             self.sink.write_row(&schema, &meta, &values)?;
+            // The vectors serve the next change.
+            self.row_buffer = relabel_row(values);
+            stmt.recycle(&mut self.parse_buffers);
         }
         self.progress.transactions.fetch_add(1, Ordering::Relaxed);
         self.progress

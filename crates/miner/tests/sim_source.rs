@@ -287,3 +287,55 @@ fn serde_json_like() -> SimConfig {
     let map = vec![("threads", 2u16)];
     SimConfig::deserialize(MapDeserializer::<_, Error>::new(map.into_iter())).unwrap()
 }
+
+/// RS_ID and ROW_ID look like LogMiner's: ` 0x<6 hex>.<8 hex>.<4 hex> ` and 18 base-64
+/// characters; RS_ID names the log sequence of the row's thread.
+#[test]
+fn rs_id_and_row_id_have_logminer_shapes() {
+    let mut src = SimSource::new(SimConfig {
+        threads: 2,
+        ..config(5)
+    })
+    .unwrap();
+    let rows = fetch(&mut src, START, START + 5_000);
+    assert!(rows.len() > 1_000);
+    let hex = |s: &str| {
+        s.bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    };
+    for r in &rows {
+        let parts: Vec<&str> = r
+            .rs_id
+            .strip_prefix(" 0x")
+            .and_then(|s| s.strip_suffix(' '))
+            .map(|s| s.split('.').collect())
+            .unwrap_or_default();
+        assert!(
+            parts.len() == 3
+                && [6, 8, 4]
+                    .iter()
+                    .zip(&parts)
+                    .all(|(n, p)| p.len() == *n && hex(p)),
+            "RS_ID {:?}",
+            r.rs_id
+        );
+        // Logs switch every `log_switch_scns`, thread 2 staggered by half a log.
+        let (size, phase) = (
+            src.config().log_switch_scns,
+            u64::from(r.thread.0 - 1) * 125_000,
+        );
+        let seq = 1 + (r.scn.0 + phase) / size;
+        assert_eq!(
+            u64::from_str_radix(parts[0], 16).unwrap(),
+            seq,
+            "log sequence"
+        );
+        if r.op.is_dml() {
+            assert_eq!(r.row_id.len(), 18, "{:?}", r.row_id);
+            assert!(r
+                .row_id
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/'));
+        }
+    }
+}

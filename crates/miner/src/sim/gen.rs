@@ -11,7 +11,7 @@ use std::sync::Arc;
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
 use super::config::SimConfig;
-use super::model::{chance, civil_from_days, mix, Kind, Model, Rng, Row, MAX_COLS};
+use super::model::{chance, civil_from_days, mix, Kind, Model, Rng, Row, TableDef, MAX_COLS};
 use super::truth::{TruthChange, TruthTxn};
 use crate::row::{OpCode, RedoRow};
 use crate::txn::ChangeOp;
@@ -308,8 +308,9 @@ impl Gen {
             long,
             left,
             fate,
-            changes: Vec::new(),
-            locks: Vec::new(),
+            // Sized for a typical short transaction: no regrowth per statement.
+            changes: Vec::with_capacity(8),
+            locks: Vec::with_capacity(8),
         };
         self.control_row(out, &txn, scn, OpCode::START, "set transaction read write;");
         self.statement(&mut txn, scn, out);
@@ -339,9 +340,7 @@ impl Gen {
             let p = Arc::clone(&self.p);
             let t = &p.model.tables[0];
             if out.rows.is_some() {
-                let mut row = self.row(&txn, scn, OpCode::UNSUPPORTED, txn.xid);
-                row.seg_owner = Arc::clone(&t.owner);
-                row.table_name = Arc::clone(&t.name);
+                let mut row = self.row(&txn, scn, OpCode::UNSUPPORTED, txn.xid, Some(t));
                 row.sql_redo.push_str("Unsupported");
                 row.info.push_str("Unsupported operation");
                 if let Some(rows) = out.rows.as_deref_mut() {
@@ -605,15 +604,15 @@ impl Gen {
             if mask & (1 << i) == 0 {
                 continue;
             }
-            if i > 0 {
-                buf.push_str(" and ");
-            }
-            buf.push_str(&c.quoted);
-            if row[i] == 0 {
-                buf.push_str(" IS NULL");
-            } else {
-                buf.push_str(" = ");
-                m.push_sql(c.kind, row[i], buf);
+            let v = row[i];
+            buf.push_str(match (i > 0, v == 0) {
+                (false, false) => &c.eq,
+                (true, false) => &c.and_eq,
+                (false, true) => &c.is_null,
+                (true, true) => &c.and_is_null,
+            });
+            if v != 0 {
+                m.push_sql(c.kind, v, buf);
             }
         }
         buf.push_str(" and ROWID = '");
@@ -695,28 +694,52 @@ impl Gen {
         self.ts_cache.1
     }
 
-    /// A row with the common columns filled in; owner, table, SQL_REDO and INFO empty.
-    fn row(&mut self, txn: &Txn, scn: u64, op: OpCode, xid: Xid) -> RedoRow {
+    /// A row with the common columns filled in; owner and table from `table` (empty without),
+    /// SQL_REDO, ROW_ID and INFO empty.
+    fn row(
+        &mut self,
+        txn: &Txn,
+        scn: u64,
+        op: OpCode,
+        xid: Xid,
+        table: Option<&TableDef>,
+    ) -> RedoRow {
         let p = &self.p;
         let seq = p.log_seq(txn.thread, scn);
         let block = (scn.saturating_add(p.phase(txn.thread)) % p.log_switch_scns) / 4 + 2;
         self.row_in_step += 1;
-        let mut rs_id = String::with_capacity(24);
-        rs_id.push_str(" 0x");
-        super::model::push_hex(&mut rs_id, seq, 6, false);
-        rs_id.push('.');
-        super::model::push_hex(&mut rs_id, block, 8, false);
-        rs_id.push('.');
-        super::model::push_hex(&mut rs_id, 0x10 * self.row_in_step, 4, false);
-        rs_id.push(' ');
+        // ` 0x000123.00000456.0010 `
+        let mut b = *b" 0x000000.00000000.0000 ";
+        hex_into(&mut b[3..9], seq);
+        hex_into(&mut b[10..18], block);
+        hex_into(&mut b[19..23], 0x10 * self.row_in_step);
+        let rs_id = std::str::from_utf8(&b).unwrap_or_default().to_owned();
+        // Names are shared, never allocated per row (not even the empty one).
+        let (seg_owner, table_name) = match table {
+            Some(t) => (Arc::clone(&t.owner), Arc::clone(&t.name)),
+            None => (
+                Arc::clone(&self.p.model.no_name),
+                Arc::clone(&self.p.model.no_name),
+            ),
+        };
         RedoRow {
             scn: Scn(scn),
             timestamp: Some(self.ts(scn)),
             xid,
             op,
-            rs_id,
+            seg_owner,
+            table_name,
+            row_id: String::new(),
+            rollback: false,
+            csf: false,
+            sql_redo: String::new(),
             thread: ThreadId(txn.thread),
-            ..RedoRow::default()
+            rs_id,
+            ssn: 0,
+            status: 0,
+            info: String::new(),
+            commit_scn: None,
+            line: 0,
         }
     }
 
@@ -724,8 +747,8 @@ impl Gen {
         if out.rows.is_none() {
             return;
         }
-        let mut row = self.row(txn, scn, op, txn.xid);
-        row.sql_redo.push_str(sql);
+        let mut row = self.row(txn, scn, op, txn.xid, None);
+        row.sql_redo = sql.to_owned();
         if let Some(rows) = out.rows.as_deref_mut() {
             rows.push(row);
         }
@@ -755,13 +778,11 @@ impl Gen {
                 cut -= 1;
             }
             let (piece, tail) = rest.split_at(cut);
-            let mut row = self.row(txn, scn, op, xid);
-            row.seg_owner = Arc::clone(&def.owner);
-            row.table_name = Arc::clone(&def.name);
-            p.model.push_rowid(table, slot, &mut row.row_id);
+            let mut row = self.row(txn, scn, op, xid, Some(def));
+            row.row_id = p.model.rowid_string(table, slot);
             row.rollback = rollback;
             row.csf = !tail.is_empty();
-            row.sql_redo.push_str(piece);
+            row.sql_redo = piece.to_owned();
             if let Some(rows) = out.rows.as_deref_mut() {
                 rows.push(row);
             }
@@ -823,8 +844,7 @@ fn push_set_list(
             out.push_str(", ");
         }
         first = false;
-        out.push_str(&c.quoted);
-        out.push_str(" = ");
+        out.push_str(&c.eq);
         push_sql_or_null(m, c.kind, values[i], out);
     }
 }
@@ -834,6 +854,15 @@ fn push_sql_or_null(m: &Model, kind: Kind, v: u64, out: &mut String) {
         out.push_str("NULL");
     } else {
         m.push_sql(kind, v, out);
+    }
+}
+
+/// Writes the low `out.len()` hex digits of `n` (lower case) into `out`.
+fn hex_into(out: &mut [u8], n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let width = out.len();
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = DIGITS[((n >> (4 * (width - 1 - i))) & 0xF) as usize];
     }
 }
 

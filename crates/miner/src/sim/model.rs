@@ -52,6 +52,12 @@ pub(crate) struct ColDef {
     pub nullable: bool,
     /// `"NAME"` as SQL_REDO prints it.
     pub quoted: String,
+    /// `"NAME" = ` and ` and "NAME" = `: a condition or SET item up to its value.
+    pub eq: String,
+    pub and_eq: String,
+    /// `"NAME" IS NULL` and ` and "NAME" IS NULL`.
+    pub is_null: String,
+    pub and_is_null: String,
 }
 
 #[derive(Debug)]
@@ -280,14 +286,16 @@ const PLAIN_WORDS: &[&str] = &[
 ];
 
 /// Values per kind in the print pool (a power of two).
-const POOL: usize = 2048;
+const POOL: usize = 512;
 
 /// Pre-printed values: the SQL_REDO form and the CSV text of `POOL` values per kind, so a row is
 /// printed by copying. A value seed picks its entry; the key (unique per row) is never pooled.
 #[derive(Debug)]
 struct Pool {
-    /// By `Kind as usize`, then by entry.
-    entries: Vec<Vec<(Box<str>, Box<str>)>>,
+    /// Every printed form, back to back (a few hundred KB that stay in the CPU caches).
+    arena: String,
+    /// By `Kind as usize`, then by entry: the SQL form's and the CSV text's range in `arena`.
+    entries: Vec<Vec<[(u32, u32); 2]>>,
 }
 
 /// Pools are the same for every model with the same print rules: built once per process.
@@ -310,6 +318,8 @@ const KINDS: [Kind; 8] = [
 #[derive(Debug)]
 pub(crate) struct Model {
     pub tables: Vec<TableDef>,
+    /// The empty SEG_OWNER/TABLE_NAME of rows that have none (START, COMMIT, ...).
+    pub no_name: Name,
     fragments: Vec<Fragment>,
     /// Per mille of CLOB values long enough (over 4000 bytes) to split SQL_REDO into CSF rows.
     long_clob_permille: u64,
@@ -464,6 +474,10 @@ impl Model {
                         kind,
                         nullable,
                         quoted: format!("\"{c}\""),
+                        eq: format!("\"{c}\" = "),
+                        and_eq: format!(" and \"{c}\" = "),
+                        is_null: format!("\"{c}\" IS NULL"),
+                        and_is_null: format!(" and \"{c}\" IS NULL"),
                     })
                     .collect();
                 let names: Vec<&str> = cols.iter().map(|c| c.quoted.as_str()).collect();
@@ -498,6 +512,7 @@ impl Model {
             .collect();
         let mut model = Model {
             tables,
+            no_name: Name::from(""),
             fragments,
             long_clob_permille: (long_clob_percent * 10.0).clamp(0.0, 1000.0) as u64,
             plain: catalog == SimCatalog::TenColumns,
@@ -514,6 +529,12 @@ impl Model {
         if let Some((_, pool)) = pools.iter().find(|(k, _)| *k == key) {
             return Arc::clone(pool);
         }
+        let mut arena = String::new();
+        let add = |arena: &mut String, print: &dyn Fn(&mut String)| {
+            let start = arena.len();
+            print(arena);
+            (start as u32, (arena.len() - start) as u32)
+        };
         let entries = KINDS
             .iter()
             .map(|&kind| {
@@ -523,28 +544,40 @@ impl Model {
                 (0..POOL as u64)
                     .map(|i| {
                         let v = mix((i << 8) | kind as u64) | 1 << 63;
-                        let (mut sql, mut text) = (String::new(), String::new());
-                        self.render_sql(kind, v, &mut sql);
-                        self.render_text(kind, v, &mut text);
-                        (sql.into_boxed_str(), text.into_boxed_str())
+                        [
+                            add(&mut arena, &|out| self.render_sql(kind, v, out)),
+                            add(&mut arena, &|out| self.render_text(kind, v, out)),
+                        ]
                     })
                     .collect()
             })
             .collect();
-        let pool = Arc::new(Pool { entries });
+        let pool = Arc::new(Pool { arena, entries });
         pools.push((key, Arc::clone(&pool)));
         pool
     }
 
     /// The pooled value of a seed, if the kind is pooled.
     #[inline]
-    fn pooled(&self, kind: Kind, v: u64) -> Option<&(Box<str>, Box<str>)> {
+    fn pooled(&self, kind: Kind, v: u64, form: usize) -> Option<&str> {
         let pool = self.pool.as_ref()?;
-        pool.entries[kind as usize].get(v as usize & (POOL - 1))
+        let (start, len) = pool.entries[kind as usize].get(v as usize & (POOL - 1))?[form];
+        pool.arena.get(start as usize..(start + len) as usize)
     }
 
     /// The 18-character ROWID of a table slot.
     pub fn push_rowid(&self, table: usize, slot: u32, out: &mut String) {
+        push_ascii(out, &self.rowid(table, slot));
+    }
+
+    /// The ROWID as its own string (one exact allocation).
+    pub fn rowid_string(&self, table: usize, slot: u32) -> String {
+        let b = self.rowid(table, slot);
+        // Base-64 letters, digits, `+` and `/` only: always UTF-8.
+        std::str::from_utf8(&b).unwrap_or_default().to_owned()
+    }
+
+    fn rowid(&self, table: usize, slot: u32) -> [u8; 18] {
         let mut b = [b'A'; 18];
         if let Some(t) = self.tables.get(table) {
             b[..9].copy_from_slice(&t.rowid_prefix);
@@ -555,7 +588,7 @@ impl Model {
         }
         let row = u64::from(slot % 64);
         b[17] = BASE64[(row & 63) as usize];
-        push_ascii(out, &b);
+        b
     }
 
     /// The fragment indices of a VARCHAR2 value.
@@ -602,8 +635,8 @@ impl Model {
     /// Appends a non-NULL value as LogMiner prints it in SQL_REDO.
     #[inline]
     pub fn push_sql(&self, kind: Kind, v: u64, out: &mut String) {
-        match self.pooled(kind, v) {
-            Some((sql, _)) => out.push_str(sql),
+        match self.pooled(kind, v, 0) {
+            Some(sql) => out.push_str(sql),
             None => self.render_sql(kind, v, out),
         }
     }
@@ -614,8 +647,8 @@ impl Model {
         if v == 0 {
             return;
         }
-        match self.pooled(kind, v) {
-            Some((_, text)) => out.push_str(text),
+        match self.pooled(kind, v, 1) {
+            Some(text) => out.push_str(text),
             None => self.render_text(kind, v, out),
         }
     }
