@@ -662,7 +662,8 @@ struct Writer<'p> {
 
 /// An empty vector of `row`'s allocation with another lifetime (collected in place).
 #[allow(clippy::unnecessary_filter_map)] // `filter_map` changes the element type's lifetimes
-fn relabel_row<'b>(row: Vec<Option<&Value<'_>>>) -> Vec<Option<&'b Value<'b>>> {
+fn relabel_row<'b>(mut row: Vec<Option<&Value<'_>>>) -> Vec<Option<&'b Value<'b>>> {
+    row.clear();
     row.into_iter().filter_map(|_| None).collect()
 }
 

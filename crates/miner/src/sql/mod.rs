@@ -109,16 +109,15 @@ type Pair<'a> = (&'a str, Value<'a>);
 /// allocation is kept.)
 // `filter` cannot do it: `filter_map` is what changes the element type (its lifetimes).
 #[allow(clippy::unnecessary_filter_map)]
-fn relabel<'b>(from: Vec<Pair<'_>>) -> Vec<Pair<'b>> {
+fn relabel<'b>(mut from: Vec<Pair<'_>>) -> Vec<Pair<'b>> {
+    from.clear();
     from.into_iter().filter_map(|_| None).collect()
 }
 
 /// [`parse`], building the statement in `buffers`' vectors.
 pub fn parse_reusing<'a>(sql: &'a str, buffers: &mut Buffers) -> Result<Statement<'a>, ParseError> {
-    let mut values = relabel(std::mem::take(&mut buffers.values));
-    let mut conditions = relabel(std::mem::take(&mut buffers.conditions));
-    values.clear();
-    conditions.clear();
+    let values = relabel(std::mem::take(&mut buffers.values));
+    let conditions = relabel(std::mem::take(&mut buffers.conditions));
     let mut s = Scanner::new(sql);
     let stmt = if s.try_keyword("insert") {
         insert(&mut s, values, conditions)?
