@@ -155,6 +155,23 @@ pub struct MiningConfig {
     /// Drop transactions older than `transaction_retention` instead of only reporting them.
     /// Their changes are lost if they commit later: only for operators who decided so.
     pub drop_expired_transactions: bool,
+    /// Where the CSV writer runs: `"auto"` (its own thread when the process may use more than
+    /// one core, else on the mining thread), `"separate"` or `"same"`.
+    pub writer_thread: WriterThread,
+}
+
+/// `mining.writer_thread`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriterThread {
+    /// `Separate` when `std::thread::available_parallelism()` (CPU affinity and quota) is
+    /// above 1, else `Same`.
+    #[default]
+    Auto,
+    /// Mining and writing overlap on two cores, joined by a bounded channel.
+    Separate,
+    /// One thread mines and writes: no hand-over cost when there is only one core.
+    Same,
 }
 
 impl Default for MiningConfig {
@@ -175,6 +192,7 @@ impl Default for MiningConfig {
             transaction_memory: 64 << 20,
             transaction_retention: Duration::from_secs(4 * 3600),
             drop_expired_transactions: false,
+            writer_thread: WriterThread::Auto,
         }
     }
 }
@@ -299,6 +317,17 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The documented example is a valid configuration whose values are the defaults, apart
+    /// from the ones it sets on purpose.
+    #[test]
+    fn the_example_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.mining.writer_thread, WriterThread::Auto);
+        assert_eq!(c.source.sim.catalog, redoflow_miner::SimCatalog::Mixed);
+        assert_eq!(c.mining.transaction_memory, 64 << 20);
+    }
 
     #[test]
     fn defaults_match_the_spec() {

@@ -25,7 +25,7 @@ use redoflow_sink_csv::{
     self as sink, CsvSink, RejectedRow, RowMeta, RowOp, SinkConfig, SinkError,
 };
 
-use crate::config::{Config, OnParseError};
+use crate::config::{Config, OnParseError, WriterThread};
 use crate::shutdown::Shutdown;
 use crate::store::{CheckpointStore, StoreError};
 
@@ -52,6 +52,8 @@ pub struct PipelineOptions {
     pub term: u64,
     /// Batches of transactions in flight between miner and writer.
     pub channel_batches: usize,
+    /// Whether the writer gets its own thread.
+    pub writer_thread: WriterThread,
     /// Retries of a retryable source error before the run stops (SPEC.md §9).
     pub retry: RetryPolicy,
     /// A mining session is replaced after this long (`None`: only on log switches and errors).
@@ -107,6 +109,7 @@ impl PipelineOptions {
             start_scn: Scn(config.mining.start_scn),
             term: 0,
             channel_batches: 16,
+            writer_thread: config.mining.writer_thread,
             retry: RetryPolicy {
                 retries: config.mining.retries,
                 initial_delay: config.mining.retry_delay_min,
@@ -240,12 +243,71 @@ pub fn run_pipeline<S: LogSource>(
     let next_id = last.as_ref().map_or(1, |c| c.id + 1);
     let mut writer = Writer::new(opts, next_id, last.map(|c| c.offset), progress)?;
 
+    let separate = match opts.writer_thread {
+        WriterThread::Separate => true,
+        WriterThread::Same => false,
+        WriterThread::Auto => thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+    };
+    tracing::debug!(separate, "writer thread");
+    let result = if separate {
+        mine_and_write(
+            opts,
+            source,
+            restart,
+            &mut writer,
+            store,
+            shutdown,
+            progress,
+        )
+    } else {
+        let mut out = Outbox::Inline {
+            writer: &mut writer,
+            store,
+            dirty: false,
+        };
+        mine(opts, source, restart, &mut out, shutdown, progress)
+    };
+    let mined = result?;
+    Ok(Summary {
+        rows_read: progress.rows_read.load(Ordering::Relaxed),
+        transactions: progress.transactions.load(Ordering::Relaxed),
+        changes_written: progress.changes_written.load(Ordering::Relaxed),
+        rejected: progress.rejected.load(Ordering::Relaxed),
+        skipped_already_written: mined.skipped,
+        rolled_back: mined.rolled_back,
+        open_at_end: mined.open_at_end,
+        spilled_transactions: mined.spilled,
+        expired_reported: mined.expired,
+        checkpoints: writer.checkpoints,
+        last_checkpoint: writer.next_id.checked_sub(1).filter(|id| *id > 0),
+        offset: writer.last_offset.unwrap_or_default(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The miner on its own thread, the writer on this one, a bounded channel between them.
+fn mine_and_write<S: LogSource>(
+    opts: &PipelineOptions,
+    source: &mut S,
+    restart: Offset,
+    writer: &mut Writer<'_>,
+    store: &mut dyn CheckpointStore,
+    shutdown: &Shutdown,
+    progress: &Progress,
+) -> Result<Mined, PipelineError> {
     let (tx, rx) = bounded::<Msg>(opts.channel_batches.max(1));
-    let result = thread::scope(|scope| {
+    thread::scope(|scope| {
         let miner = thread::Builder::new()
             .name("redoflow-miner".into())
             .spawn_scoped(scope, || {
-                mine(opts, source, restart, tx, shutdown, progress)
+                mine(
+                    opts,
+                    source,
+                    restart,
+                    &mut Outbox::Channel(tx),
+                    shutdown,
+                    progress,
+                )
             });
         let miner = match miner {
             Ok(m) => m,
@@ -263,23 +325,33 @@ pub fn run_pipeline<S: LogSource>(
             (Ok(_), Err(e)) => Err(e),
             (Ok(()), Ok(m)) => Ok(m),
         }
-    });
-    let mined = result?;
-    Ok(Summary {
-        rows_read: progress.rows_read.load(Ordering::Relaxed),
-        transactions: progress.transactions.load(Ordering::Relaxed),
-        changes_written: progress.changes_written.load(Ordering::Relaxed),
-        rejected: progress.rejected.load(Ordering::Relaxed),
-        skipped_already_written: mined.skipped,
-        rolled_back: mined.rolled_back,
-        open_at_end: mined.open_at_end,
-        spilled_transactions: mined.spilled,
-        expired_reported: mined.expired,
-        checkpoints: writer.checkpoints,
-        last_checkpoint: writer.next_id.checked_sub(1).filter(|id| *id > 0),
-        offset: writer.last_offset.unwrap_or_default(),
-        elapsed: started.elapsed(),
     })
+}
+
+/// Where the miner hands its messages: the writer thread's channel, or the writer itself when
+/// one thread does both.
+enum Outbox<'w, 'p> {
+    Channel(Sender<Msg>),
+    Inline {
+        writer: &'w mut Writer<'p>,
+        store: &'w mut dyn CheckpointStore,
+        /// Rows written since the last checkpoint.
+        dirty: bool,
+    },
+}
+
+impl Outbox<'_, '_> {
+    fn send(&mut self, msg: Msg) -> Result<(), PipelineError> {
+        match self {
+            // The writer is gone (it failed): stop quietly, its error is the one reported.
+            Outbox::Channel(tx) => tx.send(msg).map_err(|_| PipelineError::MinerLost),
+            Outbox::Inline {
+                writer,
+                store,
+                dirty,
+            } => writer.handle(msg, &mut **store, dirty),
+        }
+    }
 }
 
 struct Mined {
@@ -328,7 +400,7 @@ fn mine<S: LogSource>(
     opts: &PipelineOptions,
     source: &mut S,
     restart: Offset,
-    tx: Sender<Msg>,
+    tx: &mut Outbox<'_, '_>,
     shutdown: &Shutdown,
     progress: &Progress,
 ) -> Result<Mined, PipelineError> {
@@ -345,8 +417,6 @@ fn mine<S: LogSource>(
     let mut known = KnownTables::default();
     let mut last_checkpoint = Instant::now();
     let mut piece = PieceSize::default();
-    // The writer is gone (it failed): stop quietly, its error is the one reported.
-    let disconnected = |_| PipelineError::MinerLost;
     loop {
         if shutdown.is_triggered() {
             break;
@@ -406,7 +476,7 @@ fn mine<S: LogSource>(
                                 if let Some(Some(schema)) =
                                     source.call(piece_read, |s| s.table_schema(owner, table))?
                                 {
-                                    tx.send(Msg::Schema(schema)).map_err(disconnected)?;
+                                    tx.send(Msg::Schema(schema))?;
                                 }
                             }
                             Ok(())
@@ -426,8 +496,7 @@ fn mine<S: LogSource>(
                     let send_now = txn.is_spilled() || batch_changes >= BATCH_CHANGES;
                     batch.push(txn);
                     if send_now {
-                        tx.send(Msg::Txns(std::mem::take(&mut batch)))
-                            .map_err(disconnected)?;
+                        tx.send(Msg::Txns(std::mem::take(&mut batch)))?;
                         batch_changes = 0;
                     }
                 }
@@ -468,12 +537,10 @@ fn mine<S: LogSource>(
             .store(stats.committed_spilled, Ordering::Relaxed);
         if last_checkpoint.elapsed() >= opts.checkpoint_interval {
             if !batch.is_empty() {
-                tx.send(Msg::Txns(std::mem::take(&mut batch)))
-                    .map_err(disconnected)?;
+                tx.send(Msg::Txns(std::mem::take(&mut batch)))?;
                 batch_changes = 0;
             }
-            tx.send(Msg::Checkpoint(buffer.offset(read)))
-                .map_err(disconnected)?;
+            tx.send(Msg::Checkpoint(buffer.offset(read)))?;
             last_checkpoint = Instant::now();
         }
         if source.source.is_finished() {
@@ -488,10 +555,9 @@ fn mine<S: LogSource>(
         }
     }
     if !batch.is_empty() {
-        tx.send(Msg::Txns(batch)).map_err(disconnected)?;
+        tx.send(Msg::Txns(batch))?;
     }
-    tx.send(Msg::Checkpoint(buffer.offset(read)))
-        .map_err(disconnected)?;
+    tx.send(Msg::Checkpoint(buffer.offset(read)))?;
     let stats = buffer.stats();
     Ok(Mined {
         spilled: stats.committed_spilled,
@@ -693,24 +759,34 @@ impl<'p> Writer<'p> {
         rx: &Receiver<Msg>,
         store: &mut dyn CheckpointStore,
     ) -> Result<(), PipelineError> {
-        // Pending rows since the last checkpoint; a checkpoint with no rows and an unchanged
-        // offset is not worth a commit.
         let mut dirty = false;
         for msg in rx.iter() {
-            match msg {
-                Msg::Schema(s) => self.set_schema(Arc::new(s)),
-                Msg::Txns(txns) => {
-                    for txn in &txns {
-                        self.write_txn(txn)?;
-                    }
-                    dirty = true;
+            self.handle(msg, store, &mut dirty)?;
+        }
+        Ok(())
+    }
+
+    /// One message from the miner. `dirty`: rows were written since the last checkpoint (a
+    /// checkpoint with no rows and an unchanged offset is not worth a commit).
+    fn handle(
+        &mut self,
+        msg: Msg,
+        store: &mut dyn CheckpointStore,
+        dirty: &mut bool,
+    ) -> Result<(), PipelineError> {
+        match msg {
+            Msg::Schema(s) => self.set_schema(Arc::new(s)),
+            Msg::Txns(txns) => {
+                for txn in &txns {
+                    self.write_txn(txn)?;
                 }
-                Msg::Checkpoint(offset) => {
-                    if dirty || self.last_offset.as_ref() != Some(&offset) {
-                        self.checkpoint(offset, store)?;
-                    }
-                    dirty = false;
+                *dirty = true;
+            }
+            Msg::Checkpoint(offset) => {
+                if *dirty || self.last_offset.as_ref() != Some(&offset) {
+                    self.checkpoint(offset, store)?;
                 }
+                *dirty = false;
             }
         }
         Ok(())

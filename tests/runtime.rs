@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use redoflow::checkpoint::Scn;
+use redoflow::config::WriterThread;
 use redoflow::miner::{LogSource, RedoRow, ReplaySource, SourceError, TableSchema};
 use redoflow::pipeline::{run_pipeline, RetryPolicy};
 use redoflow::{Config, LocalStore, Pacing, PipelineError, PipelineOptions, Progress, Shutdown};
@@ -196,4 +197,91 @@ fn backoff_doubles_up_to_the_maximum() {
     let delays: Vec<u64> = (1..=9).map(|a| p.delay(a).as_secs()).collect();
     assert_eq!(delays, vec![2, 4, 8, 16, 32, 64, 120, 120, 120]);
     assert_eq!(p.delay(200).as_secs(), 120);
+}
+
+/// Replaces the SQL_REDO of every DML row from the `from`-th on with a broken statement.
+struct Corrupt<S> {
+    inner: S,
+    from: u64,
+    dml: u64,
+    first_scn: Option<Scn>,
+}
+
+impl<S: LogSource> LogSource for Corrupt<S> {
+    fn current_scn(&mut self) -> Result<Scn, SourceError> {
+        self.inner.current_scn()
+    }
+    fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError> {
+        self.inner.start_session(resume_scn)
+    }
+    fn fetch(&mut self, read: Scn, end: Scn, out: &mut Vec<RedoRow>) -> Result<(), SourceError> {
+        let before = out.len();
+        self.inner.fetch(read, end, out)?;
+        for row in &mut out[before..] {
+            if row.op.is_dml() {
+                self.dml += 1;
+                if self.dml >= self.from {
+                    row.sql_redo = "insert into \"HR\".\"EMP\"(\"ID\") values (;".into();
+                    row.csf = false;
+                    self.first_scn.get_or_insert(row.scn);
+                }
+            }
+        }
+        Ok(())
+    }
+    fn table_schema(
+        &mut self,
+        owner: &str,
+        table: &str,
+    ) -> Result<Option<TableSchema>, SourceError> {
+        self.inner.table_schema(owner, table)
+    }
+    fn fetch_is_cheap(&self) -> bool {
+        self.inner.fetch_is_cheap()
+    }
+    fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+}
+
+/// A writer error (a malformed SQL_REDO, `on_parse_error = "stop"`) ends the run with that
+/// error whether the writer has its own thread or shares the miner's, and what was committed
+/// before it stays valid.
+#[test]
+fn a_writer_error_stops_the_run_on_one_thread_and_on_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let (contents, columns) = export(dir.path());
+    for mode in [WriterThread::Separate, WriterThread::Same] {
+        let out = dir.path().join(format!("{mode:?}"));
+        let mut source = Corrupt {
+            inner: ReplaySource::open(&contents, Some(&columns)).unwrap(),
+            from: 2_000,
+            dml: 0,
+            first_scn: None,
+        };
+        let mut opts = options(&out);
+        opts.writer_thread = mode;
+        let mut store = LocalStore::open(&out.join("_state")).unwrap();
+        let err = run_pipeline(
+            &opts,
+            &mut source,
+            &mut store,
+            &Shutdown::new(),
+            &Progress::default(),
+        )
+        .unwrap_err();
+        match err {
+            PipelineError::Parse { scn, snippet, .. } => {
+                assert!(scn >= source.first_scn.unwrap(), "{mode:?}: {scn}");
+                assert!(snippet.contains("values ("), "{snippet}");
+            }
+            other => panic!("{mode:?}: {other}"),
+        }
+        assert!(
+            redoflow::sink_csv::verify(&out).unwrap().is_ok(),
+            "{mode:?}"
+        );
+        let manifests = fs::read_dir(out.join("_checkpoints")).unwrap().count();
+        assert!(manifests > 0, "{mode:?}: checkpoints before the error");
+    }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use redoflow::checkpoint::Scn;
+use redoflow::config::WriterThread;
 use redoflow::miner::conformance::{check_faults, check_source, read_range};
 use redoflow::miner::sim::{SimCatalog, SimConfig, SimFaults, SimSource};
 use redoflow::miner::{ChangeOp, LogSource, RedoRow, SourceError, TableSchema};
@@ -110,16 +111,17 @@ fn compare(got: &BTreeMap<String, Vec<Vec<String>>>, want: &BTreeMap<String, Vec
 
 #[test]
 fn faults_on_output_equals_ground_truth() {
-    faults_on_output_equals_ground_truth_for(SimCatalog::Mixed);
+    faults_on_output_equals_ground_truth_for(SimCatalog::Mixed, WriterThread::Separate);
 }
 
-/// The benchmark's tables (one 10-column table, mostly plain values) through the same check.
+/// The benchmark's tables (one 10-column table, mostly plain values) through the same check,
+/// with mining and writing on one thread (what a one-core machine gets).
 #[test]
-fn ten_column_catalog_output_equals_ground_truth() {
-    faults_on_output_equals_ground_truth_for(SimCatalog::TenColumns);
+fn ten_column_catalog_on_one_thread_output_equals_ground_truth() {
+    faults_on_output_equals_ground_truth_for(SimCatalog::TenColumns, WriterThread::Same);
 }
 
-fn faults_on_output_equals_ground_truth_for(catalog: SimCatalog) {
+fn faults_on_output_equals_ground_truth_for(catalog: SimCatalog, writer_thread: WriterThread) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let end = START + 60_000;
@@ -134,7 +136,8 @@ fn faults_on_output_equals_ground_truth_for(catalog: SimCatalog) {
     config.log_switch_scns = 5_000;
     config.catalog = catalog;
     let mut source = SimSource::new(config).unwrap();
-    let opts = options(&out);
+    let mut opts = options(&out);
+    opts.writer_thread = writer_thread;
     let mut store = LocalStore::open(&out.join("_state")).unwrap();
     let summary = run_pipeline(
         &opts,
@@ -209,7 +212,7 @@ fn restarts_from_checkpoints_lose_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let end = START + 80_000;
-    let opts = options(&out);
+    let mut opts = options(&out);
     let mut runs = 0;
     let mut seen = Scn(START);
     loop {
@@ -223,6 +226,12 @@ fn restarts_from_checkpoints_lose_and_duplicate_nothing() {
             rows_left: 3_000,
             seen,
             shutdown: shutdown.clone(),
+        };
+        // Runs alternate between one thread and two: either resumes what the other left.
+        opts.writer_thread = if runs % 2 == 0 {
+            WriterThread::Same
+        } else {
+            WriterThread::Separate
         };
         let mut store = LocalStore::open(&out.join("_state")).unwrap();
         run_pipeline(
