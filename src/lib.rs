@@ -80,21 +80,29 @@ pub fn run_node<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    run_node_paced(config, Pacing::Live, shutdown, progress)
+}
+
+/// [`run_node`] with the given pacing: `Unpaced` never sleeps once caught up (what
+/// `redoflow bench` measures).
+pub fn run_node_paced<F>(
+    config: &Config,
+    pacing: Pacing,
+    shutdown: F,
+    progress: &Progress,
+) -> Result<Summary, PipelineError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     match config.source.kind {
         SourceKind::Sim => {
             let mut source = SimSource::new(config.source.sim.clone())?;
-            run(
-                &config.for_sim(),
-                &mut source,
-                Pacing::Live,
-                shutdown,
-                progress,
-            )
+            run(&config.for_sim(), &mut source, pacing, shutdown, progress)
         }
         #[cfg(feature = "oracle")]
         SourceKind::Oracle => {
             let mut source = redoflow_miner::oracle::open(config.source.oracle.clone())?;
-            run(config, &mut source, Pacing::Live, shutdown, progress)
+            run(config, &mut source, pacing, shutdown, progress)
         }
         #[cfg(not(feature = "oracle"))]
         SourceKind::Oracle => Err(PipelineError::Source(redoflow_miner::SourceError::Fatal {

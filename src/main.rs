@@ -177,9 +177,11 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 "mixed" => redoflow::miner::SimCatalog::Mixed,
                 _ => redoflow::miner::SimCatalog::TenColumns,
             };
-            if source == "oracle" {
-                cfg.source.kind = redoflow::config::SourceKind::Oracle;
-            }
+            cfg.source.kind = if source == "oracle" {
+                redoflow::config::SourceKind::Oracle
+            } else {
+                redoflow::config::SourceKind::Sim
+            };
             bench(cfg, changes, out)
         }
         #[cfg(feature = "oracle")]
@@ -357,28 +359,8 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
         });
     }
     let started = Instant::now();
-    let result = with_progress(false, &progress, || match cfg.source.kind {
-        #[cfg(feature = "oracle")]
-        redoflow::config::SourceKind::Oracle => {
-            let mut source = redoflow::miner::oracle::open(cfg.source.oracle.clone())?;
-            redoflow::run(
-                &cfg,
-                &mut source,
-                redoflow::Pacing::Unpaced,
-                stop.wait(),
-                &progress,
-            )
-        }
-        _ => {
-            let mut source = redoflow::miner::SimSource::new(cfg.source.sim.clone())?;
-            redoflow::run(
-                &cfg.for_sim(),
-                &mut source,
-                redoflow::Pacing::Unpaced,
-                stop.wait(),
-                &progress,
-            )
-        }
+    let result = with_progress(false, &progress, || {
+        redoflow::run_node_paced(&cfg, redoflow::Pacing::Unpaced, stop.wait(), &progress)
     });
     stop.trigger();
     let _ = watcher.join();

@@ -182,3 +182,33 @@ fn check_oracle_without_a_client_library_explains_what_is_missing() {
         "the password must never be printed"
     );
 }
+
+/// `redoflow bench` on both simulated catalogs: it stops after the asked number of changes,
+/// prints its figures, and what it wrote verifies.
+#[test]
+fn bench_on_the_simulated_oracle_reports_and_writes_verified_output() {
+    for catalog in ["ten-columns", "mixed"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let run = redoflow()
+            .args(["bench", "--changes", "20000", "--catalog", catalog, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success(),
+            "{catalog}: {stdout}\n{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let written: u64 = stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("changes written"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{catalog}: no changes line in {stdout}"));
+        assert!(written >= 20_000, "{catalog}: {written}");
+        assert!(stdout.contains("changes/s"), "{stdout}");
+        assert_verifies(&out);
+    }
+}
