@@ -65,7 +65,10 @@ pub struct ReplaySource {
     consumed: Scn,
     /// Rows with SCN <= this are skipped.
     resume: Scn,
-    names: NameCache,
+    /// Shared SEG_OWNER and TABLE_NAME values (one cache each: consecutive rows of a table hit
+    /// each cache's last name).
+    owners: NameCache,
+    tables: NameCache,
 }
 
 fn malformed(path: &Path, line: u64, message: impl Into<String>) -> SourceError {
@@ -392,7 +395,8 @@ impl ReplaySource {
             out_of_order: 0,
             consumed: Scn::ZERO,
             resume: Scn::ZERO,
-            names: NameCache::default(),
+            owners: NameCache::default(),
+            tables: NameCache::default(),
         })
     }
 
@@ -462,7 +466,7 @@ impl ReplaySource {
     }
 
     fn parse_record(&mut self, line: u64) -> Result<RedoRow, SourceError> {
-        let names = &mut self.names;
+        let (owners, tables) = (&mut self.owners, &mut self.tables);
         let c = &self.cols;
         let record = &self.record;
         if record.len() != c.width {
@@ -487,8 +491,8 @@ impl ReplaySource {
             timestamp: f.timestamp(c.timestamp)?,
             xid: f.xid(c.xid)?,
             op: OpCode(f.required_uint(c.op, "OPERATION_CODE", u64::from(u16::MAX))? as u16),
-            seg_owner: names.get(f.str(c.seg_owner, "SEG_OWNER")?),
-            table_name: names.get(f.str(c.table_name, "TABLE_NAME")?),
+            seg_owner: owners.get(f.str(c.seg_owner, "SEG_OWNER")?),
+            table_name: tables.get(f.str(c.table_name, "TABLE_NAME")?),
             row_id: f.text(c.row_id, "ROW_ID")?,
             rollback: f.flag(c.rollback, "ROLLBACK")?,
             csf: f.flag(c.csf, "CSF")?,

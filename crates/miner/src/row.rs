@@ -74,6 +74,8 @@ pub type Name = Arc<str>;
 /// [`NameCache::MAX`] names it starts over.
 #[derive(Debug, Default)]
 pub struct NameCache {
+    /// Rows without a table (START, COMMIT, ...) come between every two DML rows.
+    empty: Option<Name>,
     last: Option<Name>,
     names: HashMap<Box<str>, Name>,
 }
@@ -83,6 +85,9 @@ impl NameCache {
     pub const MAX: usize = 4096;
 
     pub fn get(&mut self, name: &str) -> Name {
+        if name.is_empty() {
+            return Arc::clone(self.empty.get_or_insert_with(|| Name::from("")));
+        }
         if let Some(last) = &self.last {
             if **last == *name {
                 return Arc::clone(last);
@@ -107,5 +112,29 @@ impl NameCache {
 impl Default for OpCode {
     fn default() -> Self {
         OpCode::UNSUPPORTED
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shared_and_the_cache_stays_bounded() {
+        let mut c = NameCache::default();
+        let a = c.get("HR");
+        let e = c.get("");
+        let b = c.get("EMP");
+        assert!(
+            Arc::ptr_eq(&a, &c.get("HR")),
+            "found again after another name"
+        );
+        assert!(Arc::ptr_eq(&b, &c.get("EMP")));
+        assert!(Arc::ptr_eq(&e, &c.get("")));
+        assert_eq!((&*a, &*b, &*e), ("HR", "EMP", ""));
+        for i in 0..3 * NameCache::MAX {
+            assert_eq!(&*c.get(&format!("T{i}")), format!("T{i}"));
+        }
+        assert!(c.names.len() <= NameCache::MAX);
     }
 }

@@ -85,7 +85,9 @@ fn small<T: TryFrom<u64>>(r: &dyn RowAccess, c: usize) -> Result<Option<T>, OraE
 #[derive(Debug, Default)]
 pub struct RowScratch {
     raw: Vec<u8>,
-    names: NameCache,
+    /// One cache each, so consecutive rows of one table hit each cache's last name.
+    owners: NameCache,
+    tables: NameCache,
 }
 
 /// Converts one row.
@@ -124,10 +126,10 @@ pub fn convert_row(r: &dyn RowAccess, scratch: &mut RowScratch) -> Result<RedoRo
         xid,
         op: OpCode(op),
         seg_owner: scratch
-            .names
+            .owners
             .get(r.text(col::SEG_OWNER)?.as_deref().unwrap_or_default()),
         table_name: scratch
-            .names
+            .tables
             .get(r.text(col::TABLE_NAME)?.as_deref().unwrap_or_default()),
         row_id: r.text(col::ROW_ID)?.unwrap_or_default(),
         rollback: flag(col::ROLLBACK)?,
