@@ -368,6 +368,9 @@ struct Mined {
 /// 15% more CPU per change than 128; on two cores the difference is within noise.)
 const BATCH_CHANGES: usize = 128;
 
+/// A window fetched whole holds at most about this many times the planner's largest batch.
+const WINDOW_CAP_FACTOR: u64 = 2;
+
 /// Rows per piece when a cheap source's window is read in pieces.
 const PIECE_ROWS: u64 = 512;
 
@@ -441,6 +444,19 @@ fn mine<S: LogSource>(
         // (Measured: 20000-row windows read whole cost 20–50% more CPU than pieces.)
         let mut end = end;
         let cheap = source.source.fetch_is_cheap();
+        // A window fetched whole (one LogMiner query) is capped in rows: after an SCN gap the
+        // planner's blind span may reach into dense redo, and the source then ends the window
+        // at an SCN boundary past the cap instead of returning millions of rows at once.
+        let cap = if cheap {
+            usize::MAX
+        } else {
+            usize::try_from(
+                opts.planner
+                    .batch_rows_max
+                    .saturating_mul(WINDOW_CAP_FACTOR),
+            )
+            .unwrap_or(usize::MAX)
+        };
         let mut pieces = 0u64;
         let mut fetched = 0u64;
         let mut piece_read = read;
@@ -454,11 +470,26 @@ fn mine<S: LogSource>(
             let got = source.call(piece_read, |s| {
                 // A failed fetch may have appended part of the piece: start it over.
                 rows.clear();
-                s.fetch(piece_read, piece_end, &mut rows)
+                s.fetch_capped(piece_read, piece_end, &mut rows, cap)
             })?;
-            if got.is_none() {
+            let Some(fetched_to) = got else {
                 stopped = true;
                 break;
+            };
+            // A source that stopped at the cap read the window through `fetched_to` only: the
+            // rest is read from there (and the planner sees the real density).
+            if fetched_to <= piece_read || fetched_to > piece_end {
+                return Err(PipelineError::Source(SourceError::Fatal {
+                    message: format!(
+                        "the source read window ({piece_read}, {piece_end}] only through SCN \
+                         {fetched_to}, outside the window (a bug in the source)"
+                    ),
+                }));
+            }
+            let piece_end = fetched_to;
+            if !cheap {
+                // One query per window: a capped one ends the window.
+                end = fetched_to;
             }
             fetched += rows.len() as u64;
             pieces += 1;

@@ -73,6 +73,24 @@ pub trait LogSource: Send {
         out: &mut Vec<RedoRow>,
     ) -> Result<(), SourceError>;
 
+    /// [`LogSource::fetch`] that may stop early: once about `max_rows` rows are appended, a
+    /// source whose windows are expensive to split (one LogMiner query each) ends the window at
+    /// the next SCN boundary and returns the SCN through which it is complete; the rows of one
+    /// SCN are never split. Returns `end_scn` when it read the whole window, which is all the
+    /// default does. The runtime passes a cap so that a window planned across an SCN gap into
+    /// dense redo cannot fill memory.
+    fn fetch_capped(
+        &mut self,
+        read_scn: Scn,
+        end_scn: Scn,
+        out: &mut Vec<RedoRow>,
+        max_rows: usize,
+    ) -> Result<Scn, SourceError> {
+        let _ = max_rows;
+        self.fetch(read_scn, end_scn, out)?;
+        Ok(end_scn)
+    }
+
     /// The columns of a table in COLUMN_ID order, or `None` if the source does not know it.
     fn table_schema(
         &mut self,

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use redoflow_checkpoint::Scn;
 use redoflow_miner::oracle::conn::{
-    Bind, FetchOptions, OracleConnection, OracleConnector, TextRows,
+    Bind, FetchOptions, OracleConnection, OracleConnector, RowFn, TextRows,
 };
-use redoflow_miner::oracle::rows::{Cell, RecordedRow, RowAccess};
+use redoflow_miner::oracle::rows::{Cell, RecordedRow};
 use redoflow_miner::oracle::{sql, OraError, OracleConfig, OracleSource};
 use redoflow_miner::{LogSource, RedoRow, SourceError};
 
@@ -36,6 +36,8 @@ struct Db {
     epoch: u64,
     connects: u64,
     log: Vec<String>,
+    /// Contents rows handed to the source (a capped fetch closes the cursor early).
+    rows_handed: u64,
 }
 
 impl Db {
@@ -222,7 +224,7 @@ impl OracleConnection for FakeConn {
         sql: &str,
         binds: &[Bind<'_>],
         _fetch: FetchOptions,
-        each: &mut dyn FnMut(&dyn RowAccess) -> Result<(), OraError>,
+        each: &mut RowFn<'_>,
     ) -> Result<(), OraError> {
         let db = self.enter(sql, binds)?;
         let (read, end) = (bind_u64(binds, 0), bind_u64(binds, 1));
@@ -270,10 +272,21 @@ impl OracleConnection for FakeConn {
             })
             .collect();
         drop(db);
+        let mut handed = 0;
+        let mut result = Ok(());
         for r in &rows {
-            each(r)?;
+            handed += 1;
+            match each(r) {
+                Ok(flow) if flow.is_break() => break,
+                Ok(_) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
-        Ok(())
+        self.db.lock().unwrap().rows_handed += handed;
+        result
     }
 
     fn set_call_timeout(&mut self, timeout: Option<Duration>) -> Result<(), OraError> {
@@ -333,6 +346,55 @@ fn fetch_like_runtime(
         }
     }
     panic!("no success after retries: {errors:?}");
+}
+
+/// A window with far more rows than the cap ends at an SCN boundary after the cap (all rows of
+/// that SCN, including a CSF-split statement's pieces, and none after); the cursor is closed
+/// there; the windows that follow read the rest, and together they are the uncapped window.
+#[test]
+fn a_capped_fetch_ends_at_an_scn_boundary_and_the_rest_follows() {
+    let db = db();
+    {
+        let mut d = db.lock().unwrap();
+        d.rows.clear();
+        // 1301..=1340: three rows per SCN (as one statement's CSF pieces would be).
+        for scn in 1301..=1340 {
+            for piece in 0..3 {
+                d.rows.push((scn, 1, format!("insert {scn}.{piece}")));
+            }
+        }
+    }
+    let mut whole = Vec::new();
+    let mut src = OracleSource::new(config(), FakeConnector(db.clone())).unwrap();
+    src.start_session(Scn(1300)).unwrap();
+    src.fetch(Scn(1300), Scn(1450), &mut whole).unwrap();
+    assert_eq!(whole.len(), 120);
+
+    let mut src = OracleSource::new(config(), FakeConnector(db.clone())).unwrap();
+    src.start_session(Scn(1300)).unwrap();
+    let mut pieces = Vec::new();
+    let mut read = Scn(1300);
+    let mut ends = Vec::new();
+    while read < Scn(1450) {
+        let handed_before = db.lock().unwrap().rows_handed;
+        let mut out = Vec::new();
+        let end = src.fetch_capped(read, Scn(1450), &mut out, 10).unwrap();
+        assert!(end > read && end <= Scn(1450));
+        assert!(out.iter().all(|r| r.scn > read && r.scn <= end));
+        if end < Scn(1450) {
+            // 10 rows reach into SCN 4 of the window: all 12 rows of SCNs 1..=4, and the
+            // cursor was closed at the first row of the next SCN.
+            assert_eq!(out.len(), 12, "{:?}", scns(&out));
+            assert_eq!(out.last().unwrap().scn, end);
+            assert_eq!(db.lock().unwrap().rows_handed - handed_before, 13);
+        }
+        ends.push(end.0);
+        pieces.extend(out);
+        read = end;
+    }
+    assert_eq!(ends.len(), 10, "{ends:?}");
+    assert_eq!(pieces, whole);
+    assert_eq!(src.stats().capped, 9);
 }
 
 #[test]

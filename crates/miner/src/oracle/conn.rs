@@ -1,6 +1,7 @@
 //! The connection layer: the few operations the source needs from a database connection, so the
 //! real driver ([`super::driver`]) and a scripted fake (tests) run the same source code.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use super::error::OraError;
@@ -23,6 +24,9 @@ pub struct FetchOptions {
 /// Metadata rows, every value as text (NUMBERs in decimal), NULL as `None`.
 pub type TextRows = Vec<Vec<Option<String>>>;
 
+/// What [`OracleConnection::query_rows`] calls per row: `Break` closes the cursor.
+pub type RowFn<'a> = dyn FnMut(&dyn RowAccess) -> Result<ControlFlow<()>, OraError> + 'a;
+
 /// One open connection. Blocking; used from one thread.
 pub trait OracleConnection: Send {
     /// Runs a statement or PL/SQL block.
@@ -31,14 +35,14 @@ pub trait OracleConnection: Send {
     /// Runs a small query and returns all its rows as text.
     fn query_text(&mut self, sql: &str, binds: &[Bind<'_>]) -> Result<TextRows, OraError>;
 
-    /// Runs the mining query, handing each row to `each` in fetch order; stops at the first
-    /// error `each` returns.
+    /// Runs the mining query, handing each row to `each` in fetch order; stops (closing the
+    /// cursor) when `each` returns `Break` or an error.
     fn query_rows(
         &mut self,
         sql: &str,
         binds: &[Bind<'_>],
         fetch: FetchOptions,
-        each: &mut dyn FnMut(&dyn RowAccess) -> Result<(), OraError>,
+        each: &mut RowFn<'_>,
     ) -> Result<(), OraError>;
 
     /// Bounds every later round trip (`None`: no limit).

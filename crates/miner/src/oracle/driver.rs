@@ -8,7 +8,7 @@ use std::time::Duration;
 use oracle::sql_type::{Timestamp, ToSql};
 
 use super::config::{OracleConfig, Password};
-use super::conn::{Bind, FetchOptions, OracleConnection, OracleConnector, TextRows};
+use super::conn::{Bind, FetchOptions, OracleConnection, OracleConnector, RowFn, TextRows};
 use super::error::OraError;
 use super::rows::{DateParts, RowAccess};
 
@@ -196,7 +196,7 @@ impl OracleConnection for DriverConnection {
         sql: &str,
         binds: &[Bind<'_>],
         fetch: FetchOptions,
-        each: &mut dyn FnMut(&dyn RowAccess) -> Result<(), OraError>,
+        each: &mut RowFn<'_>,
     ) -> Result<(), OraError> {
         let mut stmt = self
             .conn
@@ -208,7 +208,9 @@ impl OracleConnection for DriverConnection {
         let rows = stmt.query(&params(binds)).map_err(ora_error)?;
         for row in rows {
             let row = row.map_err(ora_error)?;
-            each(&DriverRow(&row))?;
+            if each(&DriverRow(&row))?.is_break() {
+                break;
+            }
         }
         Ok(())
     }

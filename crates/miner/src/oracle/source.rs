@@ -16,6 +16,7 @@
 //! operator. The source never sleeps.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use redoflow_checkpoint::Scn;
 
@@ -39,6 +40,8 @@ pub struct OracleStats {
     pub log_switches: u64,
     pub windows: u64,
     pub rows: u64,
+    /// Windows ended early at the row cap.
+    pub capped: u64,
     pub retryable_errors: u64,
 }
 
@@ -377,7 +380,15 @@ impl<C: OracleConnector> OracleSource<C> {
         Ok(window_cap(current, &threads))
     }
 
-    fn fetch_inner(&mut self, read: Scn, end: Scn, out: &mut Vec<RedoRow>) -> Result<(), Failure> {
+    /// Appends the window's rows, stopping at the first SCN boundary after `max_rows` rows;
+    /// returns the SCN through which the window was read.
+    fn fetch_inner(
+        &mut self,
+        read: Scn,
+        end: Scn,
+        out: &mut Vec<RedoRow>,
+        max_rows: usize,
+    ) -> Result<Scn, Failure> {
         if self.session.as_ref().is_some_and(|s| s.resume > read) {
             // A window before the session's start: its files may not reach back that far.
             self.drop_session(false);
@@ -405,13 +416,23 @@ impl<C: OracleConnector> OracleSource<C> {
             &[Bind::U64(read.0.saturating_add(1)), Bind::U64(end.0)],
         )?;
         let before = out.len();
+        let mut complete = end;
         let result = conn.query_rows(
             contents,
             &[Bind::U64(read.0), Bind::U64(end.0)],
             fetch,
             &mut |row| {
-                out.push(convert_row(row, scratch)?);
-                Ok(())
+                let row = convert_row(row, scratch)?;
+                if out.len() - before >= max_rows {
+                    // Over the cap: end the window before the first row of a new SCN (rows
+                    // come in SCN order, the CSF pieces of a statement share its SCN).
+                    if let Some(last) = out.last().filter(|last| last.scn != row.scn) {
+                        complete = last.scn;
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+                out.push(row);
+                Ok(ControlFlow::Continue(()))
             },
         );
         if let Err(e) = result {
@@ -420,7 +441,11 @@ impl<C: OracleConnector> OracleSource<C> {
         }
         self.stats.windows += 1;
         self.stats.rows += (out.len() - before) as u64;
-        Ok(())
+        if complete < end {
+            self.stats.capped += 1;
+            tracing::debug!(%read, %end, %complete, rows = out.len() - before, "window cut at the row cap");
+        }
+        Ok(complete)
     }
 }
 
@@ -447,13 +472,24 @@ impl<C: OracleConnector> LogSource for OracleSource<C> {
         end_scn: Scn,
         out: &mut Vec<RedoRow>,
     ) -> Result<(), SourceError> {
-        let result = self.fetch_inner(read_scn, end_scn, out);
+        self.fetch_capped(read_scn, end_scn, out, usize::MAX)
+            .map(|_| ())
+    }
+
+    fn fetch_capped(
+        &mut self,
+        read_scn: Scn,
+        end_scn: Scn,
+        out: &mut Vec<RedoRow>,
+        max_rows: usize,
+    ) -> Result<Scn, SourceError> {
+        let result = self.fetch_inner(read_scn, end_scn, out, max_rows);
         match result {
-            Ok(()) => {
+            Ok(complete) => {
                 if self.missing_at == read_scn {
                     self.missing = 0;
                 }
-                Ok(())
+                Ok(complete)
             }
             Err(f) => Err(self.fail("mining", read_scn, end_scn, f)),
         }
