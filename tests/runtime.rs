@@ -376,3 +376,57 @@ fn windows_ended_early_at_the_row_cap_lose_and_repeat_nothing() {
     assert_eq!(table_outputs(&capped), table_outputs(&clean));
     assert!(redoflow::sink_csv::verify(&capped).unwrap().is_ok());
 }
+
+/// A source that claims to have read a window only through its start is a bug, reported as a
+/// fatal error rather than looping or skipping rows.
+#[test]
+fn a_source_answering_outside_its_window_is_a_fatal_error() {
+    struct Stuck(SimSource);
+    impl LogSource for Stuck {
+        fn current_scn(&mut self) -> Result<Scn, SourceError> {
+            self.0.current_scn()
+        }
+        fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError> {
+            self.0.start_session(resume_scn)
+        }
+        fn fetch(
+            &mut self,
+            read: Scn,
+            end: Scn,
+            out: &mut Vec<RedoRow>,
+        ) -> Result<(), SourceError> {
+            self.0.fetch(read, end, out)
+        }
+        fn fetch_capped(
+            &mut self,
+            read: Scn,
+            _end: Scn,
+            _out: &mut Vec<RedoRow>,
+            _max_rows: usize,
+        ) -> Result<Scn, SourceError> {
+            Ok(read)
+        }
+        fn table_schema(
+            &mut self,
+            owner: &str,
+            table: &str,
+        ) -> Result<Option<TableSchema>, SourceError> {
+            self.0.table_schema(owner, table)
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = Stuck(
+        SimSource::new(SimConfig {
+            start_scn: 5_000,
+            end_scn: Some(6_000),
+            ..SimConfig::default()
+        })
+        .unwrap(),
+    );
+    match run(&dir.path().join("out"), &mut source) {
+        Err(PipelineError::Source(SourceError::Fatal { message })) => {
+            assert!(message.contains("outside the window"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
