@@ -6,6 +6,10 @@
 //!
 //! Checkpoint barriers travel in the same channel as the transactions, so a checkpoint covers
 //! exactly the transactions sent before it, in source order.
+//!
+//! With one usable core (`mining.writer_thread = "auto"`, or `"same"`) there is no channel:
+//! the miner hands each message straight to the writer on its own thread, in the same order,
+//! so the checkpoint rules are the same and nothing crosses threads.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
