@@ -326,6 +326,46 @@ fn run_node(cfg: &Config, quiet: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Per-round fetch figures: rows/s and MB/s while the source was fetching (the LogMiner query
+/// for Oracle), and how long fetching a round took, as percentiles over the rounds.
+fn print_rounds(rounds: &[redoflow::pipeline::RoundStats]) {
+    let fetched: Vec<_> = rounds
+        .iter()
+        .filter(|r| r.rows > 0 && !r.fetch.is_zero())
+        .collect();
+    if fetched.is_empty() {
+        return;
+    }
+    let pct = |mut v: Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * p).round() as usize]
+    };
+    let rows_s: Vec<f64> = fetched
+        .iter()
+        .map(|r| r.rows as f64 / r.fetch.as_secs_f64())
+        .collect();
+    let mb_s: Vec<f64> = fetched
+        .iter()
+        .map(|r| r.redo_bytes as f64 / 1e6 / r.fetch.as_secs_f64())
+        .collect();
+    let ms: Vec<f64> = fetched
+        .iter()
+        .map(|r| r.fetch.as_secs_f64() * 1e3)
+        .collect();
+    println!(
+        "  fetch per round      rows/s p10 {:.0} p50 {:.0} p90 {:.0}; MB/s p50 {:.1}; \
+         time p50 {:.1} ms p99 {:.1} ms max {:.1} ms ({} rounds with rows)",
+        pct(rows_s.clone(), 0.1),
+        pct(rows_s.clone(), 0.5),
+        pct(rows_s, 0.9),
+        pct(mb_s, 0.5),
+        pct(ms.clone(), 0.5),
+        pct(ms.clone(), 0.99),
+        pct(ms, 1.0),
+        fetched.len()
+    );
+}
+
 fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let temp = out.is_none();
     cfg.output.dir = out.unwrap_or_else(|| {
@@ -337,6 +377,7 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
     }
     cfg.validate()?;
     let progress = Arc::new(Progress::default());
+    progress.record_rounds();
     let stop = Shutdown::new();
     let watcher = {
         let progress = progress.clone();
@@ -403,6 +444,7 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
         bytes,
         bytes as f64 / secs / 1e6
     );
+    print_rounds(&progress.round_log());
     println!("  elapsed              {:>12.2}s", secs);
     if temp {
         let _ = std::fs::remove_dir_all(&cfg.output.dir);

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -149,6 +149,43 @@ pub struct Progress {
     pub expired_transactions: AtomicU64,
     /// Committed transactions whose changes had spilled to disk.
     pub spilled_transactions: AtomicU64,
+    /// Per-round figures, kept only after [`Progress::record_rounds`] (`redoflow bench`).
+    rounds_log: Mutex<Option<Vec<RoundStats>>>,
+}
+
+/// One mining round (window): what the source returned and how long fetching it took (the
+/// source's calls only, retries included), and the whole round with the buffer and, on one
+/// thread, the writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoundStats {
+    pub rows: u64,
+    pub redo_bytes: u64,
+    pub fetch: Duration,
+    pub total: Duration,
+}
+
+/// Rounds kept by [`Progress::record_rounds`] (the first ones; about 32 MB at most).
+const MAX_ROUNDS_LOGGED: usize = 1 << 20;
+
+impl Progress {
+    /// Keeps the figures of every round from now on (see [`Progress::round_log`]).
+    pub fn record_rounds(&self) {
+        let mut log = self.rounds_log.lock().unwrap_or_else(|e| e.into_inner());
+        log.get_or_insert_with(Vec::new);
+    }
+
+    /// The rounds recorded since [`Progress::record_rounds`] (empty if it was not called).
+    pub fn round_log(&self) -> Vec<RoundStats> {
+        let log = self.rounds_log.lock().unwrap_or_else(|e| e.into_inner());
+        log.clone().unwrap_or_default()
+    }
+
+    fn log_round(&self, round: RoundStats) {
+        let mut log = self.rounds_log.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(log) = log.as_mut().filter(|l| l.len() < MAX_ROUNDS_LOGGED) {
+            log.push(round);
+        }
+    }
 }
 
 /// What a finished run did.
@@ -463,6 +500,9 @@ fn mine<S: LogSource>(
         };
         let mut pieces = 0u64;
         let mut fetched = 0u64;
+        let mut round_bytes = 0u64;
+        let round_started = Instant::now();
+        let mut fetch_time = Duration::ZERO;
         let mut piece_read = read;
         let mut stopped = false;
         while piece_read < end {
@@ -471,11 +511,13 @@ fn mine<S: LogSource>(
             } else {
                 end
             };
+            let fetch_started = Instant::now();
             let got = source.call(piece_read, |s| {
                 // A failed fetch may have appended part of the piece: start it over.
                 rows.clear();
                 s.fetch_capped(piece_read, piece_end, &mut rows, cap)
             })?;
+            fetch_time += fetch_started.elapsed();
             let Some(fetched_to) = got else {
                 stopped = true;
                 break;
@@ -539,6 +581,7 @@ fn mine<S: LogSource>(
             progress
                 .redo_bytes
                 .fetch_add(fetched_bytes, Ordering::Relaxed);
+            round_bytes += fetched_bytes;
             piece_read = piece_end;
             // A long window (after an SCN jump the planner crosses blindly) is cut at a piece
             // boundary when a checkpoint is due or shutdown was asked for: every row up to it
@@ -554,6 +597,12 @@ fn mine<S: LogSource>(
             break;
         }
         progress.rounds.fetch_add(1, Ordering::Relaxed);
+        progress.log_round(RoundStats {
+            rows: fetched,
+            redo_bytes: round_bytes,
+            fetch: fetch_time,
+            total: round_started.elapsed(),
+        });
         tracing::debug!(%read, %end, rows = fetched, pieces, target = planner.target_rows(), "window mined");
         // The planner learns from the window just mined: (read, end] and its rows.
         let pace = planner.observe(read, end, fetched, current);

@@ -209,6 +209,7 @@ fn bench_on_the_simulated_oracle_reports_and_writes_verified_output() {
             .unwrap_or_else(|| panic!("{catalog}: no changes line in {stdout}"));
         assert!(written >= 20_000, "{catalog}: {written}");
         assert!(stdout.contains("changes/s"), "{stdout}");
+        assert!(stdout.contains("fetch per round"), "{stdout}");
         assert_verifies(&out);
     }
 }

@@ -430,3 +430,42 @@ fn a_source_answering_outside_its_window_is_a_fatal_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// With `record_rounds`, every round is logged: their rows add up to the rows read, their
+/// bytes to the SQL_REDO fetched, and fetching never takes longer than the round.
+#[test]
+fn recorded_rounds_account_for_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut source = SimSource::new(SimConfig {
+        start_scn: 5_000,
+        end_scn: Some(30_000),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let progress = Progress::default();
+    progress.record_rounds();
+    let mut store = LocalStore::open(&out.join("_state")).unwrap();
+    let summary = run_pipeline(
+        &options(&out),
+        &mut source,
+        &mut store,
+        &Shutdown::new(),
+        &progress,
+    )
+    .unwrap();
+    let rounds = progress.round_log();
+    assert!(rounds.len() > 5, "{} rounds", rounds.len());
+    assert_eq!(
+        rounds.iter().map(|r| r.rows).sum::<u64>(),
+        summary.rows_read
+    );
+    assert_eq!(
+        rounds.iter().map(|r| r.redo_bytes).sum::<u64>(),
+        progress
+            .redo_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    assert!(rounds.iter().all(|r| r.fetch <= r.total));
+    assert!(Progress::default().round_log().is_empty(), "off by default");
+}
