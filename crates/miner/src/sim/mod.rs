@@ -4,10 +4,12 @@
 //! Parts:
 //! - `config`: [`SimConfig`] (`[source.sim]`), with the workload shape ([`SimWorkload`]) and the
 //!   injected faults ([`SimFaults`]).
-//! - `model`: the catalog (four tables, odd names, NUMBER / VARCHAR2 / DATE / TIMESTAMP(6) / RAW /
-//!   CLOB columns) and the print rules: a value is a 64-bit seed, and both its SQL_REDO form (as
-//!   LogMiner prints it: quoted or bare numbers, `''` escapes, `UNISTR`, `'..' || '..'`,
-//!   `TO_DATE`, `TO_TIMESTAMP`, `HEXTORAW`, `EMPTY_CLOB()`) and its CSV text derive from it.
+//! - `model`: the catalog ([`SimCatalog`]: four tables with odd names and NUMBER / VARCHAR2 /
+//!   DATE / TIMESTAMP(6) / RAW / CLOB columns, or the benchmark's one ten-column table) and the
+//!   print rules: a value is a 64-bit seed, and both its SQL_REDO form (as LogMiner prints it:
+//!   quoted or bare numbers, `''` escapes, `UNISTR`, `'..' || '..'`, `TO_DATE`, `TO_TIMESTAMP`,
+//!   `HEXTORAW`, `EMPTY_CLOB()`) and its CSV text derive from it. Values are printed once per
+//!   process into a pool of 512 per column type, so a row is built by copying.
 //! - `gen`: the workload generator, a state machine advancing SCN step by step (interleaved
 //!   transactions on one or more redo threads, inserts / updates / deletes under row locks,
 //!   partial and full rollbacks, replication markers, shared commit SCNs, SCN gaps, long

@@ -834,6 +834,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kinds_index_the_pool_by_discriminant() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert_eq!(*k as usize, i, "{k:?}");
+        }
+    }
+
+    /// Pooled values print exactly as rendering them directly would, for both print rules.
+    #[test]
+    fn pooled_values_equal_rendered_ones() {
+        for catalog in [SimCatalog::Mixed, SimCatalog::TenColumns] {
+            let m = Model::new(catalog, 0.5);
+            for &kind in &KINDS[1..] {
+                for i in 0..2000u64 {
+                    let v = mix(i ^ (kind as u64) << 32) | 1 << 63;
+                    let (mut a, mut b) = (String::new(), String::new());
+                    m.push_sql(kind, v, &mut a);
+                    let entry =
+                        mix(((v as usize & (POOL - 1)) as u64) << 8 | kind as u64) | 1 << 63;
+                    m.render_sql(kind, entry, &mut b);
+                    assert_eq!(a, b);
+                    let (mut a, mut b) = (String::new(), String::new());
+                    m.push_text(kind, v, &mut a);
+                    m.render_text(kind, entry, &mut b);
+                    assert_eq!(a, b);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn civil_dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(DAYS_1990), (1990, 1, 1));
