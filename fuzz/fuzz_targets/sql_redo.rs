@@ -1,18 +1,37 @@
-//! SQL_REDO parser fuzz target: `parse` and `Statement::row` must never panic, whatever the text.
+//! SQL_REDO parser fuzz target: `parse` and `Statement::row` must never panic, whatever the text,
+//! and parsing with reused vectors (`parse_reusing`, one `Buffers` for every input) must give
+//! the same result as a fresh parse.
 //!
 //! Run: `RUSTC_BOOTSTRAP=1 cargo fuzz run sql_redo` from the repository root (cargo-fuzz needs
 //! nightly flags; `RUSTC_BOOTSTRAP` lets a stable toolchain accept them).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use redoflow_miner::sql::parse;
+use std::cell::RefCell;
+
+use redoflow_miner::sql::{parse, parse_reusing, Buffers};
 use redoflow_miner::{Column, TableId, TableSchema};
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(sql) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(stmt) = parse(sql) else {
+    let fresh = parse(sql);
+    BUFFERS.with(|b| {
+        let mut buffers = b.borrow_mut();
+        match parse_reusing(sql, &mut buffers) {
+            Ok(reused) => {
+                assert_eq!(fresh.as_ref().ok(), Some(&reused));
+                reused.recycle(&mut buffers);
+            }
+            Err(e) => assert_eq!(fresh.as_ref().err(), Some(&e)),
+        }
+    });
+    let Ok(stmt) = fresh else {
         return;
     };
     // A schema with the statement's columns (in reverse, to exercise the reordering), and one
