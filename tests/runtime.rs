@@ -5,7 +5,7 @@ mod common;
 #[path = "../benches/support/export_gen.rs"]
 mod export_gen;
 
-use common::table_outputs;
+use common::{table_outputs, Tap};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -201,51 +201,6 @@ fn backoff_doubles_up_to_the_maximum() {
     assert_eq!(p.delay(200).as_secs(), 120);
 }
 
-/// Replaces the SQL_REDO of every DML row from the `from`-th on with a broken statement.
-struct Corrupt<S> {
-    inner: S,
-    from: u64,
-    dml: u64,
-    first_scn: Option<Scn>,
-}
-
-impl<S: LogSource> LogSource for Corrupt<S> {
-    fn current_scn(&mut self) -> Result<Scn, SourceError> {
-        self.inner.current_scn()
-    }
-    fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError> {
-        self.inner.start_session(resume_scn)
-    }
-    fn fetch(&mut self, read: Scn, end: Scn, out: &mut Vec<RedoRow>) -> Result<(), SourceError> {
-        let before = out.len();
-        self.inner.fetch(read, end, out)?;
-        for row in &mut out[before..] {
-            if row.op.is_dml() {
-                self.dml += 1;
-                if self.dml >= self.from {
-                    row.sql_redo = "insert into \"HR\".\"EMP\"(\"ID\") values (;".into();
-                    row.csf = false;
-                    self.first_scn.get_or_insert(row.scn);
-                }
-            }
-        }
-        Ok(())
-    }
-    fn table_schema(
-        &mut self,
-        owner: &str,
-        table: &str,
-    ) -> Result<Option<TableSchema>, SourceError> {
-        self.inner.table_schema(owner, table)
-    }
-    fn fetch_is_cheap(&self) -> bool {
-        self.inner.fetch_is_cheap()
-    }
-    fn is_finished(&self) -> bool {
-        self.inner.is_finished()
-    }
-}
-
 /// A writer error (a malformed SQL_REDO, `on_parse_error = "stop"`) ends the run with that
 /// error whether the writer has its own thread or shares the miner's, and what was committed
 /// before it stays valid.
@@ -255,12 +210,26 @@ fn a_writer_error_stops_the_run_on_one_thread_and_on_two() {
     let (contents, columns) = export(dir.path());
     for mode in [WriterThread::Separate, WriterThread::Same] {
         let out = dir.path().join(format!("{mode:?}"));
-        let mut source = Corrupt {
-            inner: ReplaySource::open(&contents, Some(&columns)).unwrap(),
-            from: 2_000,
-            dml: 0,
-            first_scn: None,
-        };
+        // Every DML row from the 2000th on gets a broken statement.
+        let (mut dml, mut first_scn) = (0u64, None);
+        let mut source = Tap::new(
+            ReplaySource::open(&contents, Some(&columns)).unwrap(),
+            |inner: &mut ReplaySource, read, end, out: &mut Vec<RedoRow>, _| {
+                let before = out.len();
+                inner.fetch(read, end, out)?;
+                for row in &mut out[before..] {
+                    if row.op.is_dml() {
+                        dml += 1;
+                        if dml >= 2_000 {
+                            row.sql_redo = "insert into \"HR\".\"EMP\"(\"ID\") values (;".into();
+                            row.csf = false;
+                            first_scn.get_or_insert(row.scn);
+                        }
+                    }
+                }
+                Ok(end)
+            },
+        );
         let mut opts = options(&out);
         opts.writer_thread = mode;
         let mut store = LocalStore::open(&out.join("_state")).unwrap();
@@ -272,9 +241,10 @@ fn a_writer_error_stops_the_run_on_one_thread_and_on_two() {
             &Progress::default(),
         )
         .unwrap_err();
+        drop(source);
         match err {
             PipelineError::Parse { scn, snippet, .. } => {
-                assert!(scn >= source.first_scn.unwrap(), "{mode:?}: {scn}");
+                assert!(scn >= first_scn.unwrap(), "{mode:?}: {scn}");
                 assert!(snippet.contains("values ("), "{snippet}");
             }
             other => panic!("{mode:?}: {other}"),
@@ -285,59 +255,6 @@ fn a_writer_error_stops_the_run_on_one_thread_and_on_two() {
         );
         let manifests = fs::read_dir(out.join("_checkpoints")).unwrap().count();
         assert!(manifests > 0, "{mode:?}: checkpoints before the error");
-    }
-}
-
-/// A source fetched one window per query (not cheap) that ends windows early at an SCN boundary
-/// after `cut_after` rows, as the Oracle source does at the runtime's row cap.
-struct EndsEarly<S> {
-    inner: S,
-    cut_after: usize,
-    caps_seen: Vec<usize>,
-    cuts: u64,
-}
-
-impl<S: LogSource> LogSource for EndsEarly<S> {
-    fn current_scn(&mut self) -> Result<Scn, SourceError> {
-        self.inner.current_scn()
-    }
-    fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError> {
-        self.inner.start_session(resume_scn)
-    }
-    fn fetch(&mut self, read: Scn, end: Scn, out: &mut Vec<RedoRow>) -> Result<(), SourceError> {
-        self.inner.fetch(read, end, out)
-    }
-    fn fetch_capped(
-        &mut self,
-        read: Scn,
-        end: Scn,
-        out: &mut Vec<RedoRow>,
-        max_rows: usize,
-    ) -> Result<Scn, SourceError> {
-        self.caps_seen.push(max_rows);
-        let before = out.len();
-        self.inner.fetch(read, end, out)?;
-        let limit = before + self.cut_after.min(max_rows);
-        let cut = (limit.max(before + 1)..out.len()).find(|&i| out[i].scn != out[i - 1].scn);
-        match cut {
-            Some(i) => {
-                let through = out[i - 1].scn;
-                out.truncate(i);
-                self.cuts += 1;
-                Ok(through)
-            }
-            None => Ok(end),
-        }
-    }
-    fn table_schema(
-        &mut self,
-        owner: &str,
-        table: &str,
-    ) -> Result<Option<TableSchema>, SourceError> {
-        self.inner.table_schema(owner, table)
-    }
-    fn is_finished(&self) -> bool {
-        self.inner.is_finished()
     }
 }
 
@@ -360,19 +277,33 @@ fn windows_ended_early_at_the_row_cap_lose_and_repeat_nothing() {
     let clean = dir.path().join("clean");
     run(&clean, &mut sim()).unwrap();
     let capped = dir.path().join("capped");
-    let mut source = EndsEarly {
-        inner: sim(),
-        cut_after: 60,
-        caps_seen: Vec::new(),
-        cuts: 0,
-    };
-    run(&capped, &mut source).unwrap();
-    assert!(source.cuts > 5, "cuts: {}", source.cuts);
-    assert!(
-        source.caps_seen.iter().all(|&c| c == 800),
-        "{:?}",
-        &source.caps_seen[..5]
+    // Fetched one window per query (not cheap), each ended early at an SCN boundary after 60
+    // rows, as the Oracle source does at the runtime's row cap.
+    let (mut caps_seen, mut cuts) = (Vec::new(), 0u64);
+    let mut source = Tap::new(
+        sim(),
+        |inner: &mut SimSource, read, end, out: &mut Vec<RedoRow>, max_rows| {
+            caps_seen.push(max_rows);
+            let before = out.len();
+            inner.fetch(read, end, out)?;
+            let limit = before + max_rows.min(60);
+            let cut = (limit.max(before + 1)..out.len()).find(|&i| out[i].scn != out[i - 1].scn);
+            match cut {
+                Some(i) => {
+                    let through = out[i - 1].scn;
+                    out.truncate(i);
+                    cuts += 1;
+                    Ok(through)
+                }
+                None => Ok(end),
+            }
+        },
     );
+    source.cheap = false;
+    run(&capped, &mut source).unwrap();
+    drop(source);
+    assert!(cuts > 5, "cuts: {cuts}");
+    assert!(caps_seen.iter().all(|&c| c == 800), "{:?}", &caps_seen[..5]);
     assert_eq!(table_outputs(&capped), table_outputs(&clean));
     assert!(redoflow::sink_csv::verify(&capped).unwrap().is_ok());
 }
@@ -381,48 +312,18 @@ fn windows_ended_early_at_the_row_cap_lose_and_repeat_nothing() {
 /// fatal error rather than looping or skipping rows.
 #[test]
 fn a_source_answering_outside_its_window_is_a_fatal_error() {
-    struct Stuck(SimSource);
-    impl LogSource for Stuck {
-        fn current_scn(&mut self) -> Result<Scn, SourceError> {
-            self.0.current_scn()
-        }
-        fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError> {
-            self.0.start_session(resume_scn)
-        }
-        fn fetch(
-            &mut self,
-            read: Scn,
-            end: Scn,
-            out: &mut Vec<RedoRow>,
-        ) -> Result<(), SourceError> {
-            self.0.fetch(read, end, out)
-        }
-        fn fetch_capped(
-            &mut self,
-            read: Scn,
-            _end: Scn,
-            _out: &mut Vec<RedoRow>,
-            _max_rows: usize,
-        ) -> Result<Scn, SourceError> {
-            Ok(read)
-        }
-        fn table_schema(
-            &mut self,
-            owner: &str,
-            table: &str,
-        ) -> Result<Option<TableSchema>, SourceError> {
-            self.0.table_schema(owner, table)
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
-    let mut source = Stuck(
-        SimSource::new(SimConfig {
-            start_scn: 5_000,
-            end_scn: Some(6_000),
-            ..SimConfig::default()
-        })
-        .unwrap(),
+    let sim = SimSource::new(SimConfig {
+        start_scn: 5_000,
+        end_scn: Some(6_000),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let mut source = Tap::new(
+        sim,
+        |_: &mut SimSource, read, _, _: &mut Vec<RedoRow>, _| Ok(read),
     );
+    source.cheap = false;
     match run(&dir.path().join("out"), &mut source) {
         Err(PipelineError::Source(SourceError::Fatal { message })) => {
             assert!(message.contains("outside the window"), "{message}")

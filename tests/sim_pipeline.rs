@@ -3,6 +3,7 @@
 //! checkpoints.
 
 mod common;
+use common::Tap;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,7 +13,7 @@ use redoflow::checkpoint::Scn;
 use redoflow::config::WriterThread;
 use redoflow::miner::conformance::{check_faults, check_source, read_range};
 use redoflow::miner::sim::{SimCatalog, SimConfig, SimFaults, SimSource};
-use redoflow::miner::{ChangeOp, LogSource, RedoRow, SourceError, TableSchema};
+use redoflow::miner::{ChangeOp, LogSource, RedoRow};
 use redoflow::pipeline::{run_pipeline, RetryPolicy};
 use redoflow::{Config, LocalStore, Pacing, PipelineOptions, Progress, Shutdown};
 
@@ -162,51 +163,6 @@ fn faults_on_output_equals_ground_truth_for(catalog: SimCatalog, writer_thread: 
 
 /// The node stops (shutdown) several times part-way and starts again from its last checkpoint,
 /// with open and spilled transactions at the checkpoints: still exactly the truth.
-/// A source that asks the node to shut down once it has handed out `rows_left` rows past
-/// `seen` (the highest SCN an earlier run read), so every run gets further than the last.
-struct StopAfter {
-    inner: SimSource,
-    rows_left: usize,
-    seen: Scn,
-    shutdown: Shutdown,
-}
-
-impl LogSource for StopAfter {
-    fn current_scn(&mut self) -> Result<Scn, SourceError> {
-        self.inner.current_scn()
-    }
-    fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError> {
-        self.inner.start_session(resume_scn)
-    }
-    fn fetch(&mut self, read: Scn, end: Scn, out: &mut Vec<RedoRow>) -> Result<(), SourceError> {
-        let before = out.len();
-        self.inner.fetch(read, end, out)?;
-        let new = out[before..].iter().filter(|r| r.scn > self.seen).count();
-        self.seen = self.seen.max(end);
-        self.rows_left = self.rows_left.saturating_sub(new);
-        if self.rows_left == 0 && !self.inner.is_finished() {
-            self.shutdown.trigger();
-        }
-        Ok(())
-    }
-    fn table_schema(
-        &mut self,
-        owner: &str,
-        table: &str,
-    ) -> Result<Option<TableSchema>, SourceError> {
-        self.inner.table_schema(owner, table)
-    }
-    fn session_stale(&mut self) -> Result<bool, SourceError> {
-        self.inner.session_stale()
-    }
-    fn fetch_is_cheap(&self) -> bool {
-        self.inner.fetch_is_cheap()
-    }
-    fn is_finished(&self) -> bool {
-        self.inner.is_finished()
-    }
-}
-
 #[test]
 fn restarts_from_checkpoints_lose_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -221,12 +177,24 @@ fn restarts_from_checkpoints_lose_and_duplicate_nothing() {
         let shutdown = Shutdown::new();
         // Stop this run once it has read a few thousand rows: the stop comes from the source
         // itself, so the number of restarts does not depend on how busy the machine is.
-        let mut source = StopAfter {
-            inner: SimSource::new(sim(end, SimFaults::default(), 1)).unwrap(),
-            rows_left: 3_000,
-            seen,
-            shutdown: shutdown.clone(),
-        };
+        // The source asks for the shutdown once it has handed out 3000 rows past `seen` (the
+        // highest SCN an earlier run read), so every run gets further than the last.
+        let mut rows_left = 3_000usize;
+        let stop = shutdown.clone();
+        let mut source = Tap::new(
+            SimSource::new(sim(end, SimFaults::default(), 1)).unwrap(),
+            |inner: &mut SimSource, read, end, out: &mut Vec<RedoRow>, _| {
+                let before = out.len();
+                inner.fetch(read, end, out)?;
+                let new = out[before..].iter().filter(|r| r.scn > seen).count();
+                seen = seen.max(end);
+                rows_left = rows_left.saturating_sub(new);
+                if rows_left == 0 && !inner.is_finished() {
+                    stop.trigger();
+                }
+                Ok(end)
+            },
+        );
         // Runs alternate between one thread and two: either resumes what the other left.
         opts.writer_thread = if runs % 2 == 0 {
             WriterThread::Same
@@ -242,7 +210,7 @@ fn restarts_from_checkpoints_lose_and_duplicate_nothing() {
             &Progress::default(),
         )
         .unwrap();
-        seen = source.seen;
+        drop(source);
         // Not stopped by us: the source reached its end.
         let finished = !shutdown.is_triggered();
         if finished {
