@@ -105,20 +105,41 @@ fn push_2(out: &mut Vec<u8>, n: u8) {
 /// (`sep` = 'T'), including negative (BC) years.
 #[inline]
 pub(crate) fn push_datetime(out: &mut Vec<u8>, d: &OraDateTime, sep: u8) {
-    if (0..=9999).contains(&d.year) && d.month < 100 && d.day < 100 {
+    if (0..=9999).contains(&d.year) {
+        // Built on the stack and appended at once: one capacity check, one copy.
         let y = d.year as u32;
+        let two = |n: u8| [b'0' + (n / 10) % 10, b'0' + n % 10];
+        let [mo0, mo1] = two(d.month);
+        let [d0, d1] = two(d.day);
+        let [h0, h1] = two(d.hour);
+        let [mi0, mi1] = two(d.minute);
+        let [s0, s1] = two(d.second);
         out.extend_from_slice(&[
             b'0' + (y / 1000) as u8,
             b'0' + (y / 100 % 10) as u8,
             b'0' + (y / 10 % 10) as u8,
             b'0' + (y % 10) as u8,
             b'-',
+            mo0,
+            mo1,
+            b'-',
+            d0,
+            d1,
+            sep,
+            h0,
+            h1,
+            b':',
+            mi0,
+            mi1,
+            b':',
+            s0,
+            s1,
         ]);
-    } else {
-        // Rare: BC dates, `-0044` as OraDateTime's Display prints them.
-        use std::io::Write;
-        let _ = write!(out, "-{:04}-", d.year.unsigned_abs());
+        return;
     }
+    // Rare: BC dates, `-0044` as OraDateTime's Display prints them.
+    use std::io::Write;
+    let _ = write!(out, "-{:04}-", d.year.unsigned_abs());
     push_2(out, d.month);
     out.push(b'-');
     push_2(out, d.day);
@@ -161,11 +182,14 @@ pub(crate) fn push_value(out: &mut Vec<u8>, value: Option<&Value<'_>>, missing: 
                 out.push(b'.');
                 out.extend_from_slice(fraction.as_bytes());
             }
+            // Only a zone name can hold a byte that needs quoting.
             if let Some(tz) = tz {
                 out.push(b' ');
                 out.extend_from_slice(tz.as_bytes());
+                quote_tail_if_needed(out, start);
+            } else if needs_quotes(fraction.as_bytes()) {
+                quote_tail_if_needed(out, start);
             }
-            quote_tail_if_needed(out, start);
         }
         Value::Raw(hex) => {
             let start = out.len();

@@ -61,6 +61,28 @@ fn starts_with_ci(b: &[u8], at: usize, word: &str) -> bool {
         .is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes()))
 }
 
+/// Exactly `YYYY-MM-DD HH24:MI:SS` (19 bytes), read at fixed offsets: the fast path for the
+/// dates our sessions print. `None` when the bytes have another shape or the date is not valid.
+#[inline]
+pub(crate) fn fixed(b: &[u8]) -> Option<OraDateTime> {
+    let b: &[u8; 19] = b.try_into().ok()?;
+    if [b[4], b[7], b[10], b[13], b[16]] != *b"-- ::" {
+        return None;
+    }
+    // Every other byte is a digit: check them together, then combine pairs.
+    let mut all = 0u8;
+    let d = |i: usize| b[i].wrapping_sub(b'0');
+    for i in [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18] {
+        all |= u8::from(d(i) > 9);
+    }
+    if all != 0 {
+        return None;
+    }
+    let two = |i: usize| d(i) * 10 + d(i + 1);
+    let year = i32::from(two(0)) * 100 + i32::from(two(2));
+    OraDateTime::new(year, two(5), two(8), two(11), two(14), two(17))
+}
+
 /// `YYYY-MM-DD[( |T)HH24:MI:SS[.fraction]]`, then (when `with_tz`) optional blanks and the zone.
 /// `Ok(None)` when the value does not have this shape, `Err(offset)` when it has the shape but
 /// is not a valid date. This is the fast path for what our sessions print.
@@ -470,6 +492,26 @@ mod tests {
             })
         );
         assert_eq!(with_mask("2024 1", "YYYY Q"), Err(5));
+    }
+
+    #[test]
+    fn fixed_layout() {
+        assert_eq!(fixed(b"2024-01-02 03:04:05"), Some(dt(2024, 1, 2, 3, 4, 5)));
+        assert_eq!(
+            fixed(b"0001-12-31 23:59:59"),
+            Some(dt(1, 12, 31, 23, 59, 59))
+        );
+        for bad in [
+            &b"2024-02-30 00:00:00"[..],
+            b"2024-01-02 24:00:00",
+            b"2024-01-02T03:04:05",
+            b"2024-01-0a 03:04:05",
+            b"2024/01/02 03:04:05",
+            b"2024-01-02 03:04:0",
+            b"2024-01-02 03:04:055",
+        ] {
+            assert_eq!(fixed(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::schema::TableSchema;
-use crate::value::Value;
+use crate::value::{OraDateTime, Value};
 use scan::Scanner;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -489,10 +489,16 @@ fn function<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseEr
     }
     // (Each check keeps the `(` for the shared argument parser.)
     if s.try_exact(b"TO_DATE(") {
+        if let Some(d) = fixed_date(s) {
+            return put(slot, Value::Date(d));
+        }
         s.pos -= 1;
         return to_date(s, slot);
     }
     if s.try_exact(b"TO_TIMESTAMP(") {
+        if let Some(v) = fixed_timestamp(s) {
+            return put(slot, v);
+        }
         s.pos -= 1;
         return to_timestamp(s, slot, false);
     }
@@ -556,6 +562,51 @@ fn function<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseEr
         return put(slot, Value::Unsupported);
     }
     Err(bad_value)
+}
+
+/// After `TO_DATE(`: `'YYYY-MM-DD HH24:MI:SS', 'YYYY-MM-DD HH24:MI:SS')` byte for byte, the
+/// form every DATE takes in our sessions' SQL_REDO (SPEC.md §10), read at fixed offsets and
+/// consumed. `None` (nothing consumed) for any other spelling, and for a date that is not
+/// valid, so that the general path reads it or reports it.
+#[inline]
+fn fixed_date(s: &mut Scanner<'_>) -> Option<OraDateTime> {
+    const TAIL: &[u8] = b"', 'YYYY-MM-DD HH24:MI:SS')";
+    let b = s.b.get(s.pos..)?;
+    if b.first() != Some(&b'\'') || b.get(20..20 + TAIL.len())? != TAIL {
+        return None;
+    }
+    let at = datetime::fixed(b.get(1..20)?)?;
+    s.pos += 20 + TAIL.len();
+    Some(at)
+}
+
+/// After `TO_TIMESTAMP(`: `'YYYY-MM-DD HH24:MI:SS[.digits]')` (no mask), the form every
+/// TIMESTAMP takes in our sessions' SQL_REDO, read at fixed offsets and consumed; `None`
+/// (nothing consumed) for anything else, as [`fixed_date`].
+#[inline]
+fn fixed_timestamp<'a>(s: &mut Scanner<'a>) -> Option<Value<'a>> {
+    let b = s.b.get(s.pos..)?;
+    if b.first() != Some(&b'\'') {
+        return None;
+    }
+    let at = datetime::fixed(b.get(1..20)?)?;
+    let mut end = 20;
+    if b.get(end) == Some(&b'.') {
+        end += 1;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+    }
+    if b.get(end..end + 2)? != b"')" {
+        return None;
+    }
+    let fraction = s.s.get(s.pos + 21.min(end)..s.pos + end)?;
+    s.pos += end + 2;
+    Some(Value::Timestamp {
+        at,
+        fraction,
+        tz: None,
+    })
 }
 
 /// `TO_DATE` has been read: `('text'[, 'mask'])`.
@@ -679,6 +730,50 @@ impl<'a> Statement<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fixed-layout reading of `TO_DATE` / `TO_TIMESTAMP` gives what the general path gives
+    /// (spelled in lower case, which only the general path reads), for valid dates, invalid
+    /// ones and near misses of the layout alike.
+    #[test]
+    fn fixed_layout_dates_agree_with_the_general_path() {
+        let texts = [
+            "2024-01-02 03:04:05",
+            "2024-02-29 23:59:59",
+            "2023-02-29 00:00:00",
+            "2024-13-01 00:00:00",
+            "2024-01-02 24:00:00",
+            "0000-01-01 00:00:00",
+            "9999-12-31 23:59:59",
+            "2024-01-02 03:04:05.123456",
+            "2024-01-02 03:04:05.",
+            "2024-01-02 03:04:05.000000001",
+            "2024-01-02T03:04:05",
+            "2024-1-02 03:04:05",
+            "2024-01-02 03:04",
+            "2024-01-02 03:04:05 ",
+            "2024-01-02 03:04:05.12x",
+        ];
+        // Compared as printed: the values borrow statements that live only in the loop.
+        let values = |sql: &str| {
+            parse(sql)
+                .map(|st| format!("{:?}", st.values.iter().map(|(_, v)| v).collect::<Vec<_>>()))
+        };
+        for t in texts {
+            for (fast, general) in [
+                (
+                    format!("TO_DATE('{t}', 'YYYY-MM-DD HH24:MI:SS')"),
+                    format!("to_date('{t}', 'YYYY-MM-DD HH24:MI:SS')"),
+                ),
+                (
+                    format!("TO_TIMESTAMP('{t}')"),
+                    format!("to_timestamp('{t}')"),
+                ),
+            ] {
+                let sql = |v: &str| format!("insert into \"O\".\"T\"(\"A\",\"B\") values ({v},1);");
+                assert_eq!(values(&sql(&fast)), values(&sql(&general)), "{fast}");
+            }
+        }
+    }
 
     /// Statements parsed through one `Buffers` equal fresh parses, and after the first few the
     /// vectors are reused rather than allocated again.
