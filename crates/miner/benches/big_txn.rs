@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use redoflow_checkpoint::{Offset, Scn, ThreadId, Xid};
 use redoflow_miner::txn::{wipe_spill_dir, TxnBuffer, TxnBufferConfig};
-use redoflow_miner::{OpCode, RedoRow};
+use redoflow_miner::{OpCode, RedoRow, ShortText};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -29,7 +29,7 @@ fn peak_rss_kib() -> Option<u64> {
 fn row(scn: u64, op: OpCode, i: u64) -> RedoRow {
     let (row_id, sql_redo) = if op == OpCode::INSERT {
         (
-            format!("AAAR{i:014}"),
+            ShortText::new(&format!("AAAR{i:014}")).expect("18 bytes"),
             // ~200 bytes of SQL_REDO.
             format!(
                 "insert into \"HR\".\"EMPLOYEES\"(\"ID\",\"NAME\",\"EMAIL\",\"SALARY\",\"HIRED\") values \
@@ -39,7 +39,7 @@ fn row(scn: u64, op: OpCode, i: u64) -> RedoRow {
             ),
         )
     } else {
-        (String::new(), String::new())
+        (ShortText::default(), String::new())
     };
     RedoRow {
         scn: Scn(scn),

@@ -7,7 +7,7 @@ use std::io::Write;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use redoflow_checkpoint::{Offset, Scn, ThreadId, Xid};
 use redoflow_miner::txn::TxnBufferConfig;
-use redoflow_miner::{LogSource, OpCode, RedoRow, ReplaySource, TxnBuffer};
+use redoflow_miner::{LogSource, OpCode, RedoRow, ReplaySource, ShortText, TxnBuffer};
 
 const ROWS: usize = 1_000_000;
 
@@ -38,7 +38,7 @@ fn interleaved_rows() -> Vec<RedoRow> {
                     op,
                     seg_owner: "HR".into(),
                     table_name: "EMP".into(),
-                    row_id: format!("AAAR{scn:014}"),
+                    row_id: ShortText::new(&format!("AAAR{scn:014}")).expect("18 bytes"),
                     sql_redo: sql,
                     thread: ThreadId(1),
                     ..RedoRow::default()

@@ -33,7 +33,7 @@ pub mod txn;
 pub mod value;
 
 pub use replay::ReplaySource;
-pub use row::{OpCode, RedoRow};
+pub use row::{OpCode, RedoRow, ShortText};
 pub use schema::{Column, SchemaCatalog, TableId, TableSchema};
 pub use sim::{SimCatalog, SimConfig, SimSource};
 pub use source::{LogSource, SourceError};

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::sqlcl_csv::{CsvError, CsvReader, Record};
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
-use crate::row::{NameCache, OpCode, RedoRow};
+use crate::row::{NameCache, OpCode, RedoRow, ShortText};
 use crate::schema::{Column, SchemaCatalog, TableId, TableSchema};
 use crate::source::{LogSource, SourceError};
 use crate::value::OraDateTime;
@@ -259,6 +259,18 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A short text column (ROW_ID, RS_ID), at most [`ShortText::MAX`] bytes.
+    fn short(&self, pos: Option<usize>, column: &str) -> Result<ShortText, SourceError> {
+        let text = self.text(pos, column)?;
+        ShortText::new(&text).map_err(|_| {
+            self.bad(
+                column,
+                text.as_bytes(),
+                "text of at most 32 bytes (LogMiner's width)",
+            )
+        })
+    }
+
     /// An unsigned integer, `None` when the field is empty (NULL).
     fn uint(&self, pos: usize, column: &str, max: u64) -> Result<Option<u64>, SourceError> {
         let bytes = self.raw(pos);
@@ -493,7 +505,7 @@ impl ReplaySource {
             op: OpCode(f.required_uint(c.op, "OPERATION_CODE", u64::from(u16::MAX))? as u16),
             seg_owner: owners.get(f.str(c.seg_owner, "SEG_OWNER")?),
             table_name: tables.get(f.str(c.table_name, "TABLE_NAME")?),
-            row_id: f.text(c.row_id, "ROW_ID")?,
+            row_id: f.short(c.row_id, "ROW_ID")?,
             rollback: f.flag(c.rollback, "ROLLBACK")?,
             csf: f.flag(c.csf, "CSF")?,
             sql_redo: f.text(Some(c.sql_redo), "SQL_REDO")?,
@@ -501,7 +513,7 @@ impl ReplaySource {
                 f.opt_uint(c.thread, "THREAD#", u64::from(u16::MAX))?
                     .unwrap_or(1) as u16,
             ),
-            rs_id: f.text(c.rs_id, "RS_ID")?,
+            rs_id: f.short(c.rs_id, "RS_ID")?,
             ssn: f.opt_uint(c.ssn, "SSN", u64::MAX)?.unwrap_or(0),
             status: f.status(c.status)?,
             info: f.text(c.info, "INFO")?,

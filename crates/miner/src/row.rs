@@ -48,14 +48,17 @@ pub struct RedoRow {
     pub op: OpCode,
     pub seg_owner: Name,
     pub table_name: Name,
-    pub row_id: String,
+    /// `ROW_ID` (VARCHAR2(18) in V$LOGMNR_CONTENTS), kept inline: it is matched when a
+    /// rollback row undoes a change.
+    pub row_id: ShortText,
     /// `ROLLBACK = 1`: this DML undoes an earlier change of the same transaction.
     pub rollback: bool,
     /// `CSF = 1`: SQL_REDO continues in the next row(s) of the same transaction.
     pub csf: bool,
     pub sql_redo: String,
     pub thread: ThreadId,
-    pub rs_id: String,
+    /// `RS_ID` (VARCHAR2(32)), kept inline.
+    pub rs_id: ShortText,
     pub ssn: u64,
     pub status: i32,
     pub info: String,
@@ -63,6 +66,121 @@ pub struct RedoRow {
     /// Where the row came from, for error messages: the 1-based line of a replay export
     /// (0 when the source has no lines).
     pub line: u64,
+}
+
+/// A short text column of V$LOGMNR_CONTENTS (`ROW_ID` is VARCHAR2(18), `RS_ID` VARCHAR2(32)),
+/// stored inline: every row carries both, and as `String`s they cost two allocations per row
+/// on the source thread and two frees on the writer's.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ShortText {
+    len: u8,
+    /// `bytes[..len]` is UTF-8; the rest is zero, so the derived comparisons compare the text.
+    bytes: [u8; ShortText::MAX],
+}
+
+/// Text longer than [`ShortText::MAX`] bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLong(pub usize);
+
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes, longer than the {} LogMiner allows",
+            self.0,
+            ShortText::MAX
+        )
+    }
+}
+
+impl std::error::Error for TooLong {}
+
+impl ShortText {
+    /// The longest text kept (RS_ID's width).
+    pub const MAX: usize = 32;
+
+    pub fn new(s: &str) -> Result<Self, TooLong> {
+        let mut bytes = [0; Self::MAX];
+        bytes
+            .get_mut(..s.len())
+            .ok_or(TooLong(s.len()))?
+            .copy_from_slice(s.as_bytes());
+        Ok(ShortText {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+
+    /// From ASCII bytes (what generators print); `None` if longer than [`Self::MAX`] or not
+    /// ASCII.
+    pub fn from_ascii(b: &[u8]) -> Option<Self> {
+        if !b.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0; Self::MAX];
+        bytes.get_mut(..b.len())?.copy_from_slice(b);
+        Some(ShortText {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only UTF-8 is ever stored, so this never falls back.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+}
+
+impl std::ops::Deref for ShortText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl TryFrom<&str> for ShortText {
+    type Error = TooLong;
+
+    fn try_from(s: &str) -> Result<Self, TooLong> {
+        ShortText::new(s)
+    }
+}
+
+impl PartialEq<str> for ShortText {
+    fn eq(&self, other: &str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for ShortText {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for ShortText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for ShortText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An owner or table name. Rows of one table share one allocation (see [`NameCache`]): the
@@ -118,6 +236,29 @@ impl Default for OpCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_text_holds_up_to_32_bytes_and_compares_as_text() {
+        let a = ShortText::new("AAAR3xAAEAAAACMAAR").unwrap();
+        assert_eq!(a, "AAAR3xAAEAAAACMAAR");
+        assert_eq!(a.as_str(), "AAAR3xAAEAAAACMAAR");
+        assert_eq!(
+            format!("{a:?} {a}"),
+            "\"AAAR3xAAEAAAACMAAR\" AAAR3xAAEAAAACMAAR"
+        );
+        assert_eq!(a.len(), 18);
+        assert_ne!(a, ShortText::new("AAAR3xAAEAAAACMAA").unwrap());
+        assert!(ShortText::default().is_empty());
+        let full = "é".repeat(16);
+        assert_eq!(ShortText::new(&full).unwrap().as_str(), full);
+        assert_eq!(ShortText::new(&format!("{full}x")), Err(TooLong(33)));
+        assert_eq!(
+            ShortText::from_ascii(b" 0x000005.00000002.0010 ").unwrap(),
+            " 0x000005.00000002.0010 "
+        );
+        assert_eq!(ShortText::from_ascii("é".as_bytes()), None);
+        assert_eq!(ShortText::from_ascii(&[b'a'; 33]), None);
+    }
 
     #[test]
     fn names_are_shared_and_the_cache_stays_bounded() {

@@ -208,6 +208,14 @@ fn malformed_exports_name_the_line_and_the_value() {
             &["OPERATION_CODE", "\"x\""],
         ),
         (format!("{h}{ok}\"a\nb\",1,0A,\"x\",\n"), 3, &["SCN"]),
+        (
+            format!(
+                "SCN,OPERATION_CODE,XID,SQL_REDO,ROW_ID\n10,1,0A,\"x\",AAAR1\n11,1,0A,\"x\",{}\n",
+                "A".repeat(33)
+            ),
+            3,
+            &["ROW_ID", "at most 32 bytes"],
+        ),
         (String::new(), 1, &["header"]),
     ];
     for (text, line, words) in cases {

@@ -106,7 +106,7 @@ fn check_against_truth(config: SimConfig, through: u64) {
         for (cc, tc) in c.changes.iter().zip(&t.changes) {
             assert_eq!(cc.scn, tc.scn);
             assert_eq!(cc.op, tc.op);
-            assert_eq!(cc.row_id, tc.row_id);
+            assert_eq!(cc.row_id.as_str(), tc.row_id);
             assert_eq!(
                 (&*cc.owner, &*cc.table),
                 (tc.table.owner.as_str(), tc.table.name.as_str())

@@ -9,7 +9,7 @@ use redoflow_checkpoint::{Offset, Scn, ThreadId, Xid};
 use redoflow_miner::txn::{
     Change, CommittedTxn, FileSpillStore, MemSpillStore, TxnBuffer, TxnBufferConfig, TxnError,
 };
-use redoflow_miner::{OpCode, OraDateTime, RedoRow};
+use redoflow_miner::{OpCode, OraDateTime, RedoRow, ShortText};
 
 mod common;
 use common::*;
@@ -136,7 +136,7 @@ fn stream(seed: u64, txns: usize) -> Vec<RedoRow> {
             3 if rng.below(3) == 0 => {
                 let mut row = r(scn, xid, OpCode::DDL);
                 row.sql_redo = format!("alter table t{scn} add c number");
-                row.row_id = "R1".into(); // DDL never matches an undo
+                row.row_id = ShortText::new("R1").unwrap(); // DDL never matches an undo
                 rows.push(row);
             }
             _ => {
@@ -236,7 +236,7 @@ fn partial_rollback_of_spilled_changes_is_exact() {
     let a = x(1, 1);
     let mut ddl = r(14, a, OpCode::DDL);
     ddl.sql_redo = "ddl".into();
-    ddl.row_id = "R1".into();
+    ddl.row_id = ShortText::new("R1").unwrap();
     let rows = vec![
         ins(10, a, "R1", "first R1"),
         ins(11, a, "R2", "R2"),

@@ -193,7 +193,8 @@ pub(crate) fn push_value(out: &mut Vec<u8>, value: Option<&Value<'_>>, missing: 
         }
         Value::Raw(hex) => {
             let start = out.len();
-            out.extend(hex.bytes().map(|b| b.to_ascii_uppercase()));
+            out.extend_from_slice(hex.as_bytes());
+            out[start..].make_ascii_uppercase();
             quote_tail_if_needed(out, start);
         }
         Value::IntervalYearMonth(s) | Value::IntervalDaySecond(s) => push_field(out, s.as_bytes()),

@@ -4,7 +4,7 @@
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
 use super::error::OraError;
-use crate::row::{NameCache, OpCode, RedoRow};
+use crate::row::{NameCache, OpCode, RedoRow, ShortText};
 use crate::value::OraDateTime;
 
 /// Positions in [`super::sql::CONTENTS_COLUMNS`].
@@ -63,6 +63,14 @@ pub trait RowAccess {
     /// Appends the RAW bytes to `buf` (cleared first); false for NULL.
     fn raw(&self, col: usize, buf: &mut Vec<u8>) -> Result<bool, OraError>;
     fn date(&self, col: usize) -> Result<Option<DateParts>, OraError>;
+}
+
+/// A short text column (ROW_ID, RS_ID); NULL is empty.
+fn short<R: RowAccess + ?Sized>(r: &R, column: usize, scn: u64) -> Result<ShortText, OraError> {
+    match r.text(column)? {
+        None => Ok(ShortText::default()),
+        Some(t) => ShortText::new(&t).map_err(|e| bad(column, format_args!("{e} (SCN {scn})"))),
+    }
 }
 
 fn bad(column: usize, what: impl std::fmt::Display) -> OraError {
@@ -131,12 +139,12 @@ pub fn convert_row(r: &dyn RowAccess, scratch: &mut RowScratch) -> Result<RedoRo
         table_name: scratch
             .tables
             .get(r.text(col::TABLE_NAME)?.as_deref().unwrap_or_default()),
-        row_id: r.text(col::ROW_ID)?.unwrap_or_default(),
+        row_id: short(r, col::ROW_ID, scn)?,
         rollback: flag(col::ROLLBACK)?,
         csf: flag(col::CSF)?,
         sql_redo: r.text(col::SQL_REDO)?.unwrap_or_default(),
         thread: ThreadId(thread),
-        rs_id: r.text(col::RS_ID)?.unwrap_or_default(),
+        rs_id: short(r, col::RS_ID, scn)?,
         ssn: r.number_u64(col::SSN)?.unwrap_or(0),
         status: r
             .number_i64(col::STATUS)?

@@ -13,7 +13,7 @@ use redoflow_checkpoint::{Scn, ThreadId, Xid};
 use super::config::SimConfig;
 use super::model::{chance, civil_from_days, mix, Kind, Model, Rng, Row, TableDef, MAX_COLS};
 use super::truth::{TruthChange, TruthTxn};
-use crate::row::{OpCode, RedoRow};
+use crate::row::{OpCode, RedoRow, ShortText};
 use crate::txn::ChangeOp;
 use crate::value::OraDateTime;
 
@@ -713,7 +713,7 @@ impl Gen {
         hex_into(&mut b[3..9], seq);
         hex_into(&mut b[10..18], block);
         hex_into(&mut b[19..23], 0x10 * self.row_in_step);
-        let rs_id = std::str::from_utf8(&b).unwrap_or_default().to_owned();
+        let rs_id = ShortText::from_ascii(&b).unwrap_or_default();
         // Names are shared, never allocated per row (not even the empty one).
         let (seg_owner, table_name) = match table {
             Some(t) => (Arc::clone(&t.owner), Arc::clone(&t.name)),
@@ -729,7 +729,7 @@ impl Gen {
             op,
             seg_owner,
             table_name,
-            row_id: String::new(),
+            row_id: ShortText::default(),
             rollback: false,
             csf: false,
             sql_redo: String::new(),
@@ -779,7 +779,7 @@ impl Gen {
             }
             let (piece, tail) = rest.split_at(cut);
             let mut row = self.row(txn, scn, op, xid, Some(def));
-            row.row_id = p.model.rowid_string(table, slot);
+            row.row_id = p.model.rowid_text(table, slot);
             row.rollback = rollback;
             row.csf = !tail.is_empty();
             row.sql_redo = piece.to_owned();

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::config::SimCatalog;
-use crate::row::Name;
+use crate::row::{Name, ShortText};
 use crate::schema::{Column, TableId, TableSchema};
 
 /// Widest table of the catalog.
@@ -570,11 +570,10 @@ impl Model {
         push_ascii(out, &self.rowid(table, slot));
     }
 
-    /// The ROWID as its own string (one exact allocation).
-    pub fn rowid_string(&self, table: usize, slot: u32) -> String {
-        let b = self.rowid(table, slot);
-        // Base-64 letters, digits, `+` and `/` only: always UTF-8.
-        std::str::from_utf8(&b).unwrap_or_default().to_owned()
+    /// The ROWID as a row's ROW_ID.
+    pub fn rowid_text(&self, table: usize, slot: u32) -> ShortText {
+        // Base-64 letters, digits, `+` and `/` only: always ASCII, and 18 bytes fit.
+        ShortText::from_ascii(&self.rowid(table, slot)).unwrap_or_default()
     }
 
     fn rowid(&self, table: usize, slot: u32) -> [u8; 18] {

@@ -503,6 +503,9 @@ fn function<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseEr
         return to_timestamp(s, slot, false);
     }
     if s.try_exact(b"HEXTORAW(") {
+        if let Some(hex) = plain_hex(s) {
+            return put(slot, Value::Raw(Cow::Borrowed(hex)));
+        }
         s.pos -= 1;
         return hextoraw(s, slot);
     }
@@ -655,6 +658,27 @@ fn optional_mask<'a>(s: &mut Scanner<'a>) -> Result<Option<&'a str>, ParseError>
     } else {
         Ok(None)
     }
+}
+
+/// After `HEXTORAW(`: `'hex digits')`, read in one pass and consumed. `None` (nothing
+/// consumed) for anything else: the general path reads it or reports it.
+#[inline]
+fn plain_hex<'a>(s: &mut Scanner<'a>) -> Option<&'a str> {
+    let b = s.b.get(s.pos..)?;
+    if b.first() != Some(&b'\'') {
+        return None;
+    }
+    let n = b
+        .get(1..)?
+        .iter()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .count();
+    if b.get(1 + n..3 + n)? != b"')" {
+        return None;
+    }
+    let hex = s.s.get(s.pos + 1..s.pos + 1 + n)?;
+    s.pos += n + 3;
+    Some(hex)
 }
 
 /// `HEXTORAW` has been read: `('hex')`.

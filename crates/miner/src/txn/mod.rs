@@ -44,7 +44,7 @@ pub use self::spill::{
     wipe_spill_dir, FileSpillStore, MemSpillStore, SpillFaults, SpillFile, SpillStore,
 };
 use self::store::{change_bytes, ChangeLog};
-use crate::row::{Name, OpCode, RedoRow};
+use crate::row::{Name, OpCode, RedoRow, ShortText};
 use crate::value::OraDateTime;
 
 /// How much the buffer keeps in memory, where it spills, and what it does with old transactions.
@@ -102,7 +102,7 @@ pub struct Change {
     pub op: ChangeOp,
     pub owner: Name,
     pub table: Name,
-    pub row_id: String,
+    pub row_id: ShortText,
     pub sql_redo: String,
     /// Line of the first piece in a replay export (0 if unknown).
     pub line: u64,

@@ -10,6 +10,7 @@
 //! `u32 body_len | u64 scn | u64 line | u8 op | u32 len, owner | u32 len, table | u32 len, row_id
 //! | u32 len, sql_redo`.
 
+use crate::row::ShortText;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File};
@@ -306,7 +307,7 @@ pub(crate) fn encode(c: &Change, buf: &mut Vec<u8>) -> usize {
     buf.push(op_code(c.op));
     put_str(buf, &c.owner);
     put_str(buf, &c.table);
-    put_str(buf, &c.row_id);
+    put_str(buf, c.row_id.as_str());
     put_str(buf, &c.sql_redo);
     let body = (buf.len() - start - 4) as u32;
     buf[start..start + 4].copy_from_slice(&body.to_le_bytes());
@@ -349,7 +350,7 @@ fn decode(body: &[u8]) -> Result<Change, String> {
     };
     let owner = b.string()?;
     let table = b.string()?;
-    let row_id = b.string()?;
+    let row_id = ShortText::new(&b.string()?).map_err(|e| format!("row id of {e}"))?;
     let sql_redo = b.string()?;
     if !b.0.is_empty() {
         return Err("trailing bytes in a record".into());
@@ -457,7 +458,7 @@ mod tests {
             op: ChangeOp::Update,
             owner: "HR".into(),
             table: "EMP ü".into(),
-            row_id: format!("R{i}"),
+            row_id: ShortText::new(&format!("R{i}")).unwrap(),
             sql_redo: format!("update x set y = '{i}'"),
             line: i * 2,
         }

@@ -15,6 +15,7 @@
 //! the hashes backwards and confirms a candidate by reading its record back, so a hash collision
 //! costs a read, never a wrong match. That is about 4.1 bytes of memory per spilled change.
 
+use crate::row::ShortText;
 use std::sync::Arc;
 
 use redoflow_checkpoint::Xid;
@@ -28,11 +29,7 @@ const CHECKPOINT_EVERY: usize = 256;
 
 /// Approximate heap + inline size of one buffered change.
 pub(crate) fn change_bytes(c: &Change) -> usize {
-    std::mem::size_of::<Change>()
-        + c.sql_redo.len()
-        + c.row_id.len()
-        + c.owner.len()
-        + c.table.len()
+    std::mem::size_of::<Change>() + c.sql_redo.len() + c.owner.len() + c.table.len()
 }
 
 #[derive(Debug, Default)]
@@ -64,9 +61,9 @@ struct Spilled {
 }
 
 /// FNV-1a, never 0 (0 marks DDL).
-fn row_hash(row_id: &str) -> u32 {
+fn row_hash(row_id: &ShortText) -> u32 {
     let mut h: u32 = 0x811C_9DC5;
-    for b in row_id.bytes() {
+    for &b in row_id.as_bytes() {
         h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
     }
     h | 1
@@ -105,7 +102,7 @@ impl Spilled {
     }
 
     /// Tombstones the most recent live record on `row_id`.
-    fn undo(&mut self, xid: Xid, row_id: &str) -> Result<bool, TxnError> {
+    fn undo(&mut self, xid: Xid, row_id: &ShortText) -> Result<bool, TxnError> {
         let h = row_hash(row_id);
         let mut i = self.hashes.len();
         while i > 0 {
@@ -114,7 +111,7 @@ impl Spilled {
                 continue;
             }
             let c = self.read(xid, i)?;
-            if c.op != ChangeOp::Ddl && c.row_id == row_id {
+            if c.op != ChangeOp::Ddl && c.row_id == *row_id {
                 set_bit(&mut self.dead, i);
                 self.dead_count += 1;
                 return Ok(true);
@@ -163,7 +160,7 @@ impl ChangeLog {
 
     /// Removes the most recent live DML change on `row_id`, in memory or on disk. Returns the
     /// bytes of memory freed (0 for a spilled change), or `None` when no live change matches.
-    pub(crate) fn undo(&mut self, xid: Xid, row_id: &str) -> Result<Option<usize>, TxnError> {
+    pub(crate) fn undo(&mut self, xid: Xid, row_id: &ShortText) -> Result<Option<usize>, TxnError> {
         if let Some(freed) = self.undo_in_memory(row_id) {
             return Ok(Some(freed));
         }
@@ -273,7 +270,7 @@ impl ChangeLog {
 
     /// Removes the most recent live DML change on `row_id` in memory. Returns the bytes freed, or
     /// `None` when no live change matches (an empty ROW_ID never matches).
-    fn undo_in_memory(&mut self, row_id: &str) -> Option<usize> {
+    fn undo_in_memory(&mut self, row_id: &ShortText) -> Option<usize> {
         if row_id.is_empty() {
             return None;
         }
@@ -287,7 +284,7 @@ impl ChangeLog {
                 continue;
             }
             let c = &self.changes[i];
-            if c.op != super::ChangeOp::Ddl && c.row_id == row_id {
+            if c.op != super::ChangeOp::Ddl && c.row_id == *row_id {
                 break i;
             }
         };
@@ -308,7 +305,6 @@ impl ChangeLog {
             freed = change_bytes(c) - std::mem::size_of::<Change>();
             // Free the text now; the slot itself goes at commit.
             c.sql_redo = String::new();
-            c.row_id = String::new();
             c.owner = Name::default();
             c.table = Name::default();
             self.set_dead(found, true);

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
-use redoflow_miner::{OpCode, RedoRow};
+use redoflow_miner::{OpCode, RedoRow, ShortText};
 
 /// An XID with undo segment and slot `usn` and sequence `seq`.
 pub fn x(usn: u64, seq: u64) -> Xid {
@@ -44,7 +44,7 @@ pub fn ins(scn: u64, xid: Xid, row_id: &str, sql: &str) -> RedoRow {
     RedoRow {
         seg_owner: "HR".into(),
         table_name: "EMP".into(),
-        row_id: row_id.into(),
+        row_id: ShortText::new(row_id).expect("a short row id"),
         sql_redo: sql.into(),
         ..r(scn, xid, OpCode::INSERT)
     }
