@@ -79,18 +79,40 @@ pub(crate) fn push_field(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
-/// Appends the decimal digits of `n`.
+/// The two decimal digits of 0..=99.
+const fn pairs() -> [[u8; 2]; 100] {
+    let mut t = [[0; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+}
+static PAIRS: [[u8; 2]; 100] = pairs();
+
+/// Two decimal digits of `n % 100`.
+#[inline(always)]
+fn pair(n: u32) -> [u8; 2] {
+    PAIRS[(n % 100) as usize]
+}
+
+/// Appends the decimal digits of `n`, two at a time.
 #[inline]
 pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while n >= 100 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&pair((n % 100) as u32));
+        n /= 100;
+    }
+    if n >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&pair(n as u32));
+    } else {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        buf[i] = b'0' + n as u8;
     }
     out.extend_from_slice(&buf[i..]);
 }
@@ -108,32 +130,15 @@ pub(crate) fn push_datetime(out: &mut Vec<u8>, d: &OraDateTime, sep: u8) {
     if (0..=9999).contains(&d.year) {
         // Built on the stack and appended at once: one capacity check, one copy.
         let y = d.year as u32;
-        let two = |n: u8| [b'0' + (n / 10) % 10, b'0' + n % 10];
-        let [mo0, mo1] = two(d.month);
-        let [d0, d1] = two(d.day);
-        let [h0, h1] = two(d.hour);
-        let [mi0, mi1] = two(d.minute);
-        let [s0, s1] = two(d.second);
+        let [y0, y1] = pair(y / 100);
+        let [y2, y3] = pair(y);
+        let [mo0, mo1] = pair(u32::from(d.month));
+        let [d0, d1] = pair(u32::from(d.day));
+        let [h0, h1] = pair(u32::from(d.hour));
+        let [mi0, mi1] = pair(u32::from(d.minute));
+        let [s0, s1] = pair(u32::from(d.second));
         out.extend_from_slice(&[
-            b'0' + (y / 1000) as u8,
-            b'0' + (y / 100 % 10) as u8,
-            b'0' + (y / 10 % 10) as u8,
-            b'0' + (y % 10) as u8,
-            b'-',
-            mo0,
-            mo1,
-            b'-',
-            d0,
-            d1,
-            sep,
-            h0,
-            h1,
-            b':',
-            mi0,
-            mi1,
-            b':',
-            s0,
-            s1,
+            y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, sep, h0, h1, b':', mi0, mi1, b':', s0, s1,
         ]);
         return;
     }
@@ -441,7 +446,20 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "D,0,18446744073709551615,,0A0B000000FF0001\n"
         );
-        for n in [0u64, 9, 10, 99, 100, 12345678901234567890, u64::MAX] {
+        for n in [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            4_294_967_296,
+            12345678901234567890,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             push_u64(&mut out, n);
             assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
