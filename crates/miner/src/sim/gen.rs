@@ -192,6 +192,8 @@ pub(crate) struct Gen {
     /// Position of the next row within its step (RS_ID offset).
     row_in_step: u64,
     ts_cache: (u64, OraDateTime),
+    /// RS_ID of the last (log sequence, block): rows of one step differ in the offset only.
+    rs_cache: (u64, u64, [u8; 24]),
 }
 
 impl Gen {
@@ -220,6 +222,7 @@ impl Gen {
             buf: String::with_capacity(1024),
             row_in_step: 0,
             ts_cache: (u64::MAX, OraDateTime::default()),
+            rs_cache: (u64::MAX, u64::MAX, *b" 0x000000.00000000.0000 "),
             p,
         }
     }
@@ -709,9 +712,13 @@ impl Gen {
         let block = (scn.saturating_add(p.phase(txn.thread)) % p.log_switch_scns) / 4 + 2;
         self.row_in_step += 1;
         // ` 0x000123.00000456.0010 `
-        let mut b = *b" 0x000000.00000000.0000 ";
-        hex_into(&mut b[3..9], seq);
-        hex_into(&mut b[10..18], block);
+        if (self.rs_cache.0, self.rs_cache.1) != (seq, block) {
+            let b = &mut self.rs_cache.2;
+            hex_into(&mut b[3..9], seq);
+            hex_into(&mut b[10..18], block);
+            (self.rs_cache.0, self.rs_cache.1) = (seq, block);
+        }
+        let mut b = self.rs_cache.2;
         hex_into(&mut b[19..23], 0x10 * self.row_in_step);
         let rs_id = ShortText::from_ascii(&b).unwrap_or_default();
         // Names are shared, never allocated per row (not even the empty one).
