@@ -732,11 +732,16 @@ impl<'a> Statement<'a> {
         out.clear();
         out.resize(schema.columns.len(), None);
         let mut put = |pairs: &'s [(&'a str, Value<'a>)]| {
-            for (j, (name, v)) in pairs.iter().enumerate() {
-                let i = schema.position_hinted(name, j).ok_or(UnknownColumn(name))?;
+            // LogMiner names columns in table order: look one past the last one first.
+            let mut next = 0;
+            for (name, v) in pairs {
+                let i = schema
+                    .position_hinted(name, next)
+                    .ok_or(UnknownColumn(name))?;
                 if let Some(slot) = out.get_mut(i) {
                     *slot = Some(v);
                 }
+                next = i + 1;
             }
             Ok(())
         };
