@@ -150,6 +150,17 @@ impl<'a> Scanner<'a> {
     /// own fast path (` and "`, `, "`).
     #[inline]
     pub fn try_concat(&mut self) -> bool {
+        // After nearly every value comes `,`, `)` or ` and`: one or two compares say no.
+        match self.b.get(self.pos) {
+            Some(b'|') => {}
+            Some(b' ') if self.b.get(self.pos + 1) != Some(&b'|') => {
+                if self.b.get(self.pos + 1).is_some_and(|&c| c > b' ') {
+                    return false;
+                }
+            }
+            Some(&c) if c > b' ' => return false,
+            _ => {}
+        }
         let mut p = self.pos;
         while let Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) = self.b.get(p) {
             p += 1;
