@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use redoflow_checkpoint::{Checkpoint, Offset, Scn, Xid};
 use redoflow_miner::planner::{Planner, PlannerConfig};
+use redoflow_miner::row::Name;
 use redoflow_miner::sql::{self, ParseError};
 use redoflow_miner::txn::{
     wipe_spill_dir, Change, ChangeOp, CommittedTxn, TxnBufferConfig, TxnError,
@@ -459,6 +460,7 @@ fn mine<S: LogSource>(
     let mut batch: Vec<CommittedTxn> = Vec::new();
     let mut batch_changes = 0usize;
     let mut known = KnownTables::default();
+    let mut last_names: Option<(Name, Name)> = None;
     let mut last_checkpoint = Instant::now();
     let mut piece = PieceSize::default();
     loop {
@@ -564,8 +566,21 @@ fn mine<S: LogSource>(
                         }
                     } else {
                         for change in txn.changes.iter().filter(|c| c.op != ChangeOp::Ddl) {
+                            // A source shares one name allocation per table: the same
+                            // pointers as the last change mean the same table (not for
+                            // empty names, which take the table from the statement).
+                            if let Some((o, t)) = &last_names {
+                                if Arc::ptr_eq(o, &change.owner)
+                                    && Arc::ptr_eq(t, &change.table)
+                                    && !o.is_empty()
+                                    && !t.is_empty()
+                                {
+                                    continue;
+                                }
+                            }
                             let (owner, table) = table_names(change);
                             ensure_schema(owner, table)?;
+                            last_names = Some((change.owner.clone(), change.table.clone()));
                         }
                     }
                     batch_changes += txn.change_count();
