@@ -166,10 +166,24 @@ struct TableState {
 
 /// Where a step's output goes: rows (when printing), committed transactions (when collecting
 /// the truth).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Out<'a> {
     pub rows: Option<&'a mut Vec<RedoRow>>,
     pub truth: Option<&'a mut Vec<TruthTxn>>,
+    /// The generator's parameters, lent for the whole fetch: borrowing them from here instead
+    /// of cloning `Gen::p` per statement saves two atomic reference-count updates each.
+    pub p: &'a Params,
+}
+
+impl<'a> Out<'a> {
+    /// Nothing kept: the generator only moves on.
+    pub fn skip(p: &'a Params) -> Self {
+        Out {
+            rows: None,
+            truth: None,
+            p,
+        }
+    }
 }
 
 /// See the module documentation.
@@ -340,7 +354,7 @@ impl Gen {
             self.statement(&mut txn, scn, out);
         }
         if self.rng.hit(self.p.p_unsupported) {
-            let p = Arc::clone(&self.p);
+            let p = out.p;
             let t = &p.model.tables[0];
             if out.rows.is_some() {
                 let mut row = self.row(&txn, scn, OpCode::UNSUPPORTED, txn.xid, Some(t));
@@ -499,7 +513,7 @@ impl Gen {
         }
         let Some(slot) = slot else { return };
         let partial_xid = self.rng.hit(self.p.p_partial_xid);
-        let p = Arc::clone(&self.p);
+        let p = out.p;
         let def = &p.model.tables[table];
         let ncols = def.cols.len();
         let all = ((1u32 << ncols) - 1) as u16;
@@ -653,7 +667,7 @@ impl Gen {
         if out.rows.is_none() {
             return;
         }
-        let p = Arc::clone(&self.p);
+        let p = out.p;
         let m = &p.model;
         let def = &m.tables[table];
         let mut buf = std::mem::take(&mut self.buf);
@@ -776,7 +790,7 @@ impl Gen {
         rollback: bool,
         sql: &str,
     ) {
-        let p = Arc::clone(&self.p);
+        let p = out.p;
         let def = &p.model.tables[table];
         let mut rest = sql;
         loop {

@@ -184,6 +184,7 @@ impl SimSource {
             gen.step(&mut Out {
                 rows: None,
                 truth: Some(&mut truth),
+                p: &self.params,
             });
         }
         truth
@@ -203,7 +204,7 @@ impl SimSource {
         let stop = through.0.min(self.last_scn());
         let mut gen = self.best_start(stop).clone();
         while gen.next_scn <= stop {
-            gen.step(&mut Out::default());
+            gen.step(&mut Out::skip(&self.params));
         }
         Some(gen.table_contents(index))
     }
@@ -237,7 +238,7 @@ impl SimSource {
         }
         let stop = read.min(self.last_scn());
         while self.gen.next_scn <= stop {
-            self.gen.step(&mut Out::default());
+            self.gen.step(&mut Out::skip(&self.params));
             self.maybe_snapshot();
         }
     }
@@ -310,7 +311,7 @@ impl LogSource for SimSource {
             return Ok(Scn(last));
         };
         while ahead.changes < target && ahead.next_scn <= last {
-            ahead.step(&mut Out::default());
+            ahead.step(&mut Out::skip(&self.params));
         }
         Ok(Scn(ahead.last_scn.min(last)))
     }
@@ -372,9 +373,11 @@ impl LogSource for SimSource {
         }
         self.seek(read);
         let stop = end.min(self.last_scn());
+        let params = Arc::clone(&self.params);
         let mut sink = Out {
             rows: Some(out),
             truth: None,
+            p: &params,
         };
         while self.gen.next_scn <= stop {
             self.gen.step(&mut sink);
