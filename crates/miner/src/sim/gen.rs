@@ -141,6 +141,9 @@ struct Rec {
     carried: u16,
 }
 
+/// Spare transaction vectors kept (about the number of short transactions open at once).
+const SPARE_TXNS: usize = 64;
+
 #[derive(Clone, Debug)]
 struct Txn {
     id: u64,
@@ -206,6 +209,8 @@ pub(crate) struct Gen {
     /// Position of the next row within its step (RS_ID offset).
     row_in_step: u64,
     ts_cache: (u64, OraDateTime),
+    /// Emptied vectors of finished transactions, for the next ones.
+    spare: Vec<(Vec<Rec>, Vec<(u8, u32)>)>,
     /// RS_ID of the last (log sequence, block): rows of one step differ in the offset only.
     rs_cache: (u64, u64, [u8; 24]),
 }
@@ -236,6 +241,7 @@ impl Gen {
             buf: String::with_capacity(1024),
             row_in_step: 0,
             ts_cache: (u64::MAX, OraDateTime::default()),
+            spare: Vec::new(),
             rs_cache: (u64::MAX, u64::MAX, *b" 0x000000.00000000.0000 "),
             p,
         }
@@ -317,6 +323,12 @@ impl Gen {
         }
         let sqn = id % 0xFFFF_FFFE + 1;
         let xid = Xid((prefix(slot) << 32) | sqn);
+        // The vectors of a finished transaction, or new ones sized for a typical short
+        // transaction: no allocation or regrowth per statement.
+        let (changes, locks) = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| (Vec::with_capacity(8), Vec::with_capacity(8)));
         let mut txn = Txn {
             id,
             xid,
@@ -325,9 +337,8 @@ impl Gen {
             long,
             left,
             fate,
-            // Sized for a typical short transaction: no regrowth per statement.
-            changes: Vec::with_capacity(8),
-            locks: Vec::with_capacity(8),
+            changes,
+            locks,
         };
         self.control_row(out, &txn, scn, OpCode::START, "set transaction read write;");
         self.statement(&mut txn, scn, out);
@@ -394,6 +405,11 @@ impl Gen {
             if let Some(l) = self.tables[usize::from(t)].locks.get_mut(s as usize) {
                 *l = 0;
             }
+        }
+        if self.spare.len() < SPARE_TXNS {
+            txn.changes.clear();
+            txn.locks.clear();
+            self.spare.push((txn.changes, txn.locks));
         }
     }
 
