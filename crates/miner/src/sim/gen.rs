@@ -141,6 +141,9 @@ struct Rec {
     carried: u16,
 }
 
+/// A transaction's changes and row locks (table, slot).
+type TxnVectors = (Vec<Rec>, Vec<(u8, u32)>);
+
 /// Spare transaction vectors kept (about the number of short transactions open at once).
 const SPARE_TXNS: usize = 64;
 
@@ -210,7 +213,7 @@ pub(crate) struct Gen {
     row_in_step: u64,
     ts_cache: (u64, OraDateTime),
     /// Emptied vectors of finished transactions, for the next ones.
-    spare: Vec<(Vec<Rec>, Vec<(u8, u32)>)>,
+    spare: Vec<TxnVectors>,
     /// RS_ID of the last (log sequence, block): rows of one step differ in the offset only.
     rs_cache: (u64, u64, [u8; 24]),
 }

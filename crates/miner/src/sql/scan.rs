@@ -153,10 +153,13 @@ impl<'a> Scanner<'a> {
         // After nearly every value comes `,`, `)` or ` and`: one or two compares say no.
         match self.b.get(self.pos) {
             Some(b'|') => {}
-            Some(b' ') if self.b.get(self.pos + 1) != Some(&b'|') => {
-                if self.b.get(self.pos + 1).is_some_and(|&c| c > b' ') {
-                    return false;
-                }
+            Some(b' ')
+                if self
+                    .b
+                    .get(self.pos + 1)
+                    .is_some_and(|&c| c > b' ' && c != b'|') =>
+            {
+                return false
             }
             Some(&c) if c > b' ' => return false,
             _ => {}
