@@ -17,7 +17,7 @@ pub(crate) struct Scanner<'a> {
 /// at a time in a `u64` (no setup cost) beats `memchr`, whose vector search takes over for long
 /// text.
 #[inline(always)]
-fn find(needle: u8, hay: &[u8]) -> Option<usize> {
+pub(crate) fn find(needle: u8, hay: &[u8]) -> Option<usize> {
     const SHORT: usize = 64;
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
