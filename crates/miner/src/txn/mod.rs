@@ -557,6 +557,7 @@ impl TxnBuffer {
     ///
     /// After an error from a spill file ([`TxnError::Spill`]) the buffer returns that error for
     /// every further row: restart from the last checkpoint.
+    #[inline]
     pub fn push(&mut self, row: RedoRow) -> Result<Option<CommittedTxn>, TxnError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
@@ -573,6 +574,7 @@ impl TxnBuffer {
         r
     }
 
+    #[inline]
     fn apply(&mut self, row: RedoRow) -> Result<Option<CommittedTxn>, TxnError> {
         self.stats.rows_seen += 1;
         let xid = self.resolve(row.xid);
