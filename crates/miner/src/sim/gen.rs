@@ -596,7 +596,7 @@ impl Gen {
             }
             ChangeOp::Update => {
                 buf.push_str(&def.update_prefix);
-                push_set_list(m, table, set_mask, &after, &mut buf);
+                push_set_list(m, def, set_mask, &after, &mut buf);
                 buf.push_str(" where ");
                 let mask = if carried == all { all } else { 1 };
                 self.where_sql(table, &before, mask, slot, &mut buf);
@@ -718,7 +718,7 @@ impl Gen {
                 if changed == 0 {
                     changed = 2;
                 }
-                push_set_list(m, table, changed, &rec.before, &mut buf);
+                push_set_list(m, def, changed, &rec.before, &mut buf);
                 buf.push_str(" where ROWID = '");
                 m.push_rowid(table, rec.slot, &mut buf);
                 buf.push_str("';");
@@ -875,22 +875,16 @@ impl Gen {
 }
 
 /// `"C1" = v1, "C2" = v2` for the columns whose bit is set in `mask`, values from `values`.
-fn push_set_list(m: &Model, table: usize, mask: u16, values: &[u64], out: &mut String) {
-    let def = &m.tables[table];
+fn push_set_list(
+    m: &Model,
+    def: &super::model::TableDef,
+    mask: u16,
+    values: &[u64],
+    out: &mut String,
+) {
     let mut first = true;
     for (i, c) in def.cols.iter().enumerate() {
         if mask & (1 << i) == 0 {
-            continue;
-        }
-        let v = values[i];
-        // Most items are pre-printed whole (`, "COL" = value`; the first without its `, `).
-        if let Some(item) = m.pooled_assignment(table, i, v).filter(|_| v != 0) {
-            out.push_str(if first {
-                item.get(2..).unwrap_or(item)
-            } else {
-                item
-            });
-            first = false;
             continue;
         }
         if !first {
@@ -898,7 +892,7 @@ fn push_set_list(m: &Model, table: usize, mask: u16, values: &[u64], out: &mut S
         }
         first = false;
         out.push_str(&c.eq);
-        push_sql_or_null(m, c.kind, v, out);
+        push_sql_or_null(m, c.kind, values[i], out);
     }
 }
 

@@ -301,8 +301,6 @@ struct Pool {
     /// By table, then column, then entry: the range of ` and "COL" = <SQL form>` (a WHERE
     /// condition after the first, appended in one copy). Empty for columns not pooled.
     conditions: Vec<Vec<Vec<(u32, u32)>>>,
-    /// The same for `, "COL" = <SQL form>` (a SET item; the first one without its `, `).
-    assignments: Vec<Vec<Vec<(u32, u32)>>>,
 }
 
 /// Pools are the same for every model with the same print rules: built once per process.
@@ -578,39 +576,33 @@ impl Model {
                     .collect()
             })
             .collect();
-        // Per table, per column: `prefix(column)` followed by each pooled value.
-        let mut per_column = |prefix: &dyn Fn(&ColDef) -> String| -> Vec<Vec<Vec<(u32, u32)>>> {
-            self.tables
-                .iter()
-                .map(|t| {
-                    t.cols
-                        .iter()
-                        .map(|c| {
-                            if c.kind == Kind::Key {
-                                return Vec::new();
-                            }
-                            let head = prefix(c);
-                            (0..POOL as u64)
-                                .map(|i| {
-                                    let v = mix((i << 8) | c.kind as u64) | 1 << 63;
-                                    add(&mut arena, &|out| {
-                                        out.push_str(&head);
-                                        self.render_sql(c.kind, v, out);
-                                    })
+        let conditions = self
+            .tables
+            .iter()
+            .map(|t| {
+                t.cols
+                    .iter()
+                    .map(|c| {
+                        if c.kind == Kind::Key {
+                            return Vec::new();
+                        }
+                        (0..POOL as u64)
+                            .map(|i| {
+                                let v = mix((i << 8) | c.kind as u64) | 1 << 63;
+                                add(&mut arena, &|out| {
+                                    out.push_str(&c.and_eq);
+                                    self.render_sql(c.kind, v, out);
                                 })
-                                .collect()
-                        })
-                        .collect()
-                })
-                .collect()
-        };
-        let conditions = per_column(&|c| c.and_eq.clone());
-        let assignments = per_column(&|c| format!(", {}", c.eq));
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
         let pool = Arc::new(Pool {
             arena,
             entries,
             conditions,
-            assignments,
         });
         pools.push((key, Arc::clone(&pool)));
         pool
@@ -631,19 +623,6 @@ impl Model {
         let pool = self.pool.as_ref()?;
         let (start, len) = *pool
             .conditions
-            .get(table)?
-            .get(col)?
-            .get(v as usize & (POOL - 1))?;
-        pool.arena.get(start as usize..(start + len) as usize)
-    }
-
-    /// `, "COL" = <value>` for column `col` of `table` (a SET item; the first one is printed
-    /// from the third byte), if the column's kind is pooled; `v` is not NULL.
-    #[inline]
-    pub fn pooled_assignment(&self, table: usize, col: usize, v: u64) -> Option<&str> {
-        let pool = self.pool.as_ref()?;
-        let (start, len) = *pool
-            .assignments
             .get(table)?
             .get(col)?
             .get(v as usize & (POOL - 1))?;
@@ -968,8 +947,7 @@ mod tests {
         }
     }
 
-    /// A pooled WHERE condition is the column's ` and "COL" = ` followed by the pooled value, a
-    /// pooled SET item `, "COL" = ` followed by it.
+    /// A pooled WHERE condition is the column's ` and "COL" = ` followed by the pooled value.
     #[test]
     fn pooled_conditions_equal_prefix_and_value() {
         for catalog in [SimCatalog::Mixed, SimCatalog::TenColumns] {
@@ -978,17 +956,13 @@ mod tests {
                 for (i, c) in def.cols.iter().enumerate() {
                     for n in 0..1500u64 {
                         let v = mix(n ^ (i as u64) << 40) | 1 << 63;
-                        match (m.pooled_condition(t, i, v), m.pooled_assignment(t, i, v)) {
-                            (Some(cond), Some(assign)) => {
+                        match m.pooled_condition(t, i, v) {
+                            Some(cond) => {
                                 let mut want = c.and_eq.clone();
                                 m.push_sql(c.kind, v, &mut want);
                                 assert_eq!(cond, want);
-                                let mut want = format!(", {}", c.eq);
-                                m.push_sql(c.kind, v, &mut want);
-                                assert_eq!(assign, want);
                             }
-                            (None, None) => assert_eq!(c.kind, Kind::Key),
-                            other => panic!("{other:?}"),
+                            None => assert_eq!(c.kind, Kind::Key),
                         }
                     }
                 }
