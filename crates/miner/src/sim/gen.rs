@@ -641,13 +641,6 @@ impl Gen {
                 continue;
             }
             let v = row[i];
-            // Most conditions are pre-printed whole, name and value.
-            if i > 0 && v != 0 {
-                if let Some(cond) = m.pooled_condition(table, i, v) {
-                    buf.push_str(cond);
-                    continue;
-                }
-            }
             buf.push_str(match (i > 0, v == 0) {
                 (false, false) => &c.eq,
                 (true, false) => &c.and_eq,

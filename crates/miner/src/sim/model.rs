@@ -298,15 +298,11 @@ struct Pool {
     arena: String,
     /// By `Kind as usize`, then by entry: the SQL form's and the CSV text's range in `arena`.
     entries: Vec<Vec<[(u32, u32); 2]>>,
-    /// By table, then column, then entry: the range of ` and "COL" = <SQL form>` (a WHERE
-    /// condition after the first, appended in one copy). Empty for columns not pooled.
-    conditions: Vec<Vec<Vec<(u32, u32)>>>,
 }
 
 /// Pools are the same for every model with the same print rules: built once per process.
-/// What a pool depends on: the catalog (its column names), plain VARCHAR2 values, and the per
-/// mille of long CLOBs.
-type PoolKey = (SimCatalog, bool, u64);
+/// What a pool depends on: plain VARCHAR2 values, and the per mille of long CLOBs.
+type PoolKey = (bool, u64);
 static POOLS: std::sync::Mutex<Vec<(PoolKey, Arc<Pool>)>> = std::sync::Mutex::new(Vec::new());
 
 const KINDS: [Kind; 8] = [
@@ -332,7 +328,6 @@ pub(crate) struct Model {
     /// Nine in ten VARCHAR2 values are plain words ([`SimCatalog::TenColumns`]); else every
     /// value is made of the hard fragments.
     plain: bool,
-    catalog: SimCatalog,
     pool: Option<Arc<Pool>>,
 }
 
@@ -539,7 +534,6 @@ impl Model {
             fragments,
             long_clob_permille: (long_clob_percent * 10.0).clamp(0.0, 1000.0) as u64,
             plain: catalog == SimCatalog::TenColumns,
-            catalog,
             pool: None,
         };
         model.pool = Some(model.shared_pool());
@@ -548,7 +542,7 @@ impl Model {
 
     /// The pool of this model's print rules, built on first use in the process.
     fn shared_pool(&self) -> Arc<Pool> {
-        let key = (self.catalog, self.plain, self.long_clob_permille);
+        let key = (self.plain, self.long_clob_permille);
         let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, pool)) = pools.iter().find(|(k, _)| *k == key) {
             return Arc::clone(pool);
@@ -576,34 +570,7 @@ impl Model {
                     .collect()
             })
             .collect();
-        let conditions = self
-            .tables
-            .iter()
-            .map(|t| {
-                t.cols
-                    .iter()
-                    .map(|c| {
-                        if c.kind == Kind::Key {
-                            return Vec::new();
-                        }
-                        (0..POOL as u64)
-                            .map(|i| {
-                                let v = mix((i << 8) | c.kind as u64) | 1 << 63;
-                                add(&mut arena, &|out| {
-                                    out.push_str(&c.and_eq);
-                                    self.render_sql(c.kind, v, out);
-                                })
-                            })
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
-        let pool = Arc::new(Pool {
-            arena,
-            entries,
-            conditions,
-        });
+        let pool = Arc::new(Pool { arena, entries });
         pools.push((key, Arc::clone(&pool)));
         pool
     }
@@ -613,19 +580,6 @@ impl Model {
     fn pooled(&self, kind: Kind, v: u64, form: usize) -> Option<&str> {
         let pool = self.pool.as_ref()?;
         let (start, len) = pool.entries[kind as usize].get(v as usize & (POOL - 1))?[form];
-        pool.arena.get(start as usize..(start + len) as usize)
-    }
-
-    /// ` and "COL" = <value>` for column `col` of `table` (a WHERE condition after the first),
-    /// if the column's kind is pooled; `v` is not NULL.
-    #[inline]
-    pub fn pooled_condition(&self, table: usize, col: usize, v: u64) -> Option<&str> {
-        let pool = self.pool.as_ref()?;
-        let (start, len) = *pool
-            .conditions
-            .get(table)?
-            .get(col)?
-            .get(v as usize & (POOL - 1))?;
         pool.arena.get(start as usize..(start + len) as usize)
     }
 
@@ -942,29 +896,6 @@ mod tests {
                     m.push_text(kind, v, &mut a);
                     m.render_text(kind, entry, &mut b);
                     assert_eq!(a, b);
-                }
-            }
-        }
-    }
-
-    /// A pooled WHERE condition is the column's ` and "COL" = ` followed by the pooled value.
-    #[test]
-    fn pooled_conditions_equal_prefix_and_value() {
-        for catalog in [SimCatalog::Mixed, SimCatalog::TenColumns] {
-            let m = Model::new(catalog, 0.5);
-            for (t, def) in m.tables.iter().enumerate() {
-                for (i, c) in def.cols.iter().enumerate() {
-                    for n in 0..1500u64 {
-                        let v = mix(n ^ (i as u64) << 40) | 1 << 63;
-                        match m.pooled_condition(t, i, v) {
-                            Some(cond) => {
-                                let mut want = c.and_eq.clone();
-                                m.push_sql(c.kind, v, &mut want);
-                                assert_eq!(cond, want);
-                            }
-                            None => assert_eq!(c.kind, Kind::Key),
-                        }
-                    }
                 }
             }
         }
