@@ -289,9 +289,9 @@ const PLAIN_WORDS: &[&str] = &[
 const POOL: usize = 512;
 
 /// Pre-printed values: the SQL_REDO form and the CSV text of `POOL` values per kind, so a row is
-/// printed by copying; and per column the same values as whole WHERE conditions
-/// (` and "COL" = value`), one copy each. A value seed picks its entry; the key (unique per
-/// row) is never pooled.
+/// printed by copying. A value seed picks its entry; the key (unique per row) is never pooled.
+/// (Pre-printing whole ` and "COL" = value` conditions per column saved instructions but cost
+/// more time: the larger pool missed the CPU caches.)
 #[derive(Debug)]
 struct Pool {
     /// Every printed form, back to back (a few hundred KB that stay in the CPU caches).
