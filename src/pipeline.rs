@@ -816,6 +816,9 @@ struct Writer<'p> {
     /// The schema of the previous change (most changes repeat the table); cleared whenever
     /// `schemas` changes.
     last_schema: Option<Arc<TableSchema>>,
+    /// The source's shared names of `last_schema`'s table: a change carrying the same
+    /// allocations is of that table, found without comparing strings.
+    last_names: Option<(Name, Name)>,
     next_id: u64,
     checkpoints: u64,
     last_offset: Option<Offset>,
@@ -844,6 +847,7 @@ impl<'p> Writer<'p> {
             opts: opts.clone(),
             schemas: HashMap::new(),
             last_schema: None,
+            last_names: None,
             next_id,
             checkpoints: 0,
             last_offset,
@@ -920,7 +924,23 @@ impl<'p> Writer<'p> {
                 commit_ts: txn.commit_ts,
                 xid: txn.xid,
             };
-            let mut schema = self.schema_for(owner, table, &stmt);
+            // The schema is taken out of `last_schema` and put back after the row: no reference
+            // count changes per change.
+            let same_table = self.last_names.as_ref().is_some_and(|(o, t)| {
+                !o.is_empty()
+                    && !t.is_empty()
+                    && Arc::ptr_eq(o, &change.owner)
+                    && Arc::ptr_eq(t, &change.table)
+            });
+            let mut schema = match self.last_schema.take() {
+                Some(s) if same_table => s,
+                last => {
+                    self.last_schema = last;
+                    let s = self.schema_for(owner, table, &stmt);
+                    self.last_names = Some((change.owner.clone(), change.table.clone()));
+                    s
+                }
+            };
             let mut values = relabel_row(std::mem::take(&mut self.row_buffer));
             while let Err(unknown) = stmt.row(&schema, &mut values) {
                 // A column the catalog does not know (added after the columns export was taken,
@@ -931,6 +951,7 @@ impl<'p> Writer<'p> {
                 schema = evolved;
             }
             self.sink.write_row(&schema, &meta, &values)?;
+            self.last_schema = Some(schema);
             // The vectors serve the next change.
             self.row_buffer = relabel_row(values);
             stmt.recycle(&mut self.parse_buffers);
