@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use redoflow_checkpoint::FileCommit;
@@ -16,10 +16,13 @@ use crate::{fsync_dir, io_err, RejectedRow, RowMeta, SinkConfig, SinkError};
 /// Size of each file's write buffer.
 const WRITE_BUFFER: usize = 256 * 1024;
 
-/// A file being written.
+/// A file being written. Rows are encoded straight into its buffer, and the checksum and the
+/// write each take a whole buffer at a time (a CRC per 180-byte line cost 2% of a run).
 #[derive(Debug)]
 struct OpenFile {
-    writer: BufWriter<File>,
+    file: File,
+    /// Bytes not written to `file` yet (nor checksummed).
+    buf: Vec<u8>,
     abs_path: PathBuf,
     seq: u32,
     inprogress_path: String,
@@ -43,41 +46,52 @@ impl OpenFile {
         // Truncate: a leftover file of this exact name can only be an unfinished attempt of the
         // same term and checkpoint, which no committed checkpoint lists.
         let file = File::create(&abs_path).map_err(|e| io_err(&abs_path, e))?;
-        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
-        writer.write_all(header).map_err(|e| io_err(&abs_path, e))?;
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(header);
+        // Room for a full buffer and the row that overflows it.
+        let mut buf = Vec::with_capacity(WRITE_BUFFER + 64 * 1024);
+        buf.extend_from_slice(header);
         Ok(OpenFile {
-            writer,
+            file,
+            buf,
             abs_path,
             seq,
             inprogress_path: format!("{dir_name}/{name}"),
             final_path: format!("{dir_name}/{}", naming::final_file_name(checkpoint_id, seq)),
             rows: 0,
             bytes: header.len() as u64,
-            crc,
+            crc: crc32fast::Hasher::new(),
         })
     }
 
+    /// Appends one row, which `encode` writes at the end of the buffer.
     #[inline]
-    fn append(&mut self, line: &[u8]) -> Result<(), SinkError> {
-        self.writer
-            .write_all(line)
-            .map_err(|e| io_err(&self.abs_path, e))?;
-        self.crc.update(line);
-        self.bytes += line.len() as u64;
+    fn append_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(), SinkError> {
+        let start = self.buf.len();
+        encode(&mut self.buf);
+        self.bytes += (self.buf.len() - start) as u64;
         self.rows += 1;
+        if self.buf.len() >= WRITE_BUFFER {
+            self.write_buffer()?;
+        }
         Ok(())
     }
 
-    /// Flushes (and fsyncs) the file and closes it; the result joins the next `prepare`.
-    fn close(self, table: &str, fsync: bool) -> Result<ClosedFile, SinkError> {
-        let file = self
-            .writer
-            .into_inner()
-            .map_err(|e| io_err(&self.abs_path, e.into_error()))?;
+    /// Checksums and writes out the buffer.
+    fn write_buffer(&mut self) -> Result<(), SinkError> {
+        self.crc.update(&self.buf);
+        self.file
+            .write_all(&self.buf)
+            .map_err(|e| io_err(&self.abs_path, e))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes out (and fsyncs) the file and closes it; the result joins the next `prepare`.
+    fn close(mut self, table: &str, fsync: bool) -> Result<ClosedFile, SinkError> {
+        self.write_buffer()?;
         if fsync {
-            file.sync_data().map_err(|e| io_err(&self.abs_path, e))?;
+            self.file
+                .sync_data()
+                .map_err(|e| io_err(&self.abs_path, e))?;
         }
         Ok(ClosedFile {
             seq: self.seq,
@@ -252,15 +266,16 @@ impl CsvSink {
             }
         };
 
-        self.line.clear();
-        encode::encode_row(
-            &mut self.line,
-            meta,
-            &mut self.txn_meta,
-            values,
-            config.missing_marker.as_bytes(),
-        );
-        file.append(&self.line)?;
+        let txn_meta = &mut self.txn_meta;
+        file.append_with(|out| {
+            encode::encode_row(
+                out,
+                meta,
+                txn_meta,
+                values,
+                config.missing_marker.as_bytes(),
+            )
+        })?;
         if file.bytes >= config.max_file_bytes {
             if let Some(file) = table.current.take() {
                 tracing::debug!(table = %table.display, seq = file.seq, bytes = file.bytes, "roll: size");
@@ -293,9 +308,7 @@ impl CsvSink {
                 self.rejected.insert(file)
             }
         };
-        self.line.clear();
-        encode::encode_rejected(&mut self.line, row);
-        file.append(&self.line)?;
+        file.append_with(|out| encode::encode_rejected(out, row))?;
         if file.bytes >= self.config.max_file_bytes {
             if let Some(file) = self.rejected.take() {
                 self.closed
