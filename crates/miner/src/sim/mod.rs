@@ -9,7 +9,7 @@
 //!   print rules: a value is a 64-bit seed, and both its SQL_REDO form (as LogMiner prints it:
 //!   quoted or bare numbers, `''` escapes, `UNISTR`, `'..' || '..'`, `TO_DATE`, `TO_TIMESTAMP`,
 //!   `HEXTORAW`, `EMPTY_CLOB()`) and its CSV text derive from it. Values are printed once per
-//!   process into a pool of 512 per column type, so a row is built by copying.
+//!   process into a pool of 256 per column type, so a row is built by copying.
 //! - `gen`: the workload generator, a state machine advancing SCN step by step (interleaved
 //!   transactions on one or more redo threads, inserts / updates / deletes under row locks,
 //!   partial and full rollbacks, replication markers, shared commit SCNs, SCN gaps, long
