@@ -736,6 +736,7 @@ impl<'a> Statement<'a> {
 
     /// The row image in the schema's column order: INSERT values; UPDATE WHERE values overlaid by
     /// SET values; DELETE WHERE values. `None` = the redo does not carry that column.
+    #[inline]
     pub fn row<'s>(
         &'s self,
         schema: &TableSchema,
