@@ -1,6 +1,6 @@
-//! SQL_REDO parser fuzz target: `parse` and `Statement::row` must never panic, whatever the text,
-//! and parsing with reused vectors (`parse_reusing`, one `Buffers` for every input) must give
-//! the same result as a fresh parse.
+//! SQL_REDO parser fuzz target: `parse` and `Statement::row` must never panic, whatever the text;
+//! parsing with reused vectors (`parse_reusing`, one `Buffers` for every input) must give the
+//! same result as a fresh parse; and the byte-exact fast paths must agree with the general one.
 //!
 //! Run: `RUSTC_BOOTSTRAP=1 cargo fuzz run sql_redo` from the repository root (cargo-fuzz needs
 //! nightly flags; `RUSTC_BOOTSTRAP` lets a stable toolchain accept them).
@@ -31,6 +31,13 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => assert_eq!(fresh.as_ref().err(), Some(&e)),
         }
     });
+    // The byte-exact fast paths for `TO_DATE(`, `TO_TIMESTAMP(` and `HEXTORAW(` must answer what
+    // the general path answers for the same text with those names in lower case (which only
+    // the general path reads): the same statement or the same error at the same byte.
+    let lowered = lower_function_names(sql);
+    if lowered != sql {
+        assert_eq!(format!("{fresh:?}"), format!("{:?}", parse(&lowered)));
+    }
     let Ok(stmt) = fresh else {
         return;
     };
@@ -54,3 +61,29 @@ fuzz_target!(|data: &[u8]| {
     let partial = TableSchema::new(TableId::new(stmt.owner, stmt.table), columns);
     let _ = stmt.row(&partial, &mut out);
 });
+
+/// `sql` with `TO_DATE(`, `TO_TIMESTAMP(` and `HEXTORAW(` in lower case where they stand
+/// outside quotes (inside a literal or a quoted name they are text, and must stay as they are).
+fn lower_function_names(sql: &str) -> String {
+    const NAMES: [&str; 3] = ["TO_DATE(", "TO_TIMESTAMP(", "HEXTORAW("];
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut rest = sql;
+    while let Some(c) = rest.chars().next() {
+        if quote.is_none() {
+            if let Some(name) = NAMES.iter().find(|n| rest.starts_with(*n)) {
+                out.push_str(&name.to_ascii_lowercase());
+                rest = &rest[name.len()..];
+                continue;
+            }
+        }
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
