@@ -82,6 +82,10 @@ impl OpenFile {
             .write_all(&self.buf)
             .map_err(|e| io_err(&self.abs_path, e))?;
         self.buf.clear();
+        // A huge row (a long CLOB) grew the buffer: give that memory back.
+        if self.buf.capacity() > 2 * WRITE_BUFFER {
+            self.buf.shrink_to(WRITE_BUFFER + 64 * 1024);
+        }
         Ok(())
     }
 
