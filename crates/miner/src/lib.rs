@@ -6,7 +6,8 @@
 //! - [`txn`]: [`TxnBuffer`], a pure state machine from rows to committed transactions in commit
 //!   order, keeping the restart [`Offset`](redoflow_checkpoint::Offset) right.
 //! - [`sql`]: the SQL_REDO parser, a scanner that borrows values from the statement text.
-//! - [`value`], [`schema`]: typed values and table definitions shared with the CSV writer.
+//! - [`value`], [`schema`]: typed values and table definitions shared with the CSV writer;
+//!   [`decimal`]: the integer printing both the simulator and the CSV writer use.
 //! - [`planner`]: the pure adaptive batch planner that turns row targets into SCN windows.
 //! - [`sim`]: [`SimSource`], a seeded, deterministic simulated Oracle with its ground truth
 //!   and fault injection (the demo, the benchmarks and the HA tests run on it).
@@ -19,6 +20,7 @@
 //! [`sql::parse`] on the writer's side.
 
 pub mod conformance;
+pub mod decimal;
 #[cfg(feature = "oracle")]
 pub mod oracle;
 pub mod planner;

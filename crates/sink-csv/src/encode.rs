@@ -6,6 +6,7 @@
 //! dates and XIDs are formatted by hand into the buffer (no `fmt` machinery on the hot path).
 
 use redoflow_checkpoint::{Scn, Xid};
+use redoflow_miner::decimal::{self, pair};
 use redoflow_miner::value::{OraDateTime, Value};
 
 use crate::{RowMeta, RowOp};
@@ -98,42 +99,10 @@ pub(crate) fn push_field(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
-/// The two decimal digits of 0..=99.
-const fn pairs() -> [[u8; 2]; 100] {
-    let mut t = [[0; 2]; 100];
-    let mut i = 0;
-    while i < 100 {
-        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
-        i += 1;
-    }
-    t
-}
-static PAIRS: [[u8; 2]; 100] = pairs();
-
-/// Two decimal digits of `n % 100`.
-#[inline(always)]
-fn pair(n: u32) -> [u8; 2] {
-    PAIRS[(n % 100) as usize]
-}
-
-/// Appends the decimal digits of `n`, two at a time.
+/// Appends the decimal digits of `n`.
 #[inline]
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    while n >= 100 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&pair((n % 100) as u32));
-        n /= 100;
-    }
-    if n >= 10 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&pair(n as u32));
-    } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
-    }
-    out.extend_from_slice(&buf[i..]);
+pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(decimal::u64_digits(n, &mut [0; 20]));
 }
 
 #[inline]

@@ -389,35 +389,9 @@ fn push_ascii(out: &mut String, b: &[u8]) {
 
 /// Appends the decimal digits of `n`.
 #[inline]
-pub(crate) fn push_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    // Two digits per division.
-    while n >= 100 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[(n % 100) as usize]);
-        n /= 100;
-    }
-    if n >= 10 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[n as usize]);
-    } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
-    }
-    push_ascii(out, &buf[i..]);
+pub(crate) fn push_u64(out: &mut String, n: u64) {
+    push_ascii(out, crate::decimal::u64_digits(n, &mut [0; 20]));
 }
-
-/// The two decimal digits of 0..=99.
-static PAIRS: [[u8; 2]; 100] = {
-    let mut t = [[0; 2]; 100];
-    let mut i = 0;
-    while i < 100 {
-        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
-        i += 1;
-    }
-    t
-};
 
 /// Appends `n` as `width` hex digits.
 pub(crate) fn push_hex(out: &mut String, n: u64, width: usize, upper: bool) {

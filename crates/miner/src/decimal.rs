@@ -1,0 +1,66 @@
+//! Decimal digits printed by hand, two at a time from a table: the simulator and the CSV writer
+//! print an integer or a date for nearly every value, and one division per two digits (no
+//! `fmt` machinery) is measurable at those rates.
+
+/// The two decimal digits of 0..=99.
+static PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// The two decimal digits of `n % 100`.
+#[inline(always)]
+pub fn pair(n: u32) -> [u8; 2] {
+    PAIRS[(n % 100) as usize]
+}
+
+/// The decimal digits of `n`, written at the end of `buf` and returned.
+#[inline]
+pub fn u64_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    while n >= 100 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&pair((n % 100) as u32));
+        n /= 100;
+    }
+    if n >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&pair(n as u32));
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    &buf[i..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_equal_display() {
+        for n in [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            4_294_967_296,
+            u64::MAX,
+        ] {
+            assert_eq!(u64_digits(n, &mut [0; 20]), n.to_string().as_bytes());
+        }
+        for n in 0..250 {
+            assert_eq!(pair(n), format!("{:02}", n % 100).as_bytes());
+        }
+    }
+}
