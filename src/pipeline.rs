@@ -566,17 +566,8 @@ fn mine<S: LogSource>(
                         }
                     } else {
                         for change in txn.changes.iter().filter(|c| c.op != ChangeOp::Ddl) {
-                            // A source shares one name allocation per table: the same
-                            // pointers as the last change mean the same table (not for
-                            // empty names, which take the table from the statement).
-                            if let Some((o, t)) = &last_names {
-                                if Arc::ptr_eq(o, &change.owner)
-                                    && Arc::ptr_eq(t, &change.table)
-                                    && !o.is_empty()
-                                    && !t.is_empty()
-                                {
-                                    continue;
-                                }
+                            if same_names(&last_names, change) {
+                                continue;
                             }
                             let (owner, table) = table_names(change);
                             ensure_schema(owner, table)?;
@@ -787,6 +778,18 @@ impl KnownTables {
     }
 }
 
+/// Whether `change` carries the very names of `last` (a source shares one allocation per
+/// table, so the same pointers mean the same table): a check without comparing strings. Never
+/// for empty names, which take the table from the statement.
+fn same_names(last: &Option<(Name, Name)>, change: &Change) -> bool {
+    last.as_ref().is_some_and(|(o, t)| {
+        !o.is_empty()
+            && !t.is_empty()
+            && Arc::ptr_eq(o, &change.owner)
+            && Arc::ptr_eq(t, &change.table)
+    })
+}
+
 /// The change's table: SEG_OWNER/TABLE_NAME, or for exports without them the names in the
 /// statement.
 fn table_names(change: &Change) -> (&str, &str) {
@@ -934,14 +937,8 @@ impl<'p> Writer<'p> {
             };
             // The schema is taken out of `last_schema` and put back after the row: no reference
             // count changes per change.
-            let same_table = self.last_names.as_ref().is_some_and(|(o, t)| {
-                !o.is_empty()
-                    && !t.is_empty()
-                    && Arc::ptr_eq(o, &change.owner)
-                    && Arc::ptr_eq(t, &change.table)
-            });
             let mut schema = match self.last_schema.take() {
-                Some(s) if same_table => s,
+                Some(s) if same_names(&self.last_names, change) => s,
                 last => {
                     self.last_schema = last;
                     let s = self.schema_for(owner, table, &stmt);
