@@ -12,7 +12,7 @@
 //! so the checkpoint rules are the same and nothing crosses threads.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,11 +21,11 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use redoflow_checkpoint::{Checkpoint, Offset, Scn, Xid};
 use redoflow_miner::planner::{Planner, PlannerConfig};
 use redoflow_miner::row::Name;
-use redoflow_miner::sql::{self, ParseError};
+use redoflow_miner::sql::{self, ParseError, RowError, UnknownColumn};
 use redoflow_miner::txn::{
     wipe_spill_dir, Change, ChangeOp, CommittedTxn, TxnBufferConfig, TxnError,
 };
-use redoflow_miner::{LogSource, SourceError, TableId, TableSchema, TxnBuffer, Value};
+use redoflow_miner::{LogSource, SourceError, TableId, TableSchema, TxnBuffer};
 use redoflow_sink_csv::{
     self as sink, CsvSink, RejectedRow, RowMeta, RowOp, SinkConfig, SinkError,
 };
@@ -150,6 +150,9 @@ pub struct Progress {
     pub expired_transactions: AtomicU64,
     /// Committed transactions whose changes had spilled to disk.
     pub spilled_transactions: AtomicU64,
+    /// True when the writer runs on the mining thread (one usable core): everything but the
+    /// source's own work is then in each round's time outside its fetches.
+    pub writer_on_mining_thread: AtomicBool,
     /// Per-round figures, kept only after [`Progress::record_rounds`] (`redoflow bench`).
     rounds_log: Mutex<Option<Vec<RoundStats>>>,
 }
@@ -291,6 +294,9 @@ pub fn run_pipeline<S: LogSource>(
         WriterThread::Auto => thread::available_parallelism().is_ok_and(|n| n.get() > 1),
     };
     tracing::debug!(separate, "writer thread");
+    progress
+        .writer_on_mining_thread
+        .store(!separate, Ordering::Relaxed);
     let result = if separate {
         mine_and_write(
             opts,
@@ -828,14 +834,7 @@ struct Writer<'p> {
     progress: &'p Progress,
     /// Kept between changes so writing a row allocates nothing.
     parse_buffers: sql::Buffers,
-    row_buffer: Vec<Option<&'static Value<'static>>>,
-}
-
-/// An empty vector of `row`'s allocation with another lifetime (collected in place).
-#[allow(clippy::unnecessary_filter_map)] // `filter_map` changes the element type's lifetimes
-fn relabel_row<'b>(mut row: Vec<Option<&Value<'_>>>) -> Vec<Option<&'b Value<'b>>> {
-    row.clear();
-    row.into_iter().filter_map(|_| None).collect()
+    row_buffers: sql::RowBuffers,
 }
 
 impl<'p> Writer<'p> {
@@ -856,7 +855,7 @@ impl<'p> Writer<'p> {
             last_offset,
             progress,
             parse_buffers: sql::Buffers::default(),
-            row_buffer: Vec::new(),
+            row_buffers: sql::RowBuffers::default(),
         })
     }
 
@@ -921,13 +920,6 @@ impl<'p> Writer<'p> {
                     continue;
                 }
             };
-            let stmt = match sql::parse_reusing(&change.sql_redo, &mut self.parse_buffers) {
-                Ok(s) => s,
-                Err(e) => {
-                    self.parse_failed(txn, change, (owner, table), e)?;
-                    continue;
-                }
-            };
             let meta = RowMeta {
                 op,
                 scn: change.scn,
@@ -941,25 +933,45 @@ impl<'p> Writer<'p> {
                 Some(s) if same_names(&self.last_names, change) => s,
                 last => {
                     self.last_schema = last;
-                    let s = self.schema_for(owner, table, &stmt);
+                    let s = match self.known_schema(owner, table) {
+                        Some(s) => s,
+                        None => match self.schema_from_statement(owner, table, &change.sql_redo) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                self.parse_failed(txn, change, (owner, table), e)?;
+                                continue;
+                            }
+                        },
+                    };
                     self.last_names = Some((change.owner.clone(), change.table.clone()));
                     s
                 }
             };
-            let mut values = relabel_row(std::mem::take(&mut self.row_buffer));
-            while let Err(unknown) = stmt.row(&schema, &mut values) {
-                // A column the catalog does not know (added after the columns export was taken,
-                // or a table missing from it): extend the table and roll its file.
-                tracing::warn!(table = %schema.id, column = unknown.0, scn = %change.scn, "column not in the table definition; adding it");
-                let evolved = Arc::new(schema.with_added_column(unknown.0, "UNKNOWN"));
-                self.set_schema(evolved.clone());
-                schema = evolved;
+            // Parsed straight into the row image, in the schema's column order.
+            loop {
+                match sql::parse_row(&change.sql_redo, &schema, &mut self.row_buffers) {
+                    Ok(row) => {
+                        self.sink.write_row(&schema, &meta, &row.values)?;
+                        row.recycle(&mut self.row_buffers);
+                        self.last_schema = Some(schema);
+                        break;
+                    }
+                    Err(RowError::UnknownColumn(UnknownColumn(name))) => {
+                        // A column the catalog does not know (added after the columns export
+                        // was taken, or a table missing from it): extend the table and roll
+                        // its file.
+                        tracing::warn!(table = %schema.id, column = name, scn = %change.scn, "column not in the table definition; adding it");
+                        let evolved = Arc::new(schema.with_added_column(name, "UNKNOWN"));
+                        self.set_schema(evolved.clone());
+                        schema = evolved;
+                    }
+                    Err(RowError::Parse(e)) => {
+                        self.last_schema = Some(schema);
+                        self.parse_failed(txn, change, (owner, table), e)?;
+                        break;
+                    }
+                }
             }
-            self.sink.write_row(&schema, &meta, &values)?;
-            self.last_schema = Some(schema);
-            // The vectors serve the next change.
-            self.row_buffer = relabel_row(values);
-            stmt.recycle(&mut self.parse_buffers);
         }
         self.progress.transactions.fetch_add(1, Ordering::Relaxed);
         self.progress
@@ -968,23 +980,31 @@ impl<'p> Writer<'p> {
         Ok(())
     }
 
-    /// The table's schema; for a table the source does not know, one built from the columns the
-    /// statement names (in statement order).
-    fn schema_for(
+    /// The table's schema, if the source knows the table.
+    fn known_schema(&mut self, owner: &str, table: &str) -> Option<Arc<TableSchema>> {
+        if let Some(s) = &self.last_schema {
+            if s.id.owner == owner && s.id.name == table {
+                return Some(s.clone());
+            }
+        }
+        let s = self
+            .schemas
+            .get(owner)
+            .and_then(|t| t.get(table))
+            .cloned()?;
+        self.last_schema = Some(s.clone());
+        Some(s)
+    }
+
+    /// For a table the source does not know, a schema built from the columns its first
+    /// statement names (in statement order); kept for the table's next changes.
+    fn schema_from_statement(
         &mut self,
         owner: &str,
         table: &str,
-        stmt: &sql::Statement<'_>,
-    ) -> Arc<TableSchema> {
-        if let Some(s) = &self.last_schema {
-            if s.id.owner == owner && s.id.name == table {
-                return s.clone();
-            }
-        }
-        if let Some(s) = self.schemas.get(owner).and_then(|t| t.get(table)).cloned() {
-            self.last_schema = Some(s.clone());
-            return s;
-        }
+        sql_redo: &str,
+    ) -> Result<Arc<TableSchema>, ParseError> {
+        let stmt = sql::parse_reusing(sql_redo, &mut self.parse_buffers)?;
         tracing::warn!(
             owner,
             table,
@@ -996,9 +1016,10 @@ impl<'p> Writer<'p> {
                 schema = schema.with_added_column(name, "UNKNOWN");
             }
         }
+        stmt.recycle(&mut self.parse_buffers);
         let schema = Arc::new(schema);
         self.set_schema(schema.clone());
-        schema
+        Ok(schema)
     }
 
     fn set_schema(&mut self, schema: Arc<TableSchema>) {

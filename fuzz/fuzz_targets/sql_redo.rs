@@ -1,6 +1,8 @@
 //! SQL_REDO parser fuzz target: `parse` and `Statement::row` must never panic, whatever the text;
 //! parsing with reused vectors (`parse_reusing`, one `Buffers` for every input) must give the
-//! same result as a fresh parse; and the byte-exact fast paths must agree with the general one.
+//! same result as a fresh parse; the byte-exact fast paths must agree with the general one; and
+//! `parse_row` must give what `parse` then `Statement::row` give (values, unknown column or
+//! error).
 //!
 //! Run: `RUSTC_BOOTSTRAP=1 cargo fuzz run sql_redo` from the repository root (cargo-fuzz needs
 //! nightly flags; `RUSTC_BOOTSTRAP` lets a stable toolchain accept them).
@@ -9,11 +11,36 @@
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 
-use redoflow_miner::sql::{parse, parse_reusing, Buffers};
+use redoflow_miner::sql::{parse, parse_reusing, parse_row, Buffers, RowBuffers, RowError, Statement};
 use redoflow_miner::{Column, TableId, TableSchema};
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
+    static ROW_BUFFERS: RefCell<RowBuffers> = RefCell::new(RowBuffers::default());
+}
+
+/// `parse_row` against `schema` agrees with `stmt` (the parse of `sql`) laid out by `row`.
+fn check_row(sql: &str, stmt: &Result<Statement<'_>, redoflow_miner::sql::ParseError>, schema: &TableSchema) {
+    ROW_BUFFERS.with(|b| {
+        let mut buffers = b.borrow_mut();
+        let got = parse_row(sql, schema, &mut buffers);
+        match (stmt, got) {
+            (Err(e), Err(RowError::Parse(g))) => assert_eq!(*e, g),
+            (Ok(stmt), got) => {
+                let mut out = Vec::new();
+                match (stmt.row(schema, &mut out), got) {
+                    (Err(unknown), Err(RowError::UnknownColumn(g))) => assert_eq!(unknown, g),
+                    (Ok(()), Ok(row)) => {
+                        let want: Vec<_> = out.into_iter().map(|v| v.cloned()).collect();
+                        assert_eq!(want, row.values);
+                        row.recycle(&mut buffers);
+                    }
+                    (want, got) => panic!("row gave {want:?}, parse_row gave {got:?}"),
+                }
+            }
+            (want, got) => panic!("parse gave {want:?}, parse_row gave {got:?}"),
+        }
+    });
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -38,7 +65,13 @@ fuzz_target!(|data: &[u8]| {
     if lowered != sql {
         assert_eq!(format!("{fresh:?}"), format!("{:?}", parse(&lowered)));
     }
-    let Ok(stmt) = fresh else {
+    let Ok(stmt) = &fresh else {
+        let columns = ["ID", "A"].iter().enumerate().map(|(i, n)| Column {
+            name: n.to_string(),
+            data_type: "NUMBER".to_string(),
+            column_id: i as u32 + 1,
+        });
+        check_row(sql, &fresh, &TableSchema::new(TableId::new("O", "T"), columns.collect()));
         return;
     };
     // A schema with the statement's columns (in reverse, to exercise the reordering), and one
@@ -57,9 +90,14 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     assert!(stmt.row(&full, &mut out).is_ok());
     assert_eq!(out.len(), columns.len());
+    check_row(sql, &fresh, &full);
+    columns.reverse();
+    let forward = TableSchema::new(TableId::new(stmt.owner, stmt.table), columns.clone());
+    check_row(sql, &fresh, &forward);
     columns.pop();
     let partial = TableSchema::new(TableId::new(stmt.owner, stmt.table), columns);
     let _ = stmt.row(&partial, &mut out);
+    check_row(sql, &fresh, &partial);
 });
 
 /// `sql` with `TO_DATE(`, `TO_TIMESTAMP(` and `HEXTORAW(` in lower case where they stand

@@ -45,6 +45,9 @@ pub struct TableSchema {
     /// Hash of the column names and types, so a writer can tell "same columns" per row
     /// without comparing the lists.
     fingerprint: u64,
+    /// `"C1","C2",...` as an INSERT's column list prints the columns, when no name contains a
+    /// `"` (which would make the quoting ambiguous); the SQL parser compares it whole.
+    insert_list: Option<String>,
 }
 
 /// Up to this many columns a name is found by comparing, beyond by the hash index.
@@ -55,7 +58,12 @@ const LINEAR_SEARCH_COLUMNS: usize = 16;
 /// at the rate the writer matches names (15 per change).
 #[inline(always)]
 fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`same_name`] on bytes.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -96,13 +104,40 @@ impl TableSchema {
             }
             h.finish()
         };
+        let insert_list = columns.iter().all(|c| !c.name.contains('"')).then(|| {
+            let quoted: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+            quoted.join(",")
+        });
         TableSchema {
             id,
             columns,
             version: 1,
             index,
             fingerprint,
+            insert_list,
         }
+    }
+
+    /// `"C1","C2",...`: the column list of an INSERT naming every column in order (`None` when a
+    /// name contains `"`).
+    pub(crate) fn insert_list(&self) -> Option<&[u8]> {
+        self.insert_list.as_deref().map(str::as_bytes)
+    }
+
+    /// True if `text` starts with column `i`'s name in double quotes, `"NAME"` (never for a
+    /// name that contains `"`: a quoted name ends at the first `"`).
+    #[inline(always)]
+    pub(crate) fn quoted_at(&self, i: usize, text: &[u8]) -> bool {
+        let Some(c) = self.columns.get(i) else {
+            return false;
+        };
+        let n = c.name.len();
+        self.insert_list.is_some()
+            && text.first() == Some(&b'"')
+            && text.get(n + 1) == Some(&b'"')
+            && text
+                .get(1..n + 1)
+                .is_some_and(|name| same_bytes(name, c.name.as_bytes()))
     }
 
     /// Equal for equal column lists (names and types, in order).

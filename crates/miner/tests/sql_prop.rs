@@ -5,8 +5,10 @@
 use std::borrow::Cow;
 
 use proptest::prelude::*;
-use redoflow_miner::sql::{parse, DmlKind};
-use redoflow_miner::{OraDateTime, Value};
+use redoflow_miner::sql::{
+    parse, parse_reusing, parse_row, Buffers, DmlKind, RowBuffers, RowError,
+};
+use redoflow_miner::{Column, OraDateTime, TableId, TableSchema, Value};
 
 /// A generated value: what the parser must return, and how LogMiner would print it.
 #[derive(Clone, Debug)]
@@ -346,6 +348,77 @@ fn render(g: &GenStmt) -> String {
     sql
 }
 
+/// Column names of the layout tests: few, so that statements repeat them (SET and WHERE naming
+/// one column, a name twice) and schemas know some and miss others.
+const POOL: [&str; 8] = ["ID", "A", "AB", "B", "N 1", "é", "LONG_COLUMN_NAME_X", "C"];
+
+/// A statement over [`POOL`] names, as LogMiner prints it, then perhaps spaced and cased
+/// differently (the general paths) or cut short.
+fn pooled_statement() -> impl Strategy<Value = String> {
+    let pairs = |n| proptest::collection::vec((proptest::sample::select(&POOL[..]), value()), n);
+    (statement(), pairs(1..8), pairs(0..9), 0u8..6, 0.0f64..1.0).prop_map(
+        |(mut g, values, conditions, variant, cut)| {
+            let named =
+                |v: Vec<(&str, Gen)>| v.into_iter().map(|(n, g)| (n.to_string(), g)).collect();
+            g.values = if g.kind == DmlKind::Delete {
+                Vec::new()
+            } else {
+                named(values)
+            };
+            g.conditions = if g.kind == DmlKind::Insert {
+                Vec::new()
+            } else {
+                named(conditions)
+            };
+            let sql = render(&g);
+            match variant {
+                0 => sql.replace("\",\"", "\", \""),
+                1 => sql.replace(" = ", "=").replace(" and ", "  AND "),
+                2 => sql.replace("(\"", "( \""),
+                3 => {
+                    let mut at = (sql.len() as f64 * cut) as usize;
+                    while !sql.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    sql[..at].to_string()
+                }
+                _ => sql,
+            }
+        },
+    )
+}
+
+/// A schema over some of the [`POOL`] names in some order, perhaps with a name of its own
+/// (one containing `"` turns the whole-list compare off).
+fn pooled_schema() -> impl Strategy<Value = TableSchema> {
+    (
+        proptest::sample::subsequence(POOL.to_vec(), 0..=POOL.len()),
+        any::<proptest::sample::Index>(),
+        proptest::option::of(prop_oneof![Just("X\"Y"), Just("EXTRA")]),
+        any::<bool>(),
+    )
+        .prop_map(|(mut names, rotate, extra, reverse)| {
+            if !names.is_empty() {
+                let k = rotate.index(names.len());
+                names.rotate_left(k);
+            }
+            if reverse {
+                names.reverse();
+            }
+            names.extend(extra);
+            let columns = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Column {
+                    name: n.to_string(),
+                    data_type: "VARCHAR2".into(),
+                    column_id: i as u32 + 1,
+                })
+                .collect();
+            TableSchema::new(TableId::new("O", "T"), columns)
+        })
+}
+
 fn check_pairs(got: &[(&str, Value<'_>)], want: &[(String, Gen)]) -> Result<(), TestCaseError> {
     prop_assert_eq!(got.len(), want.len());
     for ((gn, gv), (wn, wv)) in got.iter().zip(want) {
@@ -373,6 +446,33 @@ proptest! {
         prop_assert_eq!(stmt.table, g.table.as_str());
         check_pairs(&stmt.values, &g.values)?;
         check_pairs(&stmt.conditions, &g.conditions)?;
+    }
+
+    /// Parsing straight into a row image gives what parsing into pairs and laying them out
+    /// gives: the same values in the same slots, the same unknown column, or the same error.
+    #[test]
+    fn row_parse_equals_statement_then_row(sql in pooled_statement(), schema in pooled_schema()) {
+        let mut buffers = Buffers::default();
+        let mut row_buffers = RowBuffers::default();
+        // Twice through the same buffers: reuse must not leak one statement into the next.
+        for _ in 0..2 {
+            let want = parse_reusing(&sql, &mut buffers).map(|stmt| {
+                let mut out = Vec::new();
+                let laid = stmt.row(&schema, &mut out).map(|()| out.into_iter().map(|v| v.cloned()).collect::<Vec<_>>());
+                (stmt.kind, laid)
+            });
+            let got = parse_row(&sql, &schema, &mut row_buffers);
+            match (want, got) {
+                (Err(e), Err(RowError::Parse(g))) => prop_assert_eq!(e, g, "{}", sql),
+                (Ok((_, Err(unknown))), Err(RowError::UnknownColumn(g))) => prop_assert_eq!(unknown, g, "{}", sql),
+                (Ok((kind, Ok(values))), Ok(row)) => {
+                    prop_assert_eq!(kind, row.kind);
+                    prop_assert_eq!(&values, &row.values, "{}", sql);
+                    row.recycle(&mut row_buffers);
+                }
+                (want, got) => prop_assert!(false, "{sql}: pairs gave {want:?}, row gave {got:?}"),
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! field is quoted iff it contains `,` `"` `\r` or `\n`, and `"` inside is doubled. Integers,
 //! dates and XIDs are formatted by hand into the buffer (no `fmt` machinery on the hot path).
 
+use std::borrow::Borrow;
+
 use redoflow_checkpoint::{Scn, Xid};
 use redoflow_miner::decimal::{self, pair};
 use redoflow_miner::value::{OraDateTime, Value};
@@ -226,11 +228,11 @@ impl TxnMeta {
 
 /// Appends a whole data row, `\n` included.
 #[inline]
-pub(crate) fn encode_row(
+pub(crate) fn encode_row<'v, V: Borrow<Value<'v>>>(
     out: &mut Vec<u8>,
     meta: &RowMeta,
     txn: &mut TxnMeta,
-    values: &[Option<&Value<'_>>],
+    values: &[Option<V>],
     missing: &[u8],
 ) {
     out.extend_from_slice(match meta.op {
@@ -243,7 +245,7 @@ pub(crate) fn encode_row(
     out.extend_from_slice(txn.get(meta));
     for v in values {
         out.push(b',');
-        push_value(out, *v, missing);
+        push_value(out, v.as_ref().map(Borrow::borrow), missing);
     }
     out.push(b'\n');
 }
@@ -450,7 +452,7 @@ mod tests {
             ..meta
         };
         let mut out = Vec::new();
-        encode_row(&mut out, &meta, &mut txn, &[], MISSING);
+        encode_row(&mut out, &meta, &mut txn, &[] as &[Option<&Value>], MISSING);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "D,0,18446744073709551615,,0A0B000000FF0001\n"

@@ -1,5 +1,6 @@
 //! The writer: rows into per-table in-progress files, `prepare` at a checkpoint.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
@@ -213,13 +214,14 @@ impl CsvSink {
     }
 
     /// Appends one change row to its table's current file. `values[i]` is the value of schema
-    /// column `i`; `None` means the redo does not carry it (written as the missing marker).
-    /// Starts a new file when the schema differs from the one the current file was started with.
-    pub fn write_row(
+    /// column `i` (a `Value` or a reference to one); `None` means the redo does not carry it
+    /// (written as the missing marker). Starts a new file when the schema differs from the one
+    /// the current file was started with.
+    pub fn write_row<'v, V: Borrow<Value<'v>>>(
         &mut self,
         schema: &TableSchema,
         meta: &RowMeta,
-        values: &[Option<&Value<'_>>],
+        values: &[Option<V>],
     ) -> Result<(), SinkError> {
         if values.len() != schema.columns.len() {
             return Err(SinkError::ColumnCount {

@@ -246,7 +246,9 @@ fn rolls_on_schema_change() {
     v2b.version = v2.version;
     sink.write_row(&v2b, &meta(4), &[Some(&Value::Number("4")), None])
         .unwrap();
-    let err = sink.write_row(&v2b, &meta(5), &[None]).unwrap_err();
+    let err = sink
+        .write_row(&v2b, &meta(5), &[None::<&Value>])
+        .unwrap_err();
     assert!(err.to_string().contains("A.T"), "{err}");
     let files = sink.prepare().unwrap();
     assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), [2, 1, 1]);

@@ -8,7 +8,9 @@
 //! - `datetime`: the Oracle format-mask interpreter behind `TO_DATE` / `TO_TIMESTAMP[_TZ]`, with
 //!   a fast path for the ISO form our sessions print.
 //! - `unistr`: `UNISTR('\XXXX')` decoding.
-//! - [`Statement::row`] lays a parsed statement out in a table's column order.
+//! - [`Statement::row`] lays a parsed statement out in a table's column order; [`parse_row`]
+//!   (`row`) does both in one pass, each value parsed into its column's slot (the writer's path).
+//!   One grammar, generic over where values go (`Sink`), serves both.
 //!
 //! Speed comes from not copying: names and most values are slices of the input, only `''`
 //! escapes, `UNISTR` and `||` concatenation allocate; a statement's vectors are reused from the
@@ -23,8 +25,11 @@
 //! byte offset of the problem; the caller adds SCN, XID and table. No input makes it panic.
 
 mod datetime;
+mod row;
 mod scan;
 mod unistr;
+
+pub use row::{parse_row, Row, RowBuffers, RowError};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -89,11 +94,6 @@ impl std::error::Error for ParseError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnknownColumn<'a>(pub &'a str);
 
-// Capacity guesses for UPDATE's SET and for WHERE (INSERT counts its columns first): most tables
-// have fewer columns, and a wider one costs a few doublings.
-const VALUES_CAPACITY: usize = 16;
-const SET_CAPACITY: usize = 8;
-
 /// Parses one SQL_REDO statement (the CSF pieces already joined).
 pub fn parse(sql: &str) -> Result<Statement<'_>, ParseError> {
     parse_reusing(sql, &mut Buffers::default())
@@ -110,27 +110,116 @@ pub struct Buffers {
 
 type Pair<'a> = (&'a str, Value<'a>);
 
-/// An empty vector of `from`'s allocation with another lifetime. (The standard library
-/// collects a `Vec`'s `IntoIter` into a vector of a same-sized type in place, so the
-/// allocation is kept.)
+/// An empty vector of `from`'s allocation with element type `U` (same size and alignment, in
+/// practice the same type with other lifetimes). The standard library collects a `Vec`'s
+/// `IntoIter` into a vector of a same-sized type in place, so the allocation is kept.
 // `filter` cannot do it: `filter_map` is what changes the element type (its lifetimes).
 #[allow(clippy::unnecessary_filter_map)]
-fn relabel<'b>(mut from: Vec<Pair<'_>>) -> Vec<Pair<'b>> {
+pub(crate) fn relabel<T, U>(mut from: Vec<T>) -> Vec<U> {
     from.clear();
     from.into_iter().filter_map(|_| None).collect()
 }
 
+/// Where the grammar puts what it reads: `(name, value)` pairs for a [`Statement`], or the slots
+/// of a table's row image for [`parse_row`]. The grammar and its errors are the same for both.
+trait Sink<'a> {
+    /// After an INSERT's `(`: reads the column list up to (not including) its `)`; returns how
+    /// many columns it names.
+    fn columns(&mut self, s: &mut Scanner<'a>) -> Result<usize, ParseError>;
+
+    /// The slot of the INSERT's `i`-th value (`i` below what [`Sink::columns`] returned).
+    fn value(&mut self, i: usize) -> Option<&mut Value<'a>>;
+
+    /// Reads the quoted column name of a SET (`set`) or WHERE item and gives its value's slot.
+    fn named(&mut self, s: &mut Scanner<'a>, set: bool) -> Result<&mut Value<'a>, ParseError>;
+
+    /// The WHERE clause starts (the SET list, if any, is complete).
+    fn start_where(&mut self) {}
+}
+
+/// The pairs of a [`Statement`].
+struct Pairs<'a> {
+    values: Vec<Pair<'a>>,
+    conditions: Vec<Pair<'a>>,
+}
+
+impl<'a> Sink<'a> for Pairs<'a> {
+    #[inline]
+    fn columns(&mut self, s: &mut Scanner<'a>) -> Result<usize, ParseError> {
+        loop {
+            let name = s.ident()?;
+            self.values.push((name, Value::Null));
+            if !s.try_byte(b',') {
+                return Ok(self.values.len());
+            }
+        }
+    }
+
+    #[inline]
+    fn value(&mut self, i: usize) -> Option<&mut Value<'a>> {
+        self.values.get_mut(i).map(|(_, v)| v)
+    }
+
+    #[inline]
+    fn named(&mut self, s: &mut Scanner<'a>, set: bool) -> Result<&mut Value<'a>, ParseError> {
+        let name = s.ident()?;
+        let pairs = if set {
+            &mut self.values
+        } else {
+            &mut self.conditions
+        };
+        // The new element is copied from a constant and the name stored after: a `(name, Null)`
+        // built on the stack is written piecewise and read back whole, which stalls the load
+        // (store forwarding fails); measured at a fifth of `where_clause`'s time.
+        const EMPTY: (&str, Value<'_>) = ("", Value::Null);
+        pairs.push(EMPTY);
+        let last = pairs.len() - 1;
+        let (n, slot) = &mut pairs[last];
+        *n = name;
+        Ok(slot)
+    }
+}
+
 /// [`parse`], building the statement in `buffers`' vectors.
 pub fn parse_reusing<'a>(sql: &'a str, buffers: &mut Buffers) -> Result<Statement<'a>, ParseError> {
-    let values = relabel(std::mem::take(&mut buffers.values));
-    let conditions = relabel(std::mem::take(&mut buffers.conditions));
+    let mut pairs = Pairs {
+        values: relabel(std::mem::take(&mut buffers.values)),
+        conditions: relabel(std::mem::take(&mut buffers.conditions)),
+    };
+    let (kind, owner, table) = statement(sql, &mut pairs)?;
+    Ok(Statement {
+        kind,
+        owner,
+        table,
+        values: pairs.values,
+        conditions: pairs.conditions,
+    })
+}
+
+/// The whole statement, its values into `sink`: kind, owner and table.
+#[inline(always)]
+fn statement<'a, K: Sink<'a>>(
+    sql: &'a str,
+    sink: &mut K,
+) -> Result<(DmlKind, &'a str, &'a str), ParseError> {
     let mut s = Scanner::new(sql);
-    let stmt = if s.try_keyword("insert") {
-        insert(&mut s, values, conditions)?
+    let s = &mut s;
+    let head = if s.try_keyword("insert") {
+        s.keyword("into")?;
+        let (owner, table) = table_name(s)?;
+        insert(s, sink)?;
+        (DmlKind::Insert, owner, table)
     } else if s.try_keyword("update") {
-        update(&mut s, values, conditions)?
+        let (owner, table) = table_name(s)?;
+        s.keyword("set")?;
+        set_list(s, sink)?;
+        where_clause(s, sink)?;
+        (DmlKind::Update, owner, table)
     } else if s.try_keyword("delete") {
-        delete(&mut s, values, conditions)?
+        s.keyword("from")?;
+        let (owner, table) = table_name(s)?;
+        where_clause(s, sink)?;
+        (DmlKind::Delete, owner, table)
     } else {
         return Err(s.expected("insert, update or delete"));
     };
@@ -139,7 +228,7 @@ pub fn parse_reusing<'a>(sql: &'a str, buffers: &mut Buffers) -> Result<Statemen
     if !s.at_end() {
         return Err(Scanner::err_at(ParseErrorKind::TrailingInput, s.pos));
     }
-    Ok(stmt)
+    Ok(head)
 }
 
 /// `"OWNER"."TABLE"`
@@ -150,41 +239,15 @@ fn table_name<'a>(s: &mut Scanner<'a>) -> Result<(&'a str, &'a str), ParseError>
     Ok((owner, table))
 }
 
-/// After `insert`: `into "O"."T"("C1",...) values (v1,...)`.
-fn insert<'a>(
-    s: &mut Scanner<'a>,
-    mut values: Vec<Pair<'a>>,
-    conditions: Vec<Pair<'a>>,
-) -> Result<Statement<'a>, ParseError> {
-    s.keyword("into")?;
-    let (owner, table) = table_name(s)?;
+/// After `insert into "O"."T"`: `("C1",...) values (v1,...)`.
+#[inline(always)]
+fn insert<'a, K: Sink<'a>>(s: &mut Scanner<'a>, sink: &mut K) -> Result<(), ParseError> {
     s.byte(b'(', "(")?;
-    // Read the names first (keeping the first `SEEN` on the stack, scanning wider column lists
-    // again) so the vector is allocated once at its final size and each value is then built in
-    // its slot.
-    const SEEN: usize = 32;
-    let mut seen = [""; SEEN];
-    let mut rest = *s;
-    let mut columns = 0;
-    loop {
-        if columns == SEEN {
-            rest = Scanner { pos: s.pos, ..*s };
-        }
-        let name = s.ident()?;
-        if let Some(slot) = seen.get_mut(columns) {
-            *slot = name;
-        }
-        columns += 1;
-        if !s.try_byte(b',') {
-            break;
-        }
-    }
+    let columns = sink.columns(s)?;
     s.byte(b')', ", or )")?;
     s.keyword("values")?;
     s.byte(b'(', "(")?;
-    values.reserve(columns);
-    values.resize(columns, ("", Value::Null));
-    for (i, (name, slot)) in values.iter_mut().enumerate() {
+    for i in 0..columns {
         if i > 0 && !s.try_byte(b',') {
             s.skip_ws();
             let kind = if s.peek() == Some(b')') {
@@ -194,101 +257,55 @@ fn insert<'a>(
             };
             return Err(Scanner::err_at(kind, s.pos));
         }
-        *name = match seen.get(i) {
-            Some(n) => n,
-            None => {
-                // Already read once above, so this cannot fail.
-                rest.try_byte(b',');
-                rest.ident()?
-            }
-        };
+        let slot = sink
+            .value(i)
+            .ok_or(Scanner::err_at(ParseErrorKind::ColumnCountMismatch, s.pos))?;
         value_into(s, slot)?;
     }
     if s.try_byte(b',') {
         s.skip_ws();
         return Err(Scanner::err_at(ParseErrorKind::ColumnCountMismatch, s.pos));
     }
-    s.byte(b')', ", or )")?;
-    Ok(Statement {
-        kind: DmlKind::Insert,
-        owner,
-        table,
-        values,
-        conditions,
-    })
+    s.byte(b')', ", or )")
 }
 
-/// After `update`: `"O"."T" set "C1" = v1, ... [where ...]`.
-fn update<'a>(
-    s: &mut Scanner<'a>,
-    mut values: Vec<Pair<'a>>,
-    conditions: Vec<Pair<'a>>,
-) -> Result<Statement<'a>, ParseError> {
-    let (owner, table) = table_name(s)?;
-    s.keyword("set")?;
-    values.reserve(SET_CAPACITY);
+/// After `set`: `"C1" = v1, ...`.
+#[inline(always)]
+fn set_list<'a, K: Sink<'a>>(s: &mut Scanner<'a>, sink: &mut K) -> Result<(), ParseError> {
     loop {
-        let name = s.ident()?;
+        let slot = sink.named(s, true)?;
         if !s.try_exact(b" = ") {
             s.byte(b'=', "=")?;
         }
-        push_value(s, &mut values, name)?;
+        value_into(s, slot)?;
         if !s.try_exact(b", ") && !s.try_byte(b',') {
-            break;
+            return Ok(());
         }
     }
-    let conditions = where_clause(s, conditions)?;
-    Ok(Statement {
-        kind: DmlKind::Update,
-        owner,
-        table,
-        values,
-        conditions,
-    })
-}
-
-/// After `delete`: `from "O"."T" [where ...]`.
-fn delete<'a>(
-    s: &mut Scanner<'a>,
-    values: Vec<Pair<'a>>,
-    conditions: Vec<Pair<'a>>,
-) -> Result<Statement<'a>, ParseError> {
-    s.keyword("from")?;
-    let (owner, table) = table_name(s)?;
-    let conditions = where_clause(s, conditions)?;
-    Ok(Statement {
-        kind: DmlKind::Delete,
-        owner,
-        table,
-        values,
-        conditions,
-    })
 }
 
 /// `[where c1 and c2 ...]` where each condition is `"C" = v`, `"C" IS NULL` or
 /// `ROWID = '...'` (dropped: the row id travels in its own V$LOGMNR_CONTENTS column).
-fn where_clause<'a>(
-    s: &mut Scanner<'a>,
-    mut conditions: Vec<Pair<'a>>,
-) -> Result<Vec<Pair<'a>>, ParseError> {
+#[inline(always)]
+fn where_clause<'a, K: Sink<'a>>(s: &mut Scanner<'a>, sink: &mut K) -> Result<(), ParseError> {
     if !s.try_keyword("where") {
-        return Ok(conditions);
+        return Ok(());
     }
-    conditions.reserve(VALUES_CAPACITY);
+    sink.start_where();
     loop {
         s.skip_ws();
         if s.peek() == Some(b'"') {
-            let name = s.ident()?;
+            let slot = sink.named(s, false)?;
             // LogMiner prints ` = ` and ` IS NULL` with single blanks: compare those bytes
             // first, and only then apply the general rules (any blanks, any case).
             if s.try_exact(b" = ") {
-                push_value(s, &mut conditions, name)?;
+                value_into(s, slot)?;
             } else if s.try_keyword("is") {
                 s.keyword("null")?;
-                conditions.push((name, Value::Null));
+                *slot = Value::Null;
             } else {
                 s.byte(b'=', "= or IS NULL")?;
-                push_value(s, &mut conditions, name)?;
+                value_into(s, slot)?;
             }
         } else if s.try_keyword("rowid") {
             s.byte(b'=', "=")?;
@@ -298,10 +315,9 @@ fn where_clause<'a>(
             return Err(s.expected("condition"));
         }
         if !s.try_exact(b" and ") && !s.try_keyword("and") {
-            break;
+            return Ok(());
         }
     }
-    Ok(conditions)
 }
 
 /// A value, possibly `v || v || ...`, written straight into its slot in the statement (returning
@@ -320,27 +336,6 @@ fn value_into<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), Parse
         *slot = concat(s, first)?;
     }
     Ok(())
-}
-
-/// Appends `(name, value)` parsed from the input.
-#[inline]
-fn push_value<'a>(
-    s: &mut Scanner<'a>,
-    pairs: &mut Vec<(&'a str, Value<'a>)>,
-    name: &'a str,
-) -> Result<(), ParseError> {
-    // The new element is copied from a constant and the name stored after: a `(name, Null)`
-    // built on the stack is written piecewise and read back whole, which stalls the load
-    // (store forwarding fails); measured at a fifth of `where_clause`'s time.
-    const EMPTY: (&str, Value<'_>) = ("", Value::Null);
-    pairs.push(EMPTY);
-    match pairs.last_mut() {
-        Some((n, slot)) => {
-            *n = name;
-            value_into(s, slot)
-        }
-        None => Ok(()),
-    }
 }
 
 /// The rest of `first || v || ...`, joined into one owned value. LogMiner splits long literals
