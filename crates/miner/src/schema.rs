@@ -35,7 +35,9 @@ pub struct Column {
 }
 
 /// A table's columns in COLUMN_ID order. `version` increases each time the columns change, so a
-/// writer can tell that a new file (with a new header) is needed.
+/// writer can tell that a new file (with a new header) is needed. Build it with
+/// [`TableSchema::new`] (or [`TableSchema::with_added_column`]): the lookups it keeps are derived
+/// from `id` and `columns` there, so those fields are for reading.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableSchema {
     pub id: TableId,
@@ -48,6 +50,8 @@ pub struct TableSchema {
     /// `"C1","C2",...` as an INSERT's column list prints the columns, when no name contains a
     /// `"` (which would make the quoting ambiguous); the SQL parser compares it whole.
     insert_list: Option<String>,
+    /// `"OWNER"."TABLE"` as statements name the table (`None` if a part contains `"`).
+    quoted_table: Option<String>,
 }
 
 /// Up to this many columns a name is found by comparing, beyond by the hash index.
@@ -108,6 +112,8 @@ impl TableSchema {
             let quoted: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
             quoted.join(",")
         });
+        let quoted_table = (!id.owner.contains('"') && !id.name.contains('"'))
+            .then(|| format!("\"{}\".\"{}\"", id.owner, id.name));
         TableSchema {
             id,
             columns,
@@ -115,6 +121,7 @@ impl TableSchema {
             index,
             fingerprint,
             insert_list,
+            quoted_table,
         }
     }
 
@@ -122,6 +129,11 @@ impl TableSchema {
     /// name contains `"`).
     pub(crate) fn insert_list(&self) -> Option<&[u8]> {
         self.insert_list.as_deref().map(str::as_bytes)
+    }
+
+    /// `"OWNER"."TABLE"`, as statements name the table (`None` when a part contains `"`).
+    pub(crate) fn quoted_table(&self) -> Option<&[u8]> {
+        self.quoted_table.as_deref().map(str::as_bytes)
     }
 
     /// True if `text` starts with column `i`'s name in double quotes, `"NAME"` (never for a

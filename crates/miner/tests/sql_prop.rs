@@ -356,8 +356,21 @@ const POOL: [&str; 8] = ["ID", "A", "AB", "B", "N 1", "é", "LONG_COLUMN_NAME_X"
 /// differently (the general paths) or cut short.
 fn pooled_statement() -> impl Strategy<Value = String> {
     let pairs = |n| proptest::collection::vec((proptest::sample::select(&POOL[..]), value()), n);
-    (statement(), pairs(1..8), pairs(0..9), 0u8..6, 0.0f64..1.0).prop_map(
-        |(mut g, values, conditions, variant, cut)| {
+    (
+        statement(),
+        pairs(1..8),
+        pairs(0..9),
+        0u8..6,
+        0.0f64..1.0,
+        0u8..3,
+    )
+        .prop_map(|(mut g, values, conditions, variant, cut, table)| {
+            // Mostly the schema's own table, whose name the row parser compares whole.
+            match table {
+                0 => (g.owner, g.table) = ("O".into(), "T".into()),
+                1 => (g.owner, g.table) = ("O".into(), "TX".into()),
+                _ => {}
+            }
             let named =
                 |v: Vec<(&str, Gen)>| v.into_iter().map(|(n, g)| (n.to_string(), g)).collect();
             g.values = if g.kind == DmlKind::Delete {
@@ -373,8 +386,14 @@ fn pooled_statement() -> impl Strategy<Value = String> {
             let sql = render(&g);
             match variant {
                 0 => sql.replace("\",\"", "\", \""),
-                1 => sql.replace(" = ", "=").replace(" and ", "  AND "),
-                2 => sql.replace("(\"", "( \""),
+                1 => sql
+                    .replace(" = ", "=")
+                    .replace(" and ", "  AND ")
+                    .replace(" where ", " WHERE "),
+                2 => sql
+                    .replace("(\"", "( \"")
+                    .replace("update ", "update  ")
+                    .replace("insert into ", "INSERT INTO "),
                 3 => {
                     let mut at = (sql.len() as f64 * cut) as usize;
                     while !sql.is_char_boundary(at) {
@@ -384,8 +403,7 @@ fn pooled_statement() -> impl Strategy<Value = String> {
                 }
                 _ => sql,
             }
-        },
-    )
+        })
 }
 
 /// A schema over some of the [`POOL`] names in some order, perhaps with a name of its own

@@ -135,6 +135,12 @@ trait Sink<'a> {
 
     /// The WHERE clause starts (the SET list, if any, is complete).
     fn start_where(&mut self) {}
+
+    /// `"OWNER"."TABLE"`.
+    #[inline(always)]
+    fn table(&mut self, s: &mut Scanner<'a>) -> Result<(&'a str, &'a str), ParseError> {
+        table_name(s)
+    }
 }
 
 /// The pairs of a [`Statement`].
@@ -204,31 +210,43 @@ fn statement<'a, K: Sink<'a>>(
 ) -> Result<(DmlKind, &'a str, &'a str), ParseError> {
     let mut s = Scanner::new(sql);
     let s = &mut s;
-    let head = if s.try_keyword("insert") {
+    // The keywords as LogMiner prints them are compared byte for byte first (what follows is
+    // read the same way either way), then by the general rules (any blanks, any case).
+    let kind = if s.try_exact(b"insert into ") {
+        DmlKind::Insert
+    } else if s.try_exact(b"update ") {
+        DmlKind::Update
+    } else if s.try_exact(b"delete from ") {
+        DmlKind::Delete
+    } else if s.try_keyword("insert") {
         s.keyword("into")?;
-        let (owner, table) = table_name(s)?;
-        insert(s, sink)?;
-        (DmlKind::Insert, owner, table)
+        DmlKind::Insert
     } else if s.try_keyword("update") {
-        let (owner, table) = table_name(s)?;
-        s.keyword("set")?;
-        set_list(s, sink)?;
-        where_clause(s, sink)?;
-        (DmlKind::Update, owner, table)
+        DmlKind::Update
     } else if s.try_keyword("delete") {
         s.keyword("from")?;
-        let (owner, table) = table_name(s)?;
-        where_clause(s, sink)?;
-        (DmlKind::Delete, owner, table)
+        DmlKind::Delete
     } else {
         return Err(s.expected("insert, update or delete"));
     };
+    let (owner, table) = sink.table(s)?;
+    match kind {
+        DmlKind::Insert => insert(s, sink)?,
+        DmlKind::Update => {
+            if !s.try_exact(b" set ") {
+                s.keyword("set")?;
+            }
+            set_list(s, sink)?;
+            where_clause(s, sink)?;
+        }
+        DmlKind::Delete => where_clause(s, sink)?,
+    }
     s.try_byte(b';');
     s.skip_ws();
     if !s.at_end() {
         return Err(Scanner::err_at(ParseErrorKind::TrailingInput, s.pos));
     }
-    Ok(head)
+    Ok((kind, owner, table))
 }
 
 /// `"OWNER"."TABLE"`
@@ -288,7 +306,7 @@ fn set_list<'a, K: Sink<'a>>(s: &mut Scanner<'a>, sink: &mut K) -> Result<(), Pa
 /// `ROWID = '...'` (dropped: the row id travels in its own V$LOGMNR_CONTENTS column).
 #[inline(always)]
 fn where_clause<'a, K: Sink<'a>>(s: &mut Scanner<'a>, sink: &mut K) -> Result<(), ParseError> {
-    if !s.try_keyword("where") {
+    if !s.try_exact(b" where ") && !s.try_keyword("where") {
         return Ok(());
     }
     sink.start_where();

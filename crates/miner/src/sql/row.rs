@@ -158,8 +158,16 @@ impl<'a> Slots<'_, 'a> {
     /// The slot of column `i`, holding `NULL` for the value to be written into.
     #[inline(always)]
     fn slot(&mut self, i: usize) -> &mut Value<'a> {
-        match self.slots.get_mut(i) {
-            Some(slot) => slot.insert(Value::Null),
+        let Some(slot) = self.slots.get_mut(i) else {
+            return &mut self.spare;
+        };
+        // A slot already holding a value (a column named twice) keeps it until the parser
+        // overwrites it: every value is written whole into its slot.
+        if slot.is_none() {
+            *slot = Some(Value::Null);
+        }
+        match slot {
+            Some(v) => v,
             None => &mut self.spare,
         }
     }
@@ -229,5 +237,18 @@ impl<'a> Sink<'a> for Slots<'_, 'a> {
     #[inline(always)]
     fn start_where(&mut self) {
         self.next = 0;
+    }
+
+    /// The table's own name is compared whole (the row's owner and table are the schema's;
+    /// the statement's names are only checked for syntax).
+    #[inline(always)]
+    fn table(&mut self, s: &mut Scanner<'a>) -> Result<(&'a str, &'a str), ParseError> {
+        s.skip_ws();
+        if let Some(quoted) = self.schema.quoted_table() {
+            if s.try_exact(quoted) {
+                return Ok(("", ""));
+            }
+        }
+        super::table_name(s)
     }
 }
