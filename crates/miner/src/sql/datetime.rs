@@ -63,24 +63,39 @@ fn starts_with_ci(b: &[u8], at: usize, word: &str) -> bool {
 
 /// Exactly `YYYY-MM-DD HH24:MI:SS` (19 bytes), read at fixed offsets: the fast path for the
 /// dates our sessions print. `None` when the bytes have another shape or the date is not valid.
+///
+/// Eight bytes at a time: XOR with the layout (`'0'` at digits, the separators as they are)
+/// leaves a digit's value at each digit and zero at each separator that is right, so one
+/// compare per word checks the shape; pairs of digits then combine in place.
 #[inline]
 pub(crate) fn fixed(b: &[u8]) -> Option<OraDateTime> {
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
     let b: &[u8; 19] = b.try_into().ok()?;
-    if [b[4], b[7], b[10], b[13], b[16]] != *b"-- ::" {
-        return None;
-    }
-    // Every other byte is a digit: check them together, then combine pairs.
-    let mut all = 0u8;
-    let d = |i: usize| b[i].wrapping_sub(b'0');
-    for i in [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18] {
-        all |= u8::from(d(i) > 9);
-    }
-    if all != 0 {
-        return None;
-    }
-    let two = |i: usize| d(i) * 10 + d(i + 1);
-    let year = i32::from(two(0)) * 100 + i32::from(two(2));
-    OraDateTime::new(year, two(5), two(8), two(11), two(14), two(17))
+    let word = |at: usize, layout: &[u8; 8]| -> Option<u64> {
+        let w = u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?);
+        let v = w ^ u64::from_le_bytes(*layout);
+        // Per byte, the largest value allowed: 9 at a digit, 0 at a separator.
+        let limit = u64::from_le_bytes(layout.map(|c| if c == b'0' { 9 } else { 0 }));
+        // A byte over its limit, or with its top bit set, shows in its top bit (a carry out
+        // of a byte only follows a byte that already has its top bit set).
+        let over = (v | v.wrapping_add(0x7F7F_7F7F_7F7F_7F7F - limit)) & HIGHS;
+        // Each byte pair (d, e) becomes 10·d + e in d's byte: digits are at most 9, so
+        // nothing carries.
+        (over == 0).then(|| v * 10 + (v >> 8))
+    };
+    let date = word(0, b"0000-00-")?;
+    let day = word(8, b"00 00:00")?;
+    let time = word(11, b"00:00:00")?;
+    let byte = |w: u64, i: u32| (w >> (8 * i)) as u8;
+    let year = i32::from(byte(date, 0)) * 100 + i32::from(byte(date, 2));
+    OraDateTime::new(
+        year,
+        byte(date, 5),
+        byte(day, 0),
+        byte(time, 0),
+        byte(time, 3),
+        byte(time, 6),
+    )
 }
 
 /// `YYYY-MM-DD[( |T)HH24:MI:SS[.fraction]]`, then (when `with_tz`) optional blanks and the zone.
@@ -511,6 +526,37 @@ mod tests {
             b"2024-01-02 03:04:055",
         ] {
             assert_eq!(fixed(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    /// Every byte value at every position of a few dates: the word-at-a-time reading accepts
+    /// exactly what a byte-by-byte reading of the layout accepts, with the same result.
+    #[test]
+    fn fixed_layout_agrees_with_byte_by_byte_reading() {
+        fn by_bytes(b: &[u8; 19]) -> Option<OraDateTime> {
+            let digit = |i: usize| b[i].is_ascii_digit().then(|| b[i] - b'0');
+            for (i, c) in [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')] {
+                if b[i] != c {
+                    return None;
+                }
+            }
+            let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+            let year = i32::from(two(0)?) * 100 + i32::from(two(2)?);
+            OraDateTime::new(year, two(5)?, two(8)?, two(11)?, two(14)?, two(17)?)
+        }
+        for base in [
+            *b"2024-01-02 03:04:05",
+            *b"2000-02-29 23:59:59",
+            *b"9999-12-31 00:00:00",
+        ] {
+            assert!(by_bytes(&base).is_some());
+            for at in 0..base.len() {
+                for byte in 0..=255u8 {
+                    let mut b = base;
+                    b[at] = byte;
+                    assert_eq!(fixed(&b), by_bytes(&b), "{b:?}");
+                }
+            }
         }
     }
 
