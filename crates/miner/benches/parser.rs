@@ -2,9 +2,13 @@
 //! 1 GB/s of SQL_REDO per core). Results and machine notes go in `benches/README.md`.
 //!
 //! `cargo bench -p redoflow-miner --bench parser -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Each group measures `parse` (a fresh statement of name/value pairs), and the writer's path
+//! `parse_row` (straight into the table's row image, buffers reused).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use redoflow_miner::sql::parse;
+use redoflow_miner::sql::{parse, parse_row, RowBuffers};
+use redoflow_miner::{Column, TableId, TableSchema};
 
 /// Ten columns of the kinds LogMiner prints most: quoted and bare numbers, text (one with a
 /// `''` escape), a DATE, a TIMESTAMP and NULLs.
@@ -56,10 +60,34 @@ fn statements(n: usize) -> (Vec<String>, Vec<String>, Vec<String>) {
 
 fn bench(c: &mut Criterion) {
     let (ins, upd, del) = statements(1000);
+    let names = [
+        "ID",
+        "NAME",
+        "ADDRESS",
+        "BALANCE",
+        "CREATED",
+        "UPDATED_AT",
+        "STATUS",
+        "REGION",
+        "SCORE",
+        "COMMENTS",
+    ];
+    let columns = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Column {
+            name: n.to_string(),
+            data_type: "VARCHAR2".into(),
+            column_id: i as u32 + 1,
+        })
+        .collect();
+    let schema = TableSchema::new(TableId::new("SALES", "CUSTOMERS"), columns);
+    let mut buffers = RowBuffers::default();
     for (group, stmts) in [("insert", &ins), ("update", &upd), ("delete", &del)] {
         let bytes: usize = stmts.iter().map(String::len).sum();
         for s in stmts {
             parse(s).expect("bench statements parse");
+            parse_row(s, &schema, &mut buffers).expect("bench statements fit the table");
         }
         let mut g = c.benchmark_group(format!("parse/{group}"));
         g.throughput(Throughput::Bytes(bytes as u64));
@@ -67,6 +95,16 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 for s in stmts {
                     black_box(parse(black_box(s)).ok());
+                }
+            })
+        });
+        g.bench_function("parse_row 10 columns x1000", |b| {
+            b.iter(|| {
+                for s in stmts {
+                    if let Ok(row) = parse_row(black_box(s), &schema, &mut buffers) {
+                        black_box(&row.values);
+                        row.recycle(&mut buffers);
+                    }
                 }
             })
         });
