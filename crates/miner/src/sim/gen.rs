@@ -12,6 +12,7 @@ use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
 use super::config::SimConfig;
 use super::model::{chance, civil_from_days, mix, Kind, Model, Rng, Row, TableDef, MAX_COLS};
+use super::text::SqlText;
 use super::truth::{TruthChange, TruthTxn};
 use crate::row::{OpCode, RedoRow, ShortText};
 use crate::txn::ChangeOp;
@@ -208,7 +209,7 @@ pub(crate) struct Gen {
     short: Vec<Txn>,
     long: Vec<Txn>,
     /// Reused SQL_REDO buffer.
-    buf: String,
+    buf: SqlText,
     /// Position of the next row within its step (RS_ID offset).
     row_in_step: u64,
     ts_cache: (u64, OraDateTime),
@@ -241,7 +242,7 @@ impl Gen {
             tables,
             short: Vec::new(),
             long: Vec::new(),
-            buf: String::with_capacity(1024),
+            buf: SqlText::with_capacity(1024),
             row_in_step: 0,
             ts_cache: (u64::MAX, OraDateTime::default()),
             spare: Vec::new(),
@@ -595,15 +596,15 @@ impl Gen {
                 OpCode::INSERT
             }
             ChangeOp::Update => {
-                buf.push_str(&def.update_prefix);
+                buf.push(&def.text, def.update_prefix);
                 push_set_list(m, def, set_mask, &after, &mut buf);
-                buf.push_str(" where ");
+                buf.push_array(b" where ");
                 let mask = if carried == all { all } else { 1 };
                 self.where_sql(table, &before, mask, slot, &mut buf);
                 OpCode::UPDATE
             }
             _ => {
-                buf.push_str(&def.delete_prefix);
+                buf.push(&def.text, def.delete_prefix);
                 self.where_sql(table, &before, all, slot, &mut buf);
                 OpCode::DELETE
             }
@@ -613,47 +614,43 @@ impl Gen {
         } else {
             txn.xid
         };
-        self.dml_rows(out, txn, scn, code, xid, table, slot, false, &buf);
+        self.dml_rows(out, txn, scn, code, xid, table, slot, false, buf.as_str());
         self.buf = buf;
     }
 
-    fn insert_sql(&self, table: usize, row: &Row, buf: &mut String) {
+    fn insert_sql(&self, table: usize, row: &Row, buf: &mut SqlText) {
         let m = &self.p.model;
         let def = &m.tables[table];
-        buf.push_str(&def.insert_prefix);
-        for (i, c) in def.cols.iter().enumerate() {
+        buf.push(&def.text, def.insert_prefix);
+        for (i, (c, &v)) in def.cols.iter().zip(row).enumerate() {
             if i > 0 {
-                buf.push(',');
+                buf.push_byte(b',');
             }
-            push_sql_or_null(m, c.kind, row[i], buf);
+            push_sql_or_null(m, c.kind, v, buf);
         }
-        buf.push_str(");");
+        buf.push_array(b");");
     }
 
     /// `"A" = v and "B" IS NULL ... and ROWID = '...';` over the columns in `mask`. An update
     /// with unlogged columns still has its own SET columns' before values only when logged: the
     /// caller passes the key plus what the redo carries.
-    fn where_sql(&self, table: usize, row: &Row, mask: u16, slot: u32, buf: &mut String) {
+    fn where_sql(&self, table: usize, row: &Row, mask: u16, slot: u32, buf: &mut SqlText) {
         let m = &self.p.model;
         let def = &m.tables[table];
-        for (i, c) in def.cols.iter().enumerate() {
+        let mut and = 0;
+        for ((c, &v), i) in def.cols.iter().zip(row).zip(0..) {
             if mask & (1 << i) == 0 {
                 continue;
             }
-            let v = row[i];
-            buf.push_str(match (i > 0, v == 0) {
-                (false, false) => &c.eq,
-                (true, false) => &c.and_eq,
-                (false, true) => &c.is_null,
-                (true, true) => &c.and_is_null,
-            });
+            buf.push(&def.text, c.cond[and][usize::from(v == 0)]);
+            and = 1;
             if v != 0 {
-                m.push_sql(c.kind, v, buf);
+                m.push_sql_text(c.kind, v, buf);
             }
         }
-        buf.push_str(" and ROWID = '");
-        m.push_rowid(table, slot, buf);
-        buf.push_str("';");
+        buf.push_array(b" and ROWID = '");
+        m.push_rowid_text(table, slot, buf);
+        buf.push_array(b"';");
     }
 
     /// Undoes the latest change of a random row the transaction changed (ROLLBACK = 1 row).
@@ -693,10 +690,10 @@ impl Gen {
         buf.clear();
         let code = match rec.op {
             ChangeOp::Insert => {
-                buf.push_str(&def.delete_prefix);
-                buf.push_str("ROWID = '");
-                m.push_rowid(table, rec.slot, &mut buf);
-                buf.push_str("';");
+                buf.push(&def.text, def.delete_prefix);
+                buf.push_array(b"ROWID = '");
+                m.push_rowid_text(table, rec.slot, &mut buf);
+                buf.push_array(b"';");
                 OpCode::DELETE
             }
             ChangeOp::Delete => {
@@ -704,7 +701,7 @@ impl Gen {
                 OpCode::INSERT
             }
             _ => {
-                buf.push_str(&def.update_prefix);
+                buf.push(&def.text, def.update_prefix);
                 let mut changed: u16 = (1..def.cols.len())
                     .filter(|&i| rec.before[i] != rec.after[i])
                     .fold(0, |m, i| m | 1 << i);
@@ -712,13 +709,13 @@ impl Gen {
                     changed = 2;
                 }
                 push_set_list(m, def, changed, &rec.before, &mut buf);
-                buf.push_str(" where ROWID = '");
-                m.push_rowid(table, rec.slot, &mut buf);
-                buf.push_str("';");
+                buf.push_array(b" where ROWID = '");
+                m.push_rowid_text(table, rec.slot, &mut buf);
+                buf.push_array(b"';");
                 OpCode::UPDATE
             }
         };
-        self.dml_rows(out, txn, scn, code, txn.xid, table, rec.slot, true, &buf);
+        self.dml_rows(out, txn, scn, code, txn.xid, table, rec.slot, true, buf.as_str());
         self.buf = buf;
     }
 
@@ -873,27 +870,25 @@ fn push_set_list(
     def: &super::model::TableDef,
     mask: u16,
     values: &[u64],
-    out: &mut String,
+    out: &mut SqlText,
 ) {
     let mut first = true;
-    for (i, c) in def.cols.iter().enumerate() {
+    for ((c, &v), i) in def.cols.iter().zip(values).zip(0..) {
         if mask & (1 << i) == 0 {
             continue;
         }
-        if !first {
-            out.push_str(", ");
-        }
+        out.push(&def.text, if first { c.eq } else { c.comma_eq });
         first = false;
-        out.push_str(&c.eq);
-        push_sql_or_null(m, c.kind, values[i], out);
+        push_sql_or_null(m, c.kind, v, out);
     }
 }
 
-fn push_sql_or_null(m: &Model, kind: Kind, v: u64, out: &mut String) {
+#[inline(always)]
+fn push_sql_or_null(m: &Model, kind: Kind, v: u64, out: &mut SqlText) {
     if v == 0 {
-        out.push_str("NULL");
+        out.push_array(b"NULL");
     } else {
-        m.push_sql(kind, v, out);
+        m.push_sql_text(kind, v, out);
     }
 }
 

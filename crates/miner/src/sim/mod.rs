@@ -36,7 +36,10 @@ mod clock;
 mod config;
 mod gen;
 mod model;
+mod text;
 mod truth;
+#[cfg(test)]
+mod fingerprint_tmp;
 
 use std::sync::Arc;
 use std::time::Duration;

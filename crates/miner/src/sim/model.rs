@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use super::config::SimCatalog;
+use super::text::{Padded, Span, SqlText};
 use crate::row::{Name, ShortText};
 use crate::schema::{Column, TableId, TableSchema};
 
@@ -52,12 +53,12 @@ pub(crate) struct ColDef {
     pub nullable: bool,
     /// `"NAME"` as SQL_REDO prints it.
     pub quoted: String,
-    /// `"NAME" = ` and ` and "NAME" = `: a condition or SET item up to its value.
-    pub eq: String,
-    pub and_eq: String,
-    /// `"NAME" IS NULL` and ` and "NAME" IS NULL`.
-    pub is_null: String,
-    pub and_is_null: String,
+    /// In [`TableDef::text`]: `"NAME" = ` and `, "NAME" = `, a SET item up to its value.
+    pub eq: Span,
+    pub comma_eq: Span,
+    /// In [`TableDef::text`], a condition: `[and][null]` is `"NAME" = ` (up to the value),
+    /// `"NAME" IS NULL`, ` and "NAME" = `, ` and "NAME" IS NULL`.
+    pub cond: [[Span; 2]; 2],
 }
 
 #[derive(Debug)]
@@ -71,12 +72,14 @@ pub(crate) struct TableDef {
     pub weight: u32,
     /// Data object number and file number of the ROWID, base-64 (9 characters).
     rowid_prefix: [u8; 9],
+    /// The fixed pieces of this table's SQL_REDO: the prefixes below and the columns' pieces.
+    pub text: Padded,
     /// `insert into "O"."T"("A","B") values (`
-    pub insert_prefix: String,
+    pub insert_prefix: Span,
     /// `update "O"."T" set `
-    pub update_prefix: String,
+    pub update_prefix: Span,
     /// `delete from "O"."T" where `
-    pub delete_prefix: String,
+    pub delete_prefix: Span,
 }
 
 const OWNER: &str = "SIM";
@@ -297,9 +300,12 @@ const POOL: usize = 256;
 #[derive(Debug)]
 struct Pool {
     /// Every printed form, back to back (a few hundred KB that stay in the CPU caches).
-    arena: String,
-    /// By `Kind as usize`, then by entry: the SQL form's and the CSV text's range in `arena`.
-    entries: Vec<Vec<[(u32, u32); 2]>>,
+    arena: Padded,
+    /// By `(Kind as usize) * POOL + entry`: the SQL form's range in `arena` (none for the key).
+    /// A fixed-size array, so indexing it needs no bounds check.
+    sql: Box<[Span; KINDS.len() * POOL]>,
+    /// The same for the CSV text.
+    text: Box<[Span; KINDS.len() * POOL]>,
 }
 
 /// Pools are the same for every model with the same print rules: built once per process.
@@ -462,16 +468,25 @@ impl Model {
                         column_id: i as u32 + 1,
                     })
                     .collect();
+                let mut text = Padded::default();
                 let cols: Vec<ColDef> = cols
                     .iter()
                     .map(|&(c, kind, nullable)| ColDef {
                         kind,
                         nullable,
                         quoted: format!("\"{c}\""),
-                        eq: format!("\"{c}\" = "),
-                        and_eq: format!(" and \"{c}\" = "),
-                        is_null: format!("\"{c}\" IS NULL"),
-                        and_is_null: format!(" and \"{c}\" IS NULL"),
+                        eq: text.add(&format!("\"{c}\" = ")),
+                        comma_eq: text.add(&format!(", \"{c}\" = ")),
+                        cond: [
+                            [
+                                text.add(&format!("\"{c}\" = ")),
+                                text.add(&format!("\"{c}\" IS NULL")),
+                            ],
+                            [
+                                text.add(&format!(" and \"{c}\" = ")),
+                                text.add(&format!(" and \"{c}\" IS NULL")),
+                            ],
+                        ],
                     })
                     .collect();
                 let names: Vec<&str> = cols.iter().map(|c| c.quoted.as_str()).collect();
@@ -480,16 +495,22 @@ impl Model {
                     rowid_prefix[5 - i] = BASE64[((obj >> (6 * i)) & 63) as usize];
                 }
                 rowid_prefix[8] = BASE64[4];
+                let insert_prefix = text.add(&format!(
+                    "insert into \"{OWNER}\".\"{name}\"({}) values (",
+                    names.join(",")
+                ));
+                let update_prefix = text.add(&format!("update \"{OWNER}\".\"{name}\" set "));
+                let delete_prefix =
+                    text.add(&format!("delete from \"{OWNER}\".\"{name}\" where "));
+                text.seal();
                 TableDef {
                     owner: Name::from(OWNER),
                     name: Name::from(name),
                     schema: Arc::new(TableSchema::new(id, columns)),
-                    insert_prefix: format!(
-                        "insert into \"{OWNER}\".\"{name}\"({}) values (",
-                        names.join(",")
-                    ),
-                    update_prefix: format!("update \"{OWNER}\".\"{name}\" set "),
-                    delete_prefix: format!("delete from \"{OWNER}\".\"{name}\" where "),
+                    text,
+                    insert_prefix,
+                    update_prefix,
+                    delete_prefix,
                     cols,
                     weight,
                     rowid_prefix,
@@ -523,30 +544,22 @@ impl Model {
         if let Some((_, pool)) = pools.iter().find(|(k, _)| *k == key) {
             return Arc::clone(pool);
         }
-        let mut arena = String::new();
-        let add = |arena: &mut String, print: &dyn Fn(&mut String)| {
-            let start = arena.len();
-            print(arena);
-            (start as u32, (arena.len() - start) as u32)
-        };
-        let entries = KINDS
-            .iter()
-            .map(|&kind| {
-                if kind == Kind::Key {
-                    return Vec::new();
-                }
-                (0..POOL as u64)
-                    .map(|i| {
-                        let v = mix((i << 8) | kind as u64) | 1 << 63;
-                        [
-                            add(&mut arena, &|out| self.render_sql(kind, v, out)),
-                            add(&mut arena, &|out| self.render_text(kind, v, out)),
-                        ]
-                    })
-                    .collect()
-            })
-            .collect();
-        let pool = Arc::new(Pool { arena, entries });
+        let mut arena = Padded::default();
+        let mut sql = Box::new([Span::default(); KINDS.len() * POOL]);
+        let mut text = Box::new([Span::default(); KINDS.len() * POOL]);
+        for &kind in &KINDS {
+            if kind == Kind::Key {
+                continue;
+            }
+            for i in 0..POOL {
+                let v = mix(((i as u64) << 8) | kind as u64) | 1 << 63;
+                let at = kind as usize * POOL + i;
+                sql[at] = arena.add_with(|out| self.render_sql(kind, v, out));
+                text[at] = arena.add_with(|out| self.render_text(kind, v, out));
+            }
+        }
+        arena.seal();
+        let pool = Arc::new(Pool { arena, sql, text });
         pools.push((key, Arc::clone(&pool)));
         pool
     }
@@ -554,9 +567,33 @@ impl Model {
     /// The pooled value of a seed, if the kind is pooled.
     #[inline]
     fn pooled(&self, kind: Kind, v: u64, form: usize) -> Option<&str> {
-        let pool = self.pool.as_ref()?;
-        let (start, len) = pool.entries[kind as usize].get(v as usize & (POOL - 1))?[form];
-        pool.arena.get(start as usize..(start + len) as usize)
+        let pool = self.pool.as_ref().filter(|_| kind != Kind::Key)?;
+        let spans = if form == 0 { &pool.sql } else { &pool.text };
+        Some(pool.arena.get(spans[pool_index(kind, v)]))
+    }
+
+    /// Appends a non-NULL value as LogMiner prints it in SQL_REDO ([`Model::push_sql`] into a
+    /// [`SqlText`]).
+    #[inline(always)]
+    pub fn push_sql_text(&self, kind: Kind, v: u64, out: &mut SqlText) {
+        if kind == Kind::Key {
+            // As `render_sql` prints a key: bare one time in five.
+            out.push_u64(v, v % 5 != 0);
+            return;
+        }
+        if let Some(pool) = &self.pool {
+            out.push(&pool.arena, pool.sql[pool_index(kind, v)]);
+            return;
+        }
+        let mut s = String::new();
+        self.render_sql(kind, v, &mut s);
+        out.push_str(&s);
+    }
+
+    /// The ROWID of a table slot into a [`SqlText`].
+    #[inline]
+    pub fn push_rowid_text(&self, table: usize, slot: u32, out: &mut SqlText) {
+        out.push_array(&self.rowid(table, slot));
     }
 
     /// The 18-character ROWID of a table slot.
@@ -771,6 +808,12 @@ impl Model {
             }
         }
     }
+}
+
+/// Where a value's entry is in [`Pool::sql`] and [`Pool::text`].
+#[inline(always)]
+fn pool_index(kind: Kind, v: u64) -> usize {
+    kind as usize * POOL + (v as usize & (POOL - 1))
 }
 
 fn date_secs(v: u64) -> i64 {
