@@ -11,8 +11,9 @@ use std::sync::Arc;
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
 use super::config::SimConfig;
-use super::model::{chance, civil_from_days, mix, Kind, Model, Rng, Row, TableDef, MAX_COLS};
-use super::text::SqlText;
+use super::model::{chance, civil_from_days, mix, Model, Rng, Row, TableDef, MAX_COLS};
+use super::model::SqlValues;
+use super::text::{SqlText, Writer};
 use super::truth::{TruthChange, TruthTxn};
 use crate::row::{OpCode, RedoRow, ShortText};
 use crate::txn::ChangeOp;
@@ -242,7 +243,7 @@ impl Gen {
             tables,
             short: Vec::new(),
             long: Vec::new(),
-            buf: SqlText::with_capacity(1024),
+            buf: SqlText::default(),
             row_in_step: 0,
             ts_cache: (u64::MAX, OraDateTime::default()),
             spare: Vec::new(),
@@ -588,27 +589,35 @@ impl Gen {
             return;
         }
         let m = &p.model;
+        let vals = m.sql_values();
+        let text = def.text.bytes();
         let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
+        let mut w = buf.writer(def.max_sql);
         let code = match op {
             ChangeOp::Insert => {
-                self.insert_sql(table, &after, &mut buf);
+                insert_sql(vals, def, &after, &mut w);
                 OpCode::INSERT
             }
             ChangeOp::Update => {
-                buf.push(&def.text, def.update_prefix);
-                push_set_list(m, def, set_mask, &after, &mut buf);
-                buf.push_array(b" where ");
+                w.push(text, def.update_prefix);
+                push_set_list(vals, def, set_mask, &after, &mut w);
+                w.push_array(b" where ");
                 let mask = if carried == all { all } else { 1 };
-                self.where_sql(table, &before, mask, slot, &mut buf);
+                where_sql(vals, def, &before, mask, &mut w);
+                w.push_array(&m.rowid(table, slot));
+                w.push_array(b"';");
                 OpCode::UPDATE
             }
             _ => {
-                buf.push(&def.text, def.delete_prefix);
-                self.where_sql(table, &before, all, slot, &mut buf);
+                w.push(text, def.delete_prefix);
+                where_sql(vals, def, &before, all, &mut w);
+                w.push_array(&m.rowid(table, slot));
+                w.push_array(b"';");
                 OpCode::DELETE
             }
         };
+        let len = w.len();
+        buf.set_len(len);
         let xid = if partial_xid {
             Xid(txn.xid.0 | 0xFFFF_FFFF)
         } else {
@@ -616,41 +625,6 @@ impl Gen {
         };
         self.dml_rows(out, txn, scn, code, xid, table, slot, false, buf.as_str());
         self.buf = buf;
-    }
-
-    fn insert_sql(&self, table: usize, row: &Row, buf: &mut SqlText) {
-        let m = &self.p.model;
-        let def = &m.tables[table];
-        buf.push(&def.text, def.insert_prefix);
-        for (i, (c, &v)) in def.cols.iter().zip(row).enumerate() {
-            if i > 0 {
-                buf.push_byte(b',');
-            }
-            push_sql_or_null(m, c.kind, v, buf);
-        }
-        buf.push_array(b");");
-    }
-
-    /// `"A" = v and "B" IS NULL ... and ROWID = '...';` over the columns in `mask`. An update
-    /// with unlogged columns still has its own SET columns' before values only when logged: the
-    /// caller passes the key plus what the redo carries.
-    fn where_sql(&self, table: usize, row: &Row, mask: u16, slot: u32, buf: &mut SqlText) {
-        let m = &self.p.model;
-        let def = &m.tables[table];
-        let mut and = 0;
-        for ((c, &v), i) in def.cols.iter().zip(row).zip(0..) {
-            if mask & (1 << i) == 0 {
-                continue;
-            }
-            buf.push(&def.text, c.cond[and][usize::from(v == 0)]);
-            and = 1;
-            if v != 0 {
-                m.push_sql_text(c.kind, v, buf);
-            }
-        }
-        buf.push_array(b" and ROWID = '");
-        m.push_rowid_text(table, slot, buf);
-        buf.push_array(b"';");
     }
 
     /// Undoes the latest change of a random row the transaction changed (ROLLBACK = 1 row).
@@ -686,35 +660,39 @@ impl Gen {
         let p = out.p;
         let m = &p.model;
         let def = &m.tables[table];
+        let vals = m.sql_values();
+        let text = def.text.bytes();
         let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
+        let mut w = buf.writer(def.max_sql);
         let code = match rec.op {
             ChangeOp::Insert => {
-                buf.push(&def.text, def.delete_prefix);
-                buf.push_array(b"ROWID = '");
-                m.push_rowid_text(table, rec.slot, &mut buf);
-                buf.push_array(b"';");
+                w.push(text, def.delete_prefix);
+                w.push_array(b"ROWID = '");
+                w.push_array(&m.rowid(table, rec.slot));
+                w.push_array(b"';");
                 OpCode::DELETE
             }
             ChangeOp::Delete => {
-                self.insert_sql(table, &rec.before, &mut buf);
+                insert_sql(vals, def, &rec.before, &mut w);
                 OpCode::INSERT
             }
             _ => {
-                buf.push(&def.text, def.update_prefix);
+                w.push(text, def.update_prefix);
                 let mut changed: u16 = (1..def.cols.len())
                     .filter(|&i| rec.before[i] != rec.after[i])
                     .fold(0, |m, i| m | 1 << i);
                 if changed == 0 {
                     changed = 2;
                 }
-                push_set_list(m, def, changed, &rec.before, &mut buf);
-                buf.push_array(b" where ROWID = '");
-                m.push_rowid_text(table, rec.slot, &mut buf);
-                buf.push_array(b"';");
+                push_set_list(vals, def, changed, &rec.before, &mut w);
+                w.push_array(b" where ROWID = '");
+                w.push_array(&m.rowid(table, rec.slot));
+                w.push_array(b"';");
                 OpCode::UPDATE
             }
         };
+        let len = w.len();
+        buf.set_len(len);
         self.dml_rows(out, txn, scn, code, txn.xid, table, rec.slot, true, buf.as_str());
         self.buf = buf;
     }
@@ -864,31 +842,54 @@ impl Gen {
     }
 }
 
+/// `insert into "O"."T"("A","B") values (a,b);`
+fn insert_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, w: &mut Writer<'_>) {
+    w.push(def.text.bytes(), def.insert_prefix);
+    for (i, (c, &v)) in def.cols.iter().zip(row).enumerate() {
+        if i > 0 {
+            w.push_byte(b',');
+        }
+        vals.push_or_null(c.kind, v, w);
+    }
+    w.push_array(b");");
+}
+
+/// `"A" = v and "B" IS NULL ... and ROWID = '` over the columns in `mask` (the caller appends
+/// the ROWID and `';`). An update with unlogged columns still has its own SET columns' before
+/// values only when logged: the caller passes the key plus what the redo carries.
+fn where_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, mask: u16, w: &mut Writer<'_>) {
+    let text = def.text.bytes();
+    let mut and = 0;
+    for ((c, &v), i) in def.cols.iter().zip(row).zip(0..) {
+        if mask & (1 << i) == 0 {
+            continue;
+        }
+        w.push(text, c.cond[and][usize::from(v == 0)]);
+        and = 1;
+        if v != 0 {
+            vals.push(c.kind, v, w);
+        }
+    }
+    w.push_array(b" and ROWID = '");
+}
+
 /// `"C1" = v1, "C2" = v2` for the columns whose bit is set in `mask`, values from `values`.
 fn push_set_list(
-    m: &Model,
-    def: &super::model::TableDef,
+    vals: SqlValues<'_>,
+    def: &TableDef,
     mask: u16,
     values: &[u64],
-    out: &mut SqlText,
+    w: &mut Writer<'_>,
 ) {
+    let text = def.text.bytes();
     let mut first = true;
     for ((c, &v), i) in def.cols.iter().zip(values).zip(0..) {
         if mask & (1 << i) == 0 {
             continue;
         }
-        out.push(&def.text, if first { c.eq } else { c.comma_eq });
+        w.push(text, if first { c.eq } else { c.comma_eq });
         first = false;
-        push_sql_or_null(m, c.kind, v, out);
-    }
-}
-
-#[inline(always)]
-fn push_sql_or_null(m: &Model, kind: Kind, v: u64, out: &mut SqlText) {
-    if v == 0 {
-        out.push_array(b"NULL");
-    } else {
-        m.push_sql_text(kind, v, out);
+        vals.push_or_null(c.kind, v, w);
     }
 }
 

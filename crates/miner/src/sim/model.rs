@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::config::SimCatalog;
-use super::text::{Padded, Span, SqlText};
+use super::text::{Padded, Span, Writer};
 use crate::row::{Name, ShortText};
 use crate::schema::{Column, TableId, TableSchema};
 
@@ -80,6 +80,9 @@ pub(crate) struct TableDef {
     pub update_prefix: Span,
     /// `delete from "O"."T" where `
     pub delete_prefix: Span,
+    /// An upper bound of the length of any SQL_REDO of this table's DML: what a [`Writer`]
+    /// needs room for.
+    pub max_sql: usize,
 }
 
 const OWNER: &str = "SIM";
@@ -336,7 +339,7 @@ pub(crate) struct Model {
     /// Nine in ten VARCHAR2 values are plain words ([`SimCatalog::TenColumns`]); else every
     /// value is made of the hard fragments.
     plain: bool,
-    pool: Option<Arc<Pool>>,
+    pool: Arc<Pool>,
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -511,6 +514,7 @@ impl Model {
                     insert_prefix,
                     update_prefix,
                     delete_prefix,
+                    max_sql: 0,
                     cols,
                     weight,
                     rowid_prefix,
@@ -531,9 +535,53 @@ impl Model {
             fragments,
             long_clob_permille: (long_clob_percent * 10.0).clamp(0.0, 1000.0) as u64,
             plain: catalog == SimCatalog::TenColumns,
-            pool: None,
+            // Replaced below: the pool is printed by this model's rules.
+            pool: Arc::new(Pool {
+                arena: Padded::default(),
+                sql: Box::new([Span::default(); KINDS.len() * POOL]),
+                text: Box::new([Span::default(); KINDS.len() * POOL]),
+            }),
         };
-        model.pool = Some(model.shared_pool());
+        model.pool = model.shared_pool();
+        // The longest value of each kind: the key's 20 digits and quotes, the longest pooled
+        // form, or NULL.
+        let value_max = |kind: Kind| {
+            let longest = (0..POOL)
+                .map(|i| model.pool.sql[kind as usize * POOL + i].len())
+                .max()
+                .unwrap_or(0);
+            longest.max(22).max("NULL".len())
+        };
+        let max_sql: Vec<usize> = model
+            .tables
+            .iter()
+            .map(|t| {
+                let prefix = [t.insert_prefix, t.update_prefix, t.delete_prefix]
+                    .iter()
+                    .map(|s| s.len())
+                    .max()
+                    .unwrap_or(0);
+                // A column can be in the SET list and in the WHERE clause: twice its longest
+                // piece, separator and value; then ` and ROWID = '...';` and the like.
+                let cols: usize = t
+                    .cols
+                    .iter()
+                    .map(|c| {
+                        let piece = [c.eq, c.comma_eq, c.cond[0][0], c.cond[0][1]]
+                            .into_iter()
+                            .chain(c.cond[1])
+                            .map(|s| s.len())
+                            .max()
+                            .unwrap_or(0);
+                        2 * (1 + piece + value_max(c.kind))
+                    })
+                    .sum();
+                prefix + cols + 64
+            })
+            .collect();
+        for (t, max) in model.tables.iter_mut().zip(max_sql) {
+            t.max_sql = max;
+        }
         model
     }
 
@@ -567,33 +615,21 @@ impl Model {
     /// The pooled value of a seed, if the kind is pooled.
     #[inline]
     fn pooled(&self, kind: Kind, v: u64, form: usize) -> Option<&str> {
-        let pool = self.pool.as_ref().filter(|_| kind != Kind::Key)?;
+        if kind == Kind::Key {
+            return None;
+        }
+        let pool = &self.pool;
         let spans = if form == 0 { &pool.sql } else { &pool.text };
         Some(pool.arena.get(spans[pool_index(kind, v)]))
     }
 
-    /// Appends a non-NULL value as LogMiner prints it in SQL_REDO ([`Model::push_sql`] into a
-    /// [`SqlText`]).
-    #[inline(always)]
-    pub fn push_sql_text(&self, kind: Kind, v: u64, out: &mut SqlText) {
-        if kind == Kind::Key {
-            // As `render_sql` prints a key: bare one time in five.
-            out.push_u64(v, v % 5 != 0);
-            return;
-        }
-        if let Some(pool) = &self.pool {
-            out.push(&pool.arena, pool.sql[pool_index(kind, v)]);
-            return;
-        }
-        let mut s = String::new();
-        self.render_sql(kind, v, &mut s);
-        out.push_str(&s);
-    }
-
-    /// The ROWID of a table slot into a [`SqlText`].
+    /// The pooled SQL forms, borrowed for the pushes of a statement.
     #[inline]
-    pub fn push_rowid_text(&self, table: usize, slot: u32, out: &mut SqlText) {
-        out.push_array(&self.rowid(table, slot));
+    pub fn sql_values(&self) -> SqlValues<'_> {
+        SqlValues {
+            arena: self.pool.arena.bytes(),
+            sql: &self.pool.sql,
+        }
     }
 
     /// The 18-character ROWID of a table slot.
@@ -607,7 +643,7 @@ impl Model {
         ShortText::from_ascii(&self.rowid(table, slot)).unwrap_or_default()
     }
 
-    fn rowid(&self, table: usize, slot: u32) -> [u8; 18] {
+    pub fn rowid(&self, table: usize, slot: u32) -> [u8; 18] {
         let mut b = [b'A'; 18];
         if let Some(t) = self.tables.get(table) {
             b[..9].copy_from_slice(&t.rowid_prefix);
@@ -663,7 +699,7 @@ impl Model {
     }
 
     /// Appends a non-NULL value as LogMiner prints it in SQL_REDO.
-    #[inline]
+    #[cfg(test)]
     pub fn push_sql(&self, kind: Kind, v: u64, out: &mut String) {
         match self.pooled(kind, v, 0) {
             Some(sql) => out.push_str(sql),
@@ -806,6 +842,36 @@ impl Model {
                     self.clob_fragments(v, target, |f| out.push_str(f.raw));
                 }
             }
+        }
+    }
+}
+
+/// The SQL forms of values, as [`Model::sql_values`] lends them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SqlValues<'a> {
+    arena: &'a [u8],
+    sql: &'a [Span; KINDS.len() * POOL],
+}
+
+impl SqlValues<'_> {
+    /// Appends a non-NULL value as LogMiner prints it in SQL_REDO.
+    #[inline(always)]
+    pub fn push(self, kind: Kind, v: u64, w: &mut Writer<'_>) {
+        if kind == Kind::Key {
+            // As `render_sql` prints a key: bare one time in five.
+            w.push_u64(v, v % 5 != 0);
+        } else {
+            w.push(self.arena, self.sql[pool_index(kind, v)]);
+        }
+    }
+
+    /// Appends a value as LogMiner prints it in SQL_REDO, `NULL` for NULL (`v == 0`).
+    #[inline(always)]
+    pub fn push_or_null(self, kind: Kind, v: u64, w: &mut Writer<'_>) {
+        if v == 0 {
+            w.push_array(b"NULL");
+        } else {
+            self.push(kind, v, w);
         }
     }
 }

@@ -56,6 +56,11 @@ impl Padded {
         }
     }
 
+    /// The padded text's bytes, for [`Writer::push`].
+    pub fn bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
     /// The text of a piece.
     pub fn get(&self, span: Span) -> &str {
         let start = span.start as usize;
@@ -63,84 +68,84 @@ impl Padded {
     }
 }
 
-/// A text under construction: bytes with [`WIDE`] spare ones after the end. See the module
-/// documentation.
+/// A text under construction: bytes with spare room after the end, written through a
+/// [`Writer`]. See the module documentation.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SqlText {
     /// Initialised bytes; `bytes[..len]` is the text, the rest is room.
     bytes: Vec<u8>,
-    /// A `u32`, so `len + WIDE` never overflows and a write needs one bounds check.
-    len: u32,
+    len: usize,
 }
 
 impl SqlText {
-    pub fn with_capacity(n: usize) -> SqlText {
-        SqlText {
-            bytes: vec![0; n + WIDE],
-            len: 0,
+    /// Empties the text and returns a writer with room for `n` bytes (every piece pushed up to
+    /// then counted at its full length; a push beyond that panics).
+    #[inline]
+    pub fn writer(&mut self, n: usize) -> Writer<'_> {
+        self.len = 0;
+        let want = n + WIDE;
+        if self.bytes.len() < want {
+            self.bytes.resize(want, 0);
+        }
+        assert!(self.bytes.len() <= u32::MAX as usize, "SQL text over 4 GiB");
+        Writer {
+            bytes: &mut self.bytes[..],
+            pos: 0,
         }
     }
 
-    pub fn clear(&mut self) {
-        self.len = 0;
+    /// Ends the text where `w` (this text's writer) stopped.
+    pub fn set_len(&mut self, len: usize) {
+        self.len = len.min(self.bytes.len());
     }
 
-    /// The text so far.
+    /// The text.
     pub fn as_str(&self) -> &str {
         // Only whole UTF-8 pieces are ever appended.
-        std::str::from_utf8(&self.bytes[..self.len as usize])
-            .expect("SQL text of whole UTF-8 pieces")
+        std::str::from_utf8(&self.bytes[..self.len]).expect("SQL text of whole UTF-8 pieces")
     }
+}
 
-    /// Makes room for `n` more bytes plus the spare [`WIDE`].
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self, n: usize) {
-        let want = (self.len as usize + n + WIDE)
-            .max(self.bytes.len() * 2)
-            .max(256);
-        assert!(want <= u32::MAX as usize, "SQL text over 4 GiB");
-        self.bytes.resize(want, 0);
+/// Appends to an [`SqlText`]: the bytes and the position kept in registers, every piece one
+/// bounds-checked fixed-size copy.
+#[derive(Debug)]
+pub(crate) struct Writer<'a> {
+    bytes: &'a mut [u8],
+    /// A `u32` (texts are under 4 GiB), so `pos + WIDE` cannot overflow.
+    pos: u32,
+}
+
+impl Writer<'_> {
+    pub fn len(&self) -> usize {
+        self.pos as usize
     }
 
     /// Writes `chunk` at the end and advances by `len <= WIDE` bytes.
     #[inline(always)]
     fn put(&mut self, chunk: &[u8; WIDE], len: usize) {
-        let at = self.len as usize;
-        match self.bytes.get_mut(at..at + WIDE) {
-            Some(room) => room.copy_from_slice(chunk),
-            None => {
-                self.grow(WIDE);
-                self.bytes[at..at + WIDE].copy_from_slice(chunk);
-            }
-        }
-        self.len += len as u32;
+        let at = self.pos as usize;
+        self.bytes[at..at + WIDE].copy_from_slice(chunk);
+        self.pos += len as u32;
     }
 
-    /// Appends a piece of a sealed [`Padded`] text.
+    /// Appends a piece of a sealed [`Padded`] text: `arena` is [`Padded::bytes`].
     #[inline(always)]
-    pub fn push(&mut self, text: &Padded, span: Span) {
+    pub fn push(&mut self, arena: &[u8], span: Span) {
         let start = span.start as usize;
-        match text.text.as_bytes().get(start..start + WIDE) {
+        match arena.get(start..start + WIDE) {
             Some(chunk) if span.len <= WIDE as u32 => {
                 self.put(chunk.try_into().expect("WIDE bytes"), span.len as usize)
             }
-            _ => self.push_str(text.get(span)),
+            _ => self.push_bytes(&arena[start..start + span.len as usize]),
         }
     }
 
     /// Appends a byte array of fixed size (ASCII, or whole UTF-8 characters).
     #[inline(always)]
     pub fn push_array<const N: usize>(&mut self, b: &[u8; N]) {
-        let at = self.len as usize;
-        match self.bytes.get_mut(at..at + N) {
-            Some(room) => room.copy_from_slice(b),
-            None => {
-                self.grow(N);
-                self.bytes[at..at + N].copy_from_slice(b);
-            }
-        }
-        self.len += N as u32;
+        let at = self.pos as usize;
+        self.bytes[at..at + N].copy_from_slice(b);
+        self.pos += N as u32;
     }
 
     /// Appends one ASCII byte.
@@ -150,24 +155,23 @@ impl SqlText {
         self.push_array(&[b]);
     }
 
-    /// Appends any text (a `memcpy`).
-    pub fn push_str(&mut self, s: &str) {
-        let b = s.as_bytes();
-        let at = self.len as usize;
-        if self.bytes.len() < at + b.len() + WIDE {
-            self.grow(b.len());
-        }
+    /// Appends any bytes (a `memcpy`).
+    fn push_bytes(&mut self, b: &[u8]) {
+        let at = self.pos as usize;
         self.bytes[at..at + b.len()].copy_from_slice(b);
-        self.len += b.len() as u32;
+        self.pos += b.len() as u32;
     }
 
     /// Appends the decimal digits of `n`, between single quotes with `quoted`.
     #[inline]
     pub fn push_u64(&mut self, mut n: u64, quoted: bool) {
-        // Digits written backwards from the end of a fixed window, then the window appended.
-        let mut w = [0u8; WIDE];
+        let at = self.pos as usize;
+        let w: &mut [u8; 24] = (&mut self.bytes[at..at + 24])
+            .try_into()
+            .expect("24 bytes");
         let q = usize::from(quoted);
         let digits = n.checked_ilog10().unwrap_or(0) as usize + 1;
+        // Digits backwards from the end; the closing quote is overwritten next when unquoted.
         let mut i = q + digits;
         w[0] = b'\'';
         w[i] = b'\'';
@@ -181,7 +185,7 @@ impl SqlText {
         } else {
             w[q] = b'0' + n as u8;
         }
-        self.put(&w, digits + 2 * q);
+        self.pos += (digits + 2 * q) as u32;
     }
 }
 
@@ -200,25 +204,34 @@ mod tests {
         p.seal();
         let mut t = SqlText::default();
         let mut expected = String::new();
+        let mut w = t.writer(100_000);
         for (s, &span) in pieces.iter().zip(&spans) {
-            t.push(&p, span);
+            assert_eq!(p.get(span), s);
+            w.push(p.bytes(), span);
             expected.push_str(s);
-            t.push_array(b"[]");
+            w.push_array(b"[]");
             expected.push_str("[]");
-            t.push_byte(b',');
+            w.push_byte(b',');
             expected.push(',');
-            t.push_u64(s.len() as u64, s.len() % 2 == 0);
-            if s.len() % 2 == 0 {
-                expected.push_str(&format!("'{}'", s.len()));
+            let n = s.len() as u64 * 1_234_567;
+            w.push_u64(n, n % 2 == 0);
+            if n % 2 == 0 {
+                expected.push_str(&format!("'{n}'"));
             } else {
-                expected.push_str(&s.len().to_string());
+                expected.push_str(&n.to_string());
             }
-            assert_eq!(t.as_str(), expected);
         }
-        t.push_u64(u64::MAX, true);
-        expected.push_str(&format!("'{}'", u64::MAX));
+        for n in [0, 9, 10, 99, 100, 12_345, u64::MAX] {
+            w.push_u64(n, true);
+            w.push_u64(n, false);
+            expected.push_str(&format!("'{n}'{n}"));
+        }
+        let len = w.len();
+        t.set_len(len);
         assert_eq!(t.as_str(), expected);
-        t.clear();
+        let w = t.writer(10);
+        assert_eq!(w.len(), 0);
+        t.set_len(0);
         assert_eq!(t.as_str(), "");
     }
 }
