@@ -864,10 +864,12 @@ fn where_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, mask: u16, w: &mut 
         if mask & (1 << i) == 0 {
             continue;
         }
-        w.push(text, c.cond[and][usize::from(v == 0)]);
+        let [eq, is_null] = c.cond[and];
         and = 1;
-        if v != 0 {
-            vals.push(c.kind, v, w);
+        if v == 0 {
+            w.push(text, is_null);
+        } else {
+            vals.push_after(text, eq, c.kind, v, w);
         }
     }
     w.push_array(b" and ROWID = '");
@@ -887,9 +889,14 @@ fn push_set_list(
         if mask & (1 << i) == 0 {
             continue;
         }
-        w.push(text, if first { c.eq } else { c.comma_eq });
+        let eq = if first { c.eq } else { c.comma_eq };
         first = false;
-        vals.push_or_null(c.kind, v, w);
+        if v == 0 {
+            w.push(text, eq);
+            w.push_array(b"NULL");
+        } else {
+            vals.push_after(text, eq, c.kind, v, w);
+        }
     }
 }
 

@@ -865,6 +865,17 @@ impl SqlValues<'_> {
         }
     }
 
+    /// Appends the piece `span` of `text` (a column's ` and "NAME" = `) and a non-NULL value.
+    #[inline(always)]
+    pub fn push_after(self, text: &[u8], span: Span, kind: Kind, v: u64, w: &mut Writer<'_>) {
+        if kind == Kind::Key {
+            w.push(text, span);
+            w.push_u64(v, v % 5 != 0);
+        } else {
+            w.push_pair(text, span, self.arena, self.sql[pool_index(kind, v)]);
+        }
+    }
+
     /// Appends a value as LogMiner prints it in SQL_REDO, `NULL` for NULL (`v == 0`).
     #[inline(always)]
     pub fn push_or_null(self, kind: Kind, v: u64, w: &mut Writer<'_>) {

@@ -83,7 +83,8 @@ impl SqlText {
     #[inline]
     pub fn writer(&mut self, n: usize) -> Writer<'_> {
         self.len = 0;
-        let want = n + WIDE;
+        // Room for a [`Writer::push_pair`] at the end too.
+        let want = n + 2 * WIDE;
         if self.bytes.len() < want {
             self.bytes.resize(want, 0);
         }
@@ -97,12 +98,21 @@ impl SqlText {
     /// Ends the text where `w` (this text's writer) stopped.
     pub fn set_len(&mut self, len: usize) {
         self.len = len.min(self.bytes.len());
+        // Blanks up to the next multiple of 16 bytes (there is room: a writer keeps `WIDE`
+        // spare bytes): the UTF-8 check then reads whole 16-byte blocks, no byte-wise tail.
+        let at = self.len;
+        if let Some(tail) = self.bytes.get_mut(at..at + 16) {
+            tail.copy_from_slice(&[b' '; 16]);
+        }
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
         // Only whole UTF-8 pieces are ever appended.
-        std::str::from_utf8(&self.bytes[..self.len]).expect("SQL text of whole UTF-8 pieces")
+        let blocks = self.len.next_multiple_of(16).min(self.bytes.len());
+        let padded =
+            std::str::from_utf8(&self.bytes[..blocks]).expect("SQL text of whole UTF-8 pieces");
+        &padded[..self.len]
     }
 }
 
@@ -137,6 +147,30 @@ impl Writer<'_> {
                 self.put(chunk.try_into().expect("WIDE bytes"), span.len as usize)
             }
             _ => self.push_bytes(&arena[start..start + span.len as usize]),
+        }
+    }
+
+    /// Appends two pieces (a column's ` and "NAME" = ` and a value): one bounds check for both
+    /// writes.
+    #[inline(always)]
+    pub fn push_pair(&mut self, a: &[u8], sa: Span, b: &[u8], sb: Span) {
+        let at = self.pos as usize;
+        let (ia, ib) = (sa.start as usize, sb.start as usize);
+        match (
+            a.get(ia..ia + WIDE),
+            b.get(ib..ib + WIDE),
+            self.bytes.get_mut(at..at + 2 * WIDE),
+        ) {
+            (Some(ca), Some(cb), Some(room)) if sa.len <= WIDE as u32 && sb.len <= WIDE as u32 => {
+                let la = sa.len as usize;
+                room[..WIDE].copy_from_slice(ca);
+                room[la..la + WIDE].copy_from_slice(cb);
+                self.pos += sa.len + sb.len;
+            }
+            _ => {
+                self.push(a, sa);
+                self.push(b, sb);
+            }
         }
     }
 
