@@ -858,18 +858,21 @@ fn insert_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, w: &mut Writer<'_>
 /// the ROWID and `';`). An update with unlogged columns still has its own SET columns' before
 /// values only when logged: the caller passes the key plus what the redo carries.
 fn where_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, mask: u16, w: &mut Writer<'_>) {
-    let text = def.text.bytes();
     let mut and = 0;
-    for ((c, &v), i) in def.cols.iter().zip(row).zip(0..) {
-        if mask & (1 << i) == 0 {
+    let mut bits = mask;
+    for (c, &v) in def.cols.iter().zip(row) {
+        let take = bits & 1 != 0;
+        bits >>= 1;
+        if !take {
             continue;
         }
-        let [eq, is_null] = c.cond[and];
+        let [eq, is_null] = &c.cond[and];
         and = 1;
         if v == 0 {
-            w.push(text, is_null);
+            w.push_piece(is_null);
         } else {
-            vals.push_after(text, eq, c.kind, v, w);
+            w.push_piece(eq);
+            vals.push(c.kind, v, w);
         }
     }
     w.push_array(b" and ROWID = '");
@@ -883,20 +886,17 @@ fn push_set_list(
     values: &[u64],
     w: &mut Writer<'_>,
 ) {
-    let text = def.text.bytes();
     let mut first = true;
-    for ((c, &v), i) in def.cols.iter().zip(values).zip(0..) {
-        if mask & (1 << i) == 0 {
+    let mut bits = mask;
+    for (c, &v) in def.cols.iter().zip(values) {
+        let take = bits & 1 != 0;
+        bits >>= 1;
+        if !take {
             continue;
         }
-        let eq = if first { c.eq } else { c.comma_eq };
+        w.push_piece(if first { &c.eq } else { &c.comma_eq });
         first = false;
-        if v == 0 {
-            w.push(text, eq);
-            w.push_array(b"NULL");
-        } else {
-            vals.push_after(text, eq, c.kind, v, w);
-        }
+        vals.push_or_null(c.kind, v, w);
     }
 }
 

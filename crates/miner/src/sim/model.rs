@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::config::SimCatalog;
-use super::text::{Padded, Span, Writer};
+use super::text::{Padded, Piece, Span, Writer};
 use crate::row::{Name, ShortText};
 use crate::schema::{Column, TableId, TableSchema};
 
@@ -53,12 +53,12 @@ pub(crate) struct ColDef {
     pub nullable: bool,
     /// `"NAME"` as SQL_REDO prints it.
     pub quoted: String,
-    /// In [`TableDef::text`]: `"NAME" = ` and `, "NAME" = `, a SET item up to its value.
-    pub eq: Span,
-    pub comma_eq: Span,
-    /// In [`TableDef::text`], a condition: `[and][null]` is `"NAME" = ` (up to the value),
-    /// `"NAME" IS NULL`, ` and "NAME" = `, ` and "NAME" IS NULL`.
-    pub cond: [[Span; 2]; 2],
+    /// `"NAME" = ` and `, "NAME" = `, a SET item up to its value.
+    pub eq: Piece,
+    pub comma_eq: Piece,
+    /// A condition: `[and][null]` is `"NAME" = ` (up to the value), `"NAME" IS NULL`,
+    /// ` and "NAME" = `, ` and "NAME" IS NULL`.
+    pub cond: [[Piece; 2]; 2],
 }
 
 #[derive(Debug)]
@@ -72,7 +72,7 @@ pub(crate) struct TableDef {
     pub weight: u32,
     /// Data object number and file number of the ROWID, base-64 (9 characters).
     rowid_prefix: [u8; 9],
-    /// The fixed pieces of this table's SQL_REDO: the prefixes below and the columns' pieces.
+    /// The statement prefixes below.
     pub text: Padded,
     /// `insert into "O"."T"("A","B") values (`
     pub insert_prefix: Span,
@@ -478,16 +478,16 @@ impl Model {
                         kind,
                         nullable,
                         quoted: format!("\"{c}\""),
-                        eq: text.add(&format!("\"{c}\" = ")),
-                        comma_eq: text.add(&format!(", \"{c}\" = ")),
+                        eq: Piece::new(&format!("\"{c}\" = ")),
+                        comma_eq: Piece::new(&format!(", \"{c}\" = ")),
                         cond: [
                             [
-                                text.add(&format!("\"{c}\" = ")),
-                                text.add(&format!("\"{c}\" IS NULL")),
+                                Piece::new(&format!("\"{c}\" = ")),
+                                Piece::new(&format!("\"{c}\" IS NULL")),
                             ],
                             [
-                                text.add(&format!(" and \"{c}\" = ")),
-                                text.add(&format!(" and \"{c}\" IS NULL")),
+                                Piece::new(&format!(" and \"{c}\" = ")),
+                                Piece::new(&format!(" and \"{c}\" IS NULL")),
                             ],
                         ],
                     })
@@ -567,10 +567,10 @@ impl Model {
                     .cols
                     .iter()
                     .map(|c| {
-                        let piece = [c.eq, c.comma_eq, c.cond[0][0], c.cond[0][1]]
+                        let piece = [&c.eq, &c.comma_eq]
                             .into_iter()
-                            .chain(c.cond[1])
-                            .map(|s| s.len())
+                            .chain(c.cond.iter().flatten())
+                            .map(|p| p.len())
                             .max()
                             .unwrap_or(0);
                         2 * (1 + piece + value_max(c.kind))
@@ -862,17 +862,6 @@ impl SqlValues<'_> {
             w.push_u64(v, v % 5 != 0);
         } else {
             w.push(self.arena, self.sql[pool_index(kind, v)]);
-        }
-    }
-
-    /// Appends the piece `span` of `text` (a column's ` and "NAME" = `) and a non-NULL value.
-    #[inline(always)]
-    pub fn push_after(self, text: &[u8], span: Span, kind: Kind, v: u64, w: &mut Writer<'_>) {
-        if kind == Kind::Key {
-            w.push(text, span);
-            w.push_u64(v, v % 5 != 0);
-        } else {
-            w.push_pair(text, span, self.arena, self.sql[pool_index(kind, v)]);
         }
     }
 

@@ -24,6 +24,49 @@ impl Span {
     }
 }
 
+/// Bytes of a [`Piece`] kept inline.
+pub(crate) const PIECE: usize = 32;
+
+/// A short fixed text (a column's ` and "NAME" = `) kept inline, so appending it reads no
+/// other memory and needs no bounds check on the source.
+#[derive(Clone, Debug)]
+pub(crate) struct Piece {
+    /// The text when it fits, padded with blanks.
+    head: [u8; PIECE],
+    len: u32,
+    /// The text when it does not fit in `head`.
+    long: Option<Box<str>>,
+}
+
+impl Piece {
+    pub fn new(text: &str) -> Piece {
+        let mut head = [b' '; PIECE];
+        let long = match head.get_mut(..text.len()) {
+            Some(h) => {
+                h.copy_from_slice(text.as_bytes());
+                None
+            }
+            None => Some(text.into()),
+        };
+        Piece {
+            head,
+            len: u32::try_from(text.len()).expect("piece under 4 GiB"),
+            long,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.long {
+            Some(long) => long,
+            None => std::str::from_utf8(&self.head[..self.len as usize]).unwrap_or_default(),
+        }
+    }
+}
+
 /// Pieces of text back to back, followed by [`WIDE`] bytes of padding once [`Padded::seal`]ed.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Padded {
@@ -146,32 +189,33 @@ impl Writer<'_> {
             Some(chunk) if span.len <= WIDE as u32 => {
                 self.put(chunk.try_into().expect("WIDE bytes"), span.len as usize)
             }
-            _ => self.push_bytes(&arena[start..start + span.len as usize]),
+            _ => self.push_long(arena, span),
         }
     }
 
-    /// Appends two pieces (a column's ` and "NAME" = ` and a value): one bounds check for both
-    /// writes.
+    #[cold]
+    #[inline(never)]
+    fn push_long(&mut self, arena: &[u8], span: Span) {
+        let start = span.start as usize;
+        self.push_bytes(&arena[start..start + span.len as usize]);
+    }
+
+    /// Appends a [`Piece`].
     #[inline(always)]
-    pub fn push_pair(&mut self, a: &[u8], sa: Span, b: &[u8], sb: Span) {
-        let at = self.pos as usize;
-        let (ia, ib) = (sa.start as usize, sb.start as usize);
-        match (
-            a.get(ia..ia + WIDE),
-            b.get(ib..ib + WIDE),
-            self.bytes.get_mut(at..at + 2 * WIDE),
-        ) {
-            (Some(ca), Some(cb), Some(room)) if sa.len <= WIDE as u32 && sb.len <= WIDE as u32 => {
-                let la = sa.len as usize;
-                room[..WIDE].copy_from_slice(ca);
-                room[la..la + WIDE].copy_from_slice(cb);
-                self.pos += sa.len + sb.len;
-            }
-            _ => {
-                self.push(a, sa);
-                self.push(b, sb);
-            }
+    pub fn push_piece(&mut self, p: &Piece) {
+        if p.long.is_none() {
+            let at = self.pos as usize;
+            self.bytes[at..at + PIECE].copy_from_slice(&p.head);
+            self.pos += p.len;
+        } else {
+            self.push_long_piece(p);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_long_piece(&mut self, p: &Piece) {
+        self.push_bytes(p.as_str().as_bytes());
     }
 
     /// Appends a byte array of fixed size (ASCII, or whole UTF-8 characters).
@@ -190,6 +234,7 @@ impl Writer<'_> {
     }
 
     /// Appends any bytes (a `memcpy`).
+    #[inline(never)]
     fn push_bytes(&mut self, b: &[u8]) {
         let at = self.pos as usize;
         self.bytes[at..at + b.len()].copy_from_slice(b);
@@ -254,6 +299,13 @@ mod tests {
             } else {
                 expected.push_str(&n.to_string());
             }
+        }
+        for text in ["", "a", " and \"NAME\" = ", &"x".repeat(PIECE), &"é".repeat(40)] {
+            let piece = Piece::new(text);
+            assert_eq!(piece.as_str(), text);
+            assert_eq!(piece.len(), text.len());
+            w.push_piece(&piece);
+            expected.push_str(text);
         }
         for n in [0, 9, 10, 99, 100, 12_345, u64::MAX] {
             w.push_u64(n, true);
