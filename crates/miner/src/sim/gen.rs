@@ -843,7 +843,8 @@ impl Gen {
 }
 
 /// `insert into "O"."T"("A","B") values (a,b);`
-fn insert_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, w: &mut Writer<'_>) {
+fn insert_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, out: &mut Writer<'_>) {
+    let w = &mut out.take();
     w.push(def.text.bytes(), def.insert_prefix);
     for (i, (c, &v)) in def.cols.iter().zip(row).enumerate() {
         if i > 0 {
@@ -852,12 +853,14 @@ fn insert_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, w: &mut Writer<'_>
         vals.push_or_null(c.kind, v, w);
     }
     w.push_array(b");");
+    *out = w.take();
 }
 
 /// `"A" = v and "B" IS NULL ... and ROWID = '` over the columns in `mask` (the caller appends
 /// the ROWID and `';`). An update with unlogged columns still has its own SET columns' before
 /// values only when logged: the caller passes the key plus what the redo carries.
-fn where_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, mask: u16, w: &mut Writer<'_>) {
+fn where_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, mask: u16, out: &mut Writer<'_>) {
+    let w = &mut out.take();
     let mut and = 0;
     let mut bits = mask;
     for (c, &v) in def.cols.iter().zip(row) {
@@ -876,6 +879,7 @@ fn where_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, mask: u16, w: &mut 
         }
     }
     w.push_array(b" and ROWID = '");
+    *out = w.take();
 }
 
 /// `"C1" = v1, "C2" = v2` for the columns whose bit is set in `mask`, values from `values`.
@@ -884,8 +888,9 @@ fn push_set_list(
     def: &TableDef,
     mask: u16,
     values: &[u64],
-    w: &mut Writer<'_>,
+    out: &mut Writer<'_>,
 ) {
+    let w = &mut out.take();
     let mut first = true;
     let mut bits = mask;
     for (c, &v) in def.cols.iter().zip(values) {
@@ -898,6 +903,7 @@ fn push_set_list(
         first = false;
         vals.push_or_null(c.kind, v, w);
     }
+    *out = w.take();
 }
 
 /// Writes the low `out.len()` hex digits of `n` (lower case) into `out`.

@@ -168,9 +168,20 @@ pub(crate) struct Writer<'a> {
     pos: u32,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
     pub fn len(&self) -> usize {
         self.pos as usize
+    }
+
+    /// Moves the writer out (leaving an empty one) to a local of the caller, which the compiler
+    /// keeps in registers: through a `&mut Writer` the position and the slice would be
+    /// reloaded and stored around every byte write. Put it back with `*w = local`.
+    #[inline(always)]
+    pub fn take(&mut self) -> Writer<'a> {
+        Writer {
+            bytes: std::mem::take(&mut self.bytes),
+            pos: self.pos,
+        }
     }
 
     /// Writes `chunk` at the end and advances by `len <= WIDE` bytes.
@@ -189,15 +200,11 @@ impl Writer<'_> {
             Some(chunk) if span.len <= WIDE as u32 => {
                 self.put(chunk.try_into().expect("WIDE bytes"), span.len as usize)
             }
-            _ => self.push_long(arena, span),
+            _ => {
+                let start = span.start as usize;
+                self.push_bytes(&arena[start..start + span.len as usize]);
+            }
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn push_long(&mut self, arena: &[u8], span: Span) {
-        let start = span.start as usize;
-        self.push_bytes(&arena[start..start + span.len as usize]);
     }
 
     /// Appends a [`Piece`].
@@ -208,14 +215,8 @@ impl Writer<'_> {
             self.bytes[at..at + PIECE].copy_from_slice(&p.head);
             self.pos += p.len;
         } else {
-            self.push_long_piece(p);
+            self.push_bytes(p.as_str().as_bytes());
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn push_long_piece(&mut self, p: &Piece) {
-        self.push_bytes(p.as_str().as_bytes());
     }
 
     /// Appends a byte array of fixed size (ASCII, or whole UTF-8 characters).
@@ -233,16 +234,15 @@ impl Writer<'_> {
         self.push_array(&[b]);
     }
 
-    /// Appends any bytes (a `memcpy`).
-    #[inline(never)]
+    /// Appends any bytes (a `memcpy`, out of line: passing the slice and the position, not
+    /// the writer, keeps a local writer in registers).
+    #[inline(always)]
     fn push_bytes(&mut self, b: &[u8]) {
-        let at = self.pos as usize;
-        self.bytes[at..at + b.len()].copy_from_slice(b);
-        self.pos += b.len() as u32;
+        self.pos = copy_at(self.bytes, self.pos, b);
     }
 
     /// Appends the decimal digits of `n`, between single quotes with `quoted`.
-    #[inline]
+    #[inline(always)]
     pub fn push_u64(&mut self, mut n: u64, quoted: bool) {
         let at = self.pos as usize;
         let w: &mut [u8; 24] = (&mut self.bytes[at..at + 24])
@@ -266,6 +266,15 @@ impl Writer<'_> {
         }
         self.pos += (digits + 2 * q) as u32;
     }
+}
+
+/// Copies `b` to `bytes[at..]`, returns the position after it.
+#[cold]
+#[inline(never)]
+fn copy_at(bytes: &mut [u8], at: u32, b: &[u8]) -> u32 {
+    let start = at as usize;
+    bytes[start..start + b.len()].copy_from_slice(b);
+    at + b.len() as u32
 }
 
 #[cfg(test)]
