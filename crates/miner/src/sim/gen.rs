@@ -218,6 +218,9 @@ pub(crate) struct Gen {
     spare: Vec<TxnVectors>,
     /// RS_ID of the last (log sequence, block): rows of one step differ in the offset only.
     rs_cache: (u64, u64, [u8; 24]),
+    /// (SCN, thread) of the last row, and its timestamp: further rows of a step reuse it and
+    /// `rs_cache` without dividing the SCN again.
+    at_cache: (u64, u16, OraDateTime),
 }
 
 impl Gen {
@@ -248,6 +251,7 @@ impl Gen {
             ts_cache: (u64::MAX, OraDateTime::default()),
             spare: Vec::new(),
             rs_cache: (u64::MAX, u64::MAX, *b" 0x000000.00000000.0000 "),
+            at_cache: (u64::MAX, 0, OraDateTime::default()),
             p,
         }
     }
@@ -715,16 +719,19 @@ impl Gen {
         xid: Xid,
         table: Option<&TableDef>,
     ) -> RedoRow {
-        let p = &self.p;
-        let seq = p.log_seq(txn.thread, scn);
-        let block = (scn.saturating_add(p.phase(txn.thread)) % p.log_switch_scns) / 4 + 2;
         self.row_in_step += 1;
-        // ` 0x000123.00000456.0010 `
-        if (self.rs_cache.0, self.rs_cache.1) != (seq, block) {
-            let b = &mut self.rs_cache.2;
-            hex_into(&mut b[3..9], seq);
-            hex_into(&mut b[10..18], block);
-            (self.rs_cache.0, self.rs_cache.1) = (seq, block);
+        if (self.at_cache.0, self.at_cache.1) != (scn, txn.thread) {
+            let p = &self.p;
+            let seq = p.log_seq(txn.thread, scn);
+            let block = (scn.saturating_add(p.phase(txn.thread)) % p.log_switch_scns) / 4 + 2;
+            // ` 0x000123.00000456.0010 `
+            if (self.rs_cache.0, self.rs_cache.1) != (seq, block) {
+                let b = &mut self.rs_cache.2;
+                hex_into(&mut b[3..9], seq);
+                hex_into(&mut b[10..18], block);
+                (self.rs_cache.0, self.rs_cache.1) = (seq, block);
+            }
+            self.at_cache = (scn, txn.thread, self.ts(scn));
         }
         let mut b = self.rs_cache.2;
         hex_into(&mut b[19..23], 0x10 * self.row_in_step);
@@ -739,7 +746,7 @@ impl Gen {
         };
         RedoRow {
             scn: Scn(scn),
-            timestamp: Some(self.ts(scn)),
+            timestamp: Some(self.at_cache.2),
             xid,
             op,
             seg_owner,
