@@ -38,8 +38,6 @@ mod gen;
 mod model;
 mod text;
 mod truth;
-#[cfg(test)]
-mod fingerprint_tmp;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -503,8 +503,7 @@ impl Model {
                     names.join(",")
                 ));
                 let update_prefix = text.add(&format!("update \"{OWNER}\".\"{name}\" set "));
-                let delete_prefix =
-                    text.add(&format!("delete from \"{OWNER}\".\"{name}\" where "));
+                let delete_prefix = text.add(&format!("delete from \"{OWNER}\".\"{name}\" where "));
                 text.seal();
                 TableDef {
                     owner: Name::from(OWNER),

@@ -2,11 +2,12 @@
 //!
 //! A statement's text is a few dozen pieces of 1 to 60 bytes (a column's ` and "NAME" = `, a
 //! pre-printed value). `String::push_str` copies each through a libc `memcpy` call, which costs
-//! more than the copy. Here the pieces come from [`Padded`] texts, readable [`WIDE`] bytes past
-//! any piece's start, and [`SqlText`] keeps [`WIDE`] spare bytes after its end, so a piece up to
-//! [`WIDE`] bytes long is one fixed-size copy (a few vector moves) and a length update; the bytes
-//! copied past the piece's end are overwritten by the next piece. The finished text is validated
-//! as UTF-8 once (cheap on ASCII), which also checks every piece ended on a character boundary.
+//! more than the copy. Here the pieces are [`Piece`]s (inline, padded to [`PIECE`] bytes) or
+//! spans of [`Padded`] texts (readable [`WIDE`] bytes past any piece's start), and a [`Writer`]
+//! writes into an [`SqlText`] reserved for the table's longest statement plus spare room, so a
+//! piece is one fixed-size copy (a few vector moves) and a length update; the bytes copied past
+//! the piece's end are overwritten by the next piece. The finished text is validated as UTF-8
+//! once (cheap on ASCII), which also checks that every piece ended on a character boundary.
 
 /// The fixed copy width: pieces up to this long take one fixed-size copy.
 pub(crate) const WIDE: usize = 64;
@@ -245,9 +246,7 @@ impl<'a> Writer<'a> {
     #[inline(always)]
     pub fn push_u64(&mut self, mut n: u64, quoted: bool) {
         let at = self.pos as usize;
-        let w: &mut [u8; 24] = (&mut self.bytes[at..at + 24])
-            .try_into()
-            .expect("24 bytes");
+        let w: &mut [u8; 24] = (&mut self.bytes[at..at + 24]).try_into().expect("24 bytes");
         let q = usize::from(quoted);
         let digits = n.checked_ilog10().unwrap_or(0) as usize + 1;
         // Digits backwards from the end; the closing quote is overwritten next when unquoted.
@@ -309,7 +308,13 @@ mod tests {
                 expected.push_str(&n.to_string());
             }
         }
-        for text in ["", "a", " and \"NAME\" = ", &"x".repeat(PIECE), &"é".repeat(40)] {
+        for text in [
+            "",
+            "a",
+            " and \"NAME\" = ",
+            &"x".repeat(PIECE),
+            &"é".repeat(40),
+        ] {
             let piece = Piece::new(text);
             assert_eq!(piece.as_str(), text);
             assert_eq!(piece.len(), text.len());
