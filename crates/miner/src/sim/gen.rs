@@ -11,7 +11,9 @@ use std::sync::Arc;
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
 use super::config::SimConfig;
-use super::model::{chance, civil_from_days, mix, Kind, Model, Rng, Row, TableDef, MAX_COLS};
+use super::model::SqlValues;
+use super::model::{chance, civil_from_days, mix, Model, Rng, Row, TableDef, MAX_COLS};
+use super::text::{SqlText, Writer};
 use super::truth::{TruthChange, TruthTxn};
 use crate::row::{OpCode, RedoRow, ShortText};
 use crate::txn::ChangeOp;
@@ -208,7 +210,7 @@ pub(crate) struct Gen {
     short: Vec<Txn>,
     long: Vec<Txn>,
     /// Reused SQL_REDO buffer.
-    buf: String,
+    buf: SqlText,
     /// Position of the next row within its step (RS_ID offset).
     row_in_step: u64,
     ts_cache: (u64, OraDateTime),
@@ -216,6 +218,9 @@ pub(crate) struct Gen {
     spare: Vec<TxnVectors>,
     /// RS_ID of the last (log sequence, block): rows of one step differ in the offset only.
     rs_cache: (u64, u64, [u8; 24]),
+    /// (SCN, thread) of the last row, and its timestamp: further rows of a step reuse it and
+    /// `rs_cache` without dividing the SCN again.
+    at_cache: (u64, u16, OraDateTime),
 }
 
 impl Gen {
@@ -241,11 +246,12 @@ impl Gen {
             tables,
             short: Vec::new(),
             long: Vec::new(),
-            buf: String::with_capacity(1024),
+            buf: SqlText::default(),
             row_in_step: 0,
             ts_cache: (u64::MAX, OraDateTime::default()),
             spare: Vec::new(),
             rs_cache: (u64::MAX, u64::MAX, *b" 0x000000.00000000.0000 "),
+            at_cache: (u64::MAX, 0, OraDateTime::default()),
             p,
         }
     }
@@ -587,73 +593,42 @@ impl Gen {
             return;
         }
         let m = &p.model;
+        let vals = m.sql_values();
+        let text = def.text.bytes();
         let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
+        let mut w = buf.writer(def.max_sql);
         let code = match op {
             ChangeOp::Insert => {
-                self.insert_sql(table, &after, &mut buf);
+                insert_sql(vals, def, &after, &mut w);
                 OpCode::INSERT
             }
             ChangeOp::Update => {
-                buf.push_str(&def.update_prefix);
-                push_set_list(m, def, set_mask, &after, &mut buf);
-                buf.push_str(" where ");
+                w.push(text, def.update_prefix);
+                push_set_list(vals, def, set_mask, &after, &mut w);
+                w.push_array(b" where ");
                 let mask = if carried == all { all } else { 1 };
-                self.where_sql(table, &before, mask, slot, &mut buf);
+                where_sql(vals, def, &before, mask, &mut w);
+                w.push_array(&m.rowid(table, slot));
+                w.push_array(b"';");
                 OpCode::UPDATE
             }
             _ => {
-                buf.push_str(&def.delete_prefix);
-                self.where_sql(table, &before, all, slot, &mut buf);
+                w.push(text, def.delete_prefix);
+                where_sql(vals, def, &before, all, &mut w);
+                w.push_array(&m.rowid(table, slot));
+                w.push_array(b"';");
                 OpCode::DELETE
             }
         };
+        let len = w.len();
+        buf.set_len(len);
         let xid = if partial_xid {
             Xid(txn.xid.0 | 0xFFFF_FFFF)
         } else {
             txn.xid
         };
-        self.dml_rows(out, txn, scn, code, xid, table, slot, false, &buf);
+        self.dml_rows(out, txn, scn, code, xid, table, slot, false, buf.as_str());
         self.buf = buf;
-    }
-
-    fn insert_sql(&self, table: usize, row: &Row, buf: &mut String) {
-        let m = &self.p.model;
-        let def = &m.tables[table];
-        buf.push_str(&def.insert_prefix);
-        for (i, c) in def.cols.iter().enumerate() {
-            if i > 0 {
-                buf.push(',');
-            }
-            push_sql_or_null(m, c.kind, row[i], buf);
-        }
-        buf.push_str(");");
-    }
-
-    /// `"A" = v and "B" IS NULL ... and ROWID = '...';` over the columns in `mask`. An update
-    /// with unlogged columns still has its own SET columns' before values only when logged: the
-    /// caller passes the key plus what the redo carries.
-    fn where_sql(&self, table: usize, row: &Row, mask: u16, slot: u32, buf: &mut String) {
-        let m = &self.p.model;
-        let def = &m.tables[table];
-        for (i, c) in def.cols.iter().enumerate() {
-            if mask & (1 << i) == 0 {
-                continue;
-            }
-            let v = row[i];
-            buf.push_str(match (i > 0, v == 0) {
-                (false, false) => &c.eq,
-                (true, false) => &c.and_eq,
-                (false, true) => &c.is_null,
-                (true, true) => &c.and_is_null,
-            });
-            if v != 0 {
-                m.push_sql(c.kind, v, buf);
-            }
-        }
-        buf.push_str(" and ROWID = '");
-        m.push_rowid(table, slot, buf);
-        buf.push_str("';");
     }
 
     /// Undoes the latest change of a random row the transaction changed (ROLLBACK = 1 row).
@@ -689,36 +664,50 @@ impl Gen {
         let p = out.p;
         let m = &p.model;
         let def = &m.tables[table];
+        let vals = m.sql_values();
+        let text = def.text.bytes();
         let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
+        let mut w = buf.writer(def.max_sql);
         let code = match rec.op {
             ChangeOp::Insert => {
-                buf.push_str(&def.delete_prefix);
-                buf.push_str("ROWID = '");
-                m.push_rowid(table, rec.slot, &mut buf);
-                buf.push_str("';");
+                w.push(text, def.delete_prefix);
+                w.push_array(b"ROWID = '");
+                w.push_array(&m.rowid(table, rec.slot));
+                w.push_array(b"';");
                 OpCode::DELETE
             }
             ChangeOp::Delete => {
-                self.insert_sql(table, &rec.before, &mut buf);
+                insert_sql(vals, def, &rec.before, &mut w);
                 OpCode::INSERT
             }
             _ => {
-                buf.push_str(&def.update_prefix);
+                w.push(text, def.update_prefix);
                 let mut changed: u16 = (1..def.cols.len())
                     .filter(|&i| rec.before[i] != rec.after[i])
                     .fold(0, |m, i| m | 1 << i);
                 if changed == 0 {
                     changed = 2;
                 }
-                push_set_list(m, def, changed, &rec.before, &mut buf);
-                buf.push_str(" where ROWID = '");
-                m.push_rowid(table, rec.slot, &mut buf);
-                buf.push_str("';");
+                push_set_list(vals, def, changed, &rec.before, &mut w);
+                w.push_array(b" where ROWID = '");
+                w.push_array(&m.rowid(table, rec.slot));
+                w.push_array(b"';");
                 OpCode::UPDATE
             }
         };
-        self.dml_rows(out, txn, scn, code, txn.xid, table, rec.slot, true, &buf);
+        let len = w.len();
+        buf.set_len(len);
+        self.dml_rows(
+            out,
+            txn,
+            scn,
+            code,
+            txn.xid,
+            table,
+            rec.slot,
+            true,
+            buf.as_str(),
+        );
         self.buf = buf;
     }
 
@@ -740,16 +729,19 @@ impl Gen {
         xid: Xid,
         table: Option<&TableDef>,
     ) -> RedoRow {
-        let p = &self.p;
-        let seq = p.log_seq(txn.thread, scn);
-        let block = (scn.saturating_add(p.phase(txn.thread)) % p.log_switch_scns) / 4 + 2;
         self.row_in_step += 1;
-        // ` 0x000123.00000456.0010 `
-        if (self.rs_cache.0, self.rs_cache.1) != (seq, block) {
-            let b = &mut self.rs_cache.2;
-            hex_into(&mut b[3..9], seq);
-            hex_into(&mut b[10..18], block);
-            (self.rs_cache.0, self.rs_cache.1) = (seq, block);
+        if (self.at_cache.0, self.at_cache.1) != (scn, txn.thread) {
+            let p = &self.p;
+            let seq = p.log_seq(txn.thread, scn);
+            let block = (scn.saturating_add(p.phase(txn.thread)) % p.log_switch_scns) / 4 + 2;
+            // ` 0x000123.00000456.0010 `
+            if (self.rs_cache.0, self.rs_cache.1) != (seq, block) {
+                let b = &mut self.rs_cache.2;
+                hex_into(&mut b[3..9], seq);
+                hex_into(&mut b[10..18], block);
+                (self.rs_cache.0, self.rs_cache.1) = (seq, block);
+            }
+            self.at_cache = (scn, txn.thread, self.ts(scn));
         }
         let mut b = self.rs_cache.2;
         hex_into(&mut b[19..23], 0x10 * self.row_in_step);
@@ -764,7 +756,7 @@ impl Gen {
         };
         RedoRow {
             scn: Scn(scn),
-            timestamp: Some(self.ts(scn)),
+            timestamp: Some(self.at_cache.2),
             xid,
             op,
             seg_owner,
@@ -867,34 +859,68 @@ impl Gen {
     }
 }
 
-/// `"C1" = v1, "C2" = v2` for the columns whose bit is set in `mask`, values from `values`.
-fn push_set_list(
-    m: &Model,
-    def: &super::model::TableDef,
-    mask: u16,
-    values: &[u64],
-    out: &mut String,
-) {
-    let mut first = true;
-    for (i, c) in def.cols.iter().enumerate() {
-        if mask & (1 << i) == 0 {
-            continue;
+/// `insert into "O"."T"("A","B") values (a,b);`
+fn insert_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, out: &mut Writer<'_>) {
+    let w = &mut out.take();
+    w.push(def.text.bytes(), def.insert_prefix);
+    for (i, (c, &v)) in def.cols.iter().zip(row).enumerate() {
+        if i > 0 {
+            w.push_byte(b',');
         }
-        if !first {
-            out.push_str(", ");
-        }
-        first = false;
-        out.push_str(&c.eq);
-        push_sql_or_null(m, c.kind, values[i], out);
+        vals.push_or_null(c.kind, v, w);
     }
+    w.push_array(b");");
+    *out = w.take();
 }
 
-fn push_sql_or_null(m: &Model, kind: Kind, v: u64, out: &mut String) {
-    if v == 0 {
-        out.push_str("NULL");
-    } else {
-        m.push_sql(kind, v, out);
+/// `"A" = v and "B" IS NULL ... and ROWID = '` over the columns in `mask` (the caller appends
+/// the ROWID and `';`). An update with unlogged columns still has its own SET columns' before
+/// values only when logged: the caller passes the key plus what the redo carries.
+fn where_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, mask: u16, out: &mut Writer<'_>) {
+    let w = &mut out.take();
+    let mut and = 0;
+    let mut bits = mask;
+    for (c, &v) in def.cols.iter().zip(row) {
+        let take = bits & 1 != 0;
+        bits >>= 1;
+        if !take {
+            continue;
+        }
+        let [eq, is_null] = &c.cond[and];
+        and = 1;
+        if v == 0 {
+            w.push_piece(is_null);
+        } else {
+            w.push_piece(eq);
+            vals.push(c.kind, v, w);
+        }
     }
+    w.push_array(b" and ROWID = '");
+    *out = w.take();
+}
+
+/// `"C1" = v1, "C2" = v2` for the columns whose bit is set in `mask`, values from `values`.
+fn push_set_list(
+    vals: SqlValues<'_>,
+    def: &TableDef,
+    mask: u16,
+    values: &[u64],
+    out: &mut Writer<'_>,
+) {
+    let w = &mut out.take();
+    let mut first = true;
+    let mut bits = mask;
+    for (c, &v) in def.cols.iter().zip(values) {
+        let take = bits & 1 != 0;
+        bits >>= 1;
+        if !take {
+            continue;
+        }
+        w.push_piece(if first { &c.eq } else { &c.comma_eq });
+        first = false;
+        vals.push_or_null(c.kind, v, w);
+    }
+    *out = w.take();
 }
 
 /// Writes the low `out.len()` hex digits of `n` (lower case) into `out`.
@@ -909,4 +935,119 @@ fn hex_into(out: &mut [u8], n: u64) {
 /// Keeps `mix` referenced from here for the seeds of derived generators.
 pub(crate) fn derive_seed(seed: u64, salt: u64) -> u64 {
     mix(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::config::SimCatalog;
+    use crate::sim::model::Kind;
+
+    /// A value as SQL_REDO prints it, the plain way.
+    fn value(m: &Model, kind: Kind, v: u64) -> String {
+        if v == 0 {
+            return "NULL".into();
+        }
+        let mut s = String::new();
+        m.push_sql(kind, v, &mut s);
+        s
+    }
+
+    fn names(def: &TableDef) -> Vec<String> {
+        def.schema.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Runs a statement builder on a fresh text and returns the text.
+    fn built(def: &TableDef, f: impl FnOnce(&mut Writer<'_>)) -> String {
+        let mut text = SqlText::default();
+        let mut w = text.writer(def.max_sql);
+        f(&mut w);
+        let len = w.len();
+        text.set_len(len);
+        text.as_str().to_owned()
+    }
+
+    /// The statement builders (fixed-size copies from padded pieces) print exactly what
+    /// `format!` over the column names and the plainly printed values gives, for every column
+    /// subset, NULLs, keys of every width and long CLOBs.
+    #[test]
+    fn statements_equal_a_plain_rendering() {
+        for catalog in [SimCatalog::Mixed, SimCatalog::TenColumns] {
+            // Many long CLOBs: values past the fixed copy width and past 4000 bytes.
+            let m = Model::new(catalog, 20.0);
+            let vals = m.sql_values();
+            let mut rng = Rng::new(7);
+            for def in &m.tables {
+                let n = def.cols.len();
+                let names = names(def);
+                for round in 0..400u64 {
+                    let mut row: Row = [0; MAX_COLS];
+                    row[0] = match round % 6 {
+                        0 => 1 + round,
+                        1 => 9,
+                        2 => 10,
+                        3 => rng.next() >> (round % 60),
+                        4 => u64::MAX,
+                        _ => 12_345 + round,
+                    };
+                    for (i, v) in row.iter_mut().enumerate().take(n).skip(1) {
+                        let r = rng.next();
+                        *v = if r % 5 == 0 && i % 2 == 1 {
+                            0
+                        } else {
+                            r | 1 << 63
+                        };
+                    }
+                    let mask = match round % 4 {
+                        0 => ((1u32 << n) - 1) as u16,
+                        1 => 1,
+                        _ => (rng.next() as u16) & (((1u32 << n) - 1) as u16),
+                    };
+
+                    let expected = format!(
+                        "insert into \"SIM\".\"{}\"({}) values ({});",
+                        def.name,
+                        names
+                            .iter()
+                            .map(|c| format!("\"{c}\""))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        def.cols
+                            .iter()
+                            .zip(row)
+                            .map(|(c, v)| value(&m, c.kind, v))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                    let got = built(def, |w| insert_sql(vals, def, &row, w));
+                    assert_eq!(got, expected);
+
+                    let picked = || {
+                        def.cols
+                            .iter()
+                            .zip(&names)
+                            .zip(row)
+                            .enumerate()
+                            .filter(move |(i, _)| mask & (1 << i) != 0)
+                            .map(|(_, x)| x)
+                    };
+                    let conds: Vec<String> = picked()
+                        .map(|((c, name), v)| match v {
+                            0 => format!("\"{name}\" IS NULL"),
+                            v => format!("\"{name}\" = {}", value(&m, c.kind, v)),
+                        })
+                        .collect();
+                    let expected = format!("{} and ROWID = '", conds.join(" and "));
+                    let got = built(def, |w| where_sql(vals, def, &row, mask, w));
+                    assert_eq!(got, expected);
+
+                    let items: Vec<String> = picked()
+                        .map(|((c, name), v)| format!("\"{name}\" = {}", value(&m, c.kind, v)))
+                        .collect();
+                    let got = built(def, |w| push_set_list(vals, def, mask, &row, w));
+                    assert_eq!(got, items.join(", "));
+                }
+            }
+        }
+    }
 }

@@ -36,6 +36,7 @@ mod clock;
 mod config;
 mod gen;
 mod model;
+mod text;
 mod truth;
 
 use std::sync::Arc;

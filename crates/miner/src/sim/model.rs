@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use super::config::SimCatalog;
+use super::text::{Padded, Piece, Span, Writer};
 use crate::row::{Name, ShortText};
 use crate::schema::{Column, TableId, TableSchema};
 
@@ -52,12 +53,12 @@ pub(crate) struct ColDef {
     pub nullable: bool,
     /// `"NAME"` as SQL_REDO prints it.
     pub quoted: String,
-    /// `"NAME" = ` and ` and "NAME" = `: a condition or SET item up to its value.
-    pub eq: String,
-    pub and_eq: String,
-    /// `"NAME" IS NULL` and ` and "NAME" IS NULL`.
-    pub is_null: String,
-    pub and_is_null: String,
+    /// `"NAME" = ` and `, "NAME" = `, a SET item up to its value.
+    pub eq: Piece,
+    pub comma_eq: Piece,
+    /// A condition: `[and][null]` is `"NAME" = ` (up to the value), `"NAME" IS NULL`,
+    /// ` and "NAME" = `, ` and "NAME" IS NULL`.
+    pub cond: [[Piece; 2]; 2],
 }
 
 #[derive(Debug)]
@@ -71,12 +72,17 @@ pub(crate) struct TableDef {
     pub weight: u32,
     /// Data object number and file number of the ROWID, base-64 (9 characters).
     rowid_prefix: [u8; 9],
+    /// The statement prefixes below.
+    pub text: Padded,
     /// `insert into "O"."T"("A","B") values (`
-    pub insert_prefix: String,
+    pub insert_prefix: Span,
     /// `update "O"."T" set `
-    pub update_prefix: String,
+    pub update_prefix: Span,
     /// `delete from "O"."T" where `
-    pub delete_prefix: String,
+    pub delete_prefix: Span,
+    /// An upper bound of the length of any SQL_REDO of this table's DML: what a [`Writer`]
+    /// needs room for.
+    pub max_sql: usize,
 }
 
 const OWNER: &str = "SIM";
@@ -297,9 +303,12 @@ const POOL: usize = 256;
 #[derive(Debug)]
 struct Pool {
     /// Every printed form, back to back (a few hundred KB that stay in the CPU caches).
-    arena: String,
-    /// By `Kind as usize`, then by entry: the SQL form's and the CSV text's range in `arena`.
-    entries: Vec<Vec<[(u32, u32); 2]>>,
+    arena: Padded,
+    /// By `(Kind as usize) * POOL + entry`: the SQL form's range in `arena` (none for the key).
+    /// A fixed-size array, so indexing it needs no bounds check.
+    sql: Box<[Span; KINDS.len() * POOL]>,
+    /// The same for the CSV text.
+    text: Box<[Span; KINDS.len() * POOL]>,
 }
 
 /// Pools are the same for every model with the same print rules: built once per process.
@@ -330,7 +339,7 @@ pub(crate) struct Model {
     /// Nine in ten VARCHAR2 values are plain words ([`SimCatalog::TenColumns`]); else every
     /// value is made of the hard fragments.
     plain: bool,
-    pool: Option<Arc<Pool>>,
+    pool: Arc<Pool>,
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
@@ -462,16 +471,25 @@ impl Model {
                         column_id: i as u32 + 1,
                     })
                     .collect();
+                let mut text = Padded::default();
                 let cols: Vec<ColDef> = cols
                     .iter()
                     .map(|&(c, kind, nullable)| ColDef {
                         kind,
                         nullable,
                         quoted: format!("\"{c}\""),
-                        eq: format!("\"{c}\" = "),
-                        and_eq: format!(" and \"{c}\" = "),
-                        is_null: format!("\"{c}\" IS NULL"),
-                        and_is_null: format!(" and \"{c}\" IS NULL"),
+                        eq: Piece::new(&format!("\"{c}\" = ")),
+                        comma_eq: Piece::new(&format!(", \"{c}\" = ")),
+                        cond: [
+                            [
+                                Piece::new(&format!("\"{c}\" = ")),
+                                Piece::new(&format!("\"{c}\" IS NULL")),
+                            ],
+                            [
+                                Piece::new(&format!(" and \"{c}\" = ")),
+                                Piece::new(&format!(" and \"{c}\" IS NULL")),
+                            ],
+                        ],
                     })
                     .collect();
                 let names: Vec<&str> = cols.iter().map(|c| c.quoted.as_str()).collect();
@@ -480,16 +498,22 @@ impl Model {
                     rowid_prefix[5 - i] = BASE64[((obj >> (6 * i)) & 63) as usize];
                 }
                 rowid_prefix[8] = BASE64[4];
+                let insert_prefix = text.add(&format!(
+                    "insert into \"{OWNER}\".\"{name}\"({}) values (",
+                    names.join(",")
+                ));
+                let update_prefix = text.add(&format!("update \"{OWNER}\".\"{name}\" set "));
+                let delete_prefix = text.add(&format!("delete from \"{OWNER}\".\"{name}\" where "));
+                text.seal();
                 TableDef {
                     owner: Name::from(OWNER),
                     name: Name::from(name),
                     schema: Arc::new(TableSchema::new(id, columns)),
-                    insert_prefix: format!(
-                        "insert into \"{OWNER}\".\"{name}\"({}) values (",
-                        names.join(",")
-                    ),
-                    update_prefix: format!("update \"{OWNER}\".\"{name}\" set "),
-                    delete_prefix: format!("delete from \"{OWNER}\".\"{name}\" where "),
+                    text,
+                    insert_prefix,
+                    update_prefix,
+                    delete_prefix,
+                    max_sql: 0,
                     cols,
                     weight,
                     rowid_prefix,
@@ -510,9 +534,53 @@ impl Model {
             fragments,
             long_clob_permille: (long_clob_percent * 10.0).clamp(0.0, 1000.0) as u64,
             plain: catalog == SimCatalog::TenColumns,
-            pool: None,
+            // Replaced below: the pool is printed by this model's rules.
+            pool: Arc::new(Pool {
+                arena: Padded::default(),
+                sql: Box::new([Span::default(); KINDS.len() * POOL]),
+                text: Box::new([Span::default(); KINDS.len() * POOL]),
+            }),
         };
-        model.pool = Some(model.shared_pool());
+        model.pool = model.shared_pool();
+        // The longest value of each kind: the key's 20 digits and quotes, the longest pooled
+        // form, or NULL.
+        let value_max = |kind: Kind| {
+            let longest = (0..POOL)
+                .map(|i| model.pool.sql[kind as usize * POOL + i].len())
+                .max()
+                .unwrap_or(0);
+            longest.max(22).max("NULL".len())
+        };
+        let max_sql: Vec<usize> = model
+            .tables
+            .iter()
+            .map(|t| {
+                let prefix = [t.insert_prefix, t.update_prefix, t.delete_prefix]
+                    .iter()
+                    .map(|s| s.len())
+                    .max()
+                    .unwrap_or(0);
+                // A column can be in the SET list and in the WHERE clause: twice its longest
+                // piece, separator and value; then ` and ROWID = '...';` and the like.
+                let cols: usize = t
+                    .cols
+                    .iter()
+                    .map(|c| {
+                        let piece = [&c.eq, &c.comma_eq]
+                            .into_iter()
+                            .chain(c.cond.iter().flatten())
+                            .map(|p| p.len())
+                            .max()
+                            .unwrap_or(0);
+                        2 * (1 + piece + value_max(c.kind))
+                    })
+                    .sum();
+                prefix + cols + 64
+            })
+            .collect();
+        for (t, max) in model.tables.iter_mut().zip(max_sql) {
+            t.max_sql = max;
+        }
         model
     }
 
@@ -523,30 +591,22 @@ impl Model {
         if let Some((_, pool)) = pools.iter().find(|(k, _)| *k == key) {
             return Arc::clone(pool);
         }
-        let mut arena = String::new();
-        let add = |arena: &mut String, print: &dyn Fn(&mut String)| {
-            let start = arena.len();
-            print(arena);
-            (start as u32, (arena.len() - start) as u32)
-        };
-        let entries = KINDS
-            .iter()
-            .map(|&kind| {
-                if kind == Kind::Key {
-                    return Vec::new();
-                }
-                (0..POOL as u64)
-                    .map(|i| {
-                        let v = mix((i << 8) | kind as u64) | 1 << 63;
-                        [
-                            add(&mut arena, &|out| self.render_sql(kind, v, out)),
-                            add(&mut arena, &|out| self.render_text(kind, v, out)),
-                        ]
-                    })
-                    .collect()
-            })
-            .collect();
-        let pool = Arc::new(Pool { arena, entries });
+        let mut arena = Padded::default();
+        let mut sql = Box::new([Span::default(); KINDS.len() * POOL]);
+        let mut text = Box::new([Span::default(); KINDS.len() * POOL]);
+        for &kind in &KINDS {
+            if kind == Kind::Key {
+                continue;
+            }
+            for i in 0..POOL {
+                let v = mix(((i as u64) << 8) | kind as u64) | 1 << 63;
+                let at = kind as usize * POOL + i;
+                sql[at] = arena.add_with(|out| self.render_sql(kind, v, out));
+                text[at] = arena.add_with(|out| self.render_text(kind, v, out));
+            }
+        }
+        arena.seal();
+        let pool = Arc::new(Pool { arena, sql, text });
         pools.push((key, Arc::clone(&pool)));
         pool
     }
@@ -554,9 +614,21 @@ impl Model {
     /// The pooled value of a seed, if the kind is pooled.
     #[inline]
     fn pooled(&self, kind: Kind, v: u64, form: usize) -> Option<&str> {
-        let pool = self.pool.as_ref()?;
-        let (start, len) = pool.entries[kind as usize].get(v as usize & (POOL - 1))?[form];
-        pool.arena.get(start as usize..(start + len) as usize)
+        if kind == Kind::Key {
+            return None;
+        }
+        let pool = &self.pool;
+        let spans = if form == 0 { &pool.sql } else { &pool.text };
+        Some(pool.arena.get(spans[pool_index(kind, v)]))
+    }
+
+    /// The pooled SQL forms, borrowed for the pushes of a statement.
+    #[inline]
+    pub fn sql_values(&self) -> SqlValues<'_> {
+        SqlValues {
+            arena: self.pool.arena.bytes(),
+            sql: &self.pool.sql,
+        }
     }
 
     /// The 18-character ROWID of a table slot.
@@ -570,7 +642,7 @@ impl Model {
         ShortText::from_ascii(&self.rowid(table, slot)).unwrap_or_default()
     }
 
-    fn rowid(&self, table: usize, slot: u32) -> [u8; 18] {
+    pub fn rowid(&self, table: usize, slot: u32) -> [u8; 18] {
         let mut b = [b'A'; 18];
         if let Some(t) = self.tables.get(table) {
             b[..9].copy_from_slice(&t.rowid_prefix);
@@ -626,7 +698,7 @@ impl Model {
     }
 
     /// Appends a non-NULL value as LogMiner prints it in SQL_REDO.
-    #[inline]
+    #[cfg(test)]
     pub fn push_sql(&self, kind: Kind, v: u64, out: &mut String) {
         match self.pooled(kind, v, 0) {
             Some(sql) => out.push_str(sql),
@@ -771,6 +843,42 @@ impl Model {
             }
         }
     }
+}
+
+/// The SQL forms of values, as [`Model::sql_values`] lends them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SqlValues<'a> {
+    arena: &'a [u8],
+    sql: &'a [Span; KINDS.len() * POOL],
+}
+
+impl SqlValues<'_> {
+    /// Appends a non-NULL value as LogMiner prints it in SQL_REDO.
+    #[inline(always)]
+    pub fn push(self, kind: Kind, v: u64, w: &mut Writer<'_>) {
+        if kind == Kind::Key {
+            // As `render_sql` prints a key: bare one time in five.
+            w.push_u64(v, v % 5 != 0);
+        } else {
+            w.push(self.arena, self.sql[pool_index(kind, v)]);
+        }
+    }
+
+    /// Appends a value as LogMiner prints it in SQL_REDO, `NULL` for NULL (`v == 0`).
+    #[inline(always)]
+    pub fn push_or_null(self, kind: Kind, v: u64, w: &mut Writer<'_>) {
+        if v == 0 {
+            w.push_array(b"NULL");
+        } else {
+            self.push(kind, v, w);
+        }
+    }
+}
+
+/// Where a value's entry is in [`Pool::sql`] and [`Pool::text`].
+#[inline(always)]
+fn pool_index(kind: Kind, v: u64) -> usize {
+    kind as usize * POOL + (v as usize & (POOL - 1))
 }
 
 fn date_secs(v: u64) -> i64 {
