@@ -348,7 +348,7 @@ fn where_clause<'a, K: Sink<'a>>(s: &mut Scanner<'a>, sink: &mut K) -> Result<()
 
 /// A value, possibly `v || v || ...`, written straight into its slot in the statement (returning
 /// it by value costs a copy through the stack per value, measurable at these speeds).
-#[inline]
+#[inline(always)]
 fn value_into<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError> {
     s.skip_ws();
     // Quoted text is most of what LogMiner prints: keep its path short and inlined.
