@@ -424,6 +424,7 @@ fn append(buf: &mut String, v: &Value<'_>, at: usize) -> Result<(), ParseError> 
 }
 
 /// One value without `||`, written into `slot`.
+#[inline(always)]
 fn term<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError> {
     match s.peek() {
         Some(b'\'') => put(slot, Value::Text(s.string()?)),
