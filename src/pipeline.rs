@@ -1010,12 +1010,13 @@ impl<'p> Writer<'p> {
             table,
             "table not in the columns definition; taking its columns from its first statement"
         );
-        let mut schema = TableSchema::new(TableId::new(owner, table), vec![]);
-        for (name, _) in stmt.values.iter().chain(stmt.conditions.iter()) {
-            if schema.position(name).is_none() {
-                schema = schema.with_added_column(name, "UNKNOWN");
+        let mut names: Vec<&str> = Vec::new();
+        for &(name, _) in stmt.values.iter().chain(stmt.conditions.iter()) {
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
+        let schema = TableSchema::from_names(TableId::new(owner, table), names, "UNKNOWN");
         stmt.recycle(&mut self.parse_buffers);
         let schema = Arc::new(schema);
         self.set_schema(schema.clone());

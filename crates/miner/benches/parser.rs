@@ -8,7 +8,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use redoflow_miner::sql::{parse, parse_row, RowBuffers};
-use redoflow_miner::{Column, TableId, TableSchema};
+use redoflow_miner::{TableId, TableSchema};
 
 /// Ten columns of the kinds LogMiner prints most: quoted and bare numbers, text (one with a
 /// `''` escape), a DATE, a TIMESTAMP and NULLs.
@@ -72,16 +72,7 @@ fn bench(c: &mut Criterion) {
         "SCORE",
         "COMMENTS",
     ];
-    let columns = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| Column {
-            name: n.to_string(),
-            data_type: "VARCHAR2".into(),
-            column_id: i as u32 + 1,
-        })
-        .collect();
-    let schema = TableSchema::new(TableId::new("SALES", "CUSTOMERS"), columns);
+    let schema = TableSchema::from_names(TableId::new("SALES", "CUSTOMERS"), names, "VARCHAR2");
     let mut buffers = RowBuffers::default();
     for (group, stmts) in [("insert", &ins), ("update", &upd), ("delete", &del)] {
         let bytes: usize = stmts.iter().map(String::len).sum();

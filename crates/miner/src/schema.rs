@@ -152,6 +152,25 @@ impl TableSchema {
                 .is_some_and(|name| same_bytes(name, c.name.as_bytes()))
     }
 
+    /// A schema of `names` in this order (COLUMN_ID 1, 2, ...), each of type `data_type`: for a
+    /// table known only by its column names.
+    pub fn from_names<'n>(
+        id: TableId,
+        names: impl IntoIterator<Item = &'n str>,
+        data_type: &str,
+    ) -> TableSchema {
+        let columns = names
+            .into_iter()
+            .zip(1..)
+            .map(|(name, column_id)| Column {
+                name: name.to_string(),
+                data_type: data_type.to_string(),
+                column_id,
+            })
+            .collect();
+        TableSchema::new(id, columns)
+    }
+
     /// Equal for equal column lists (names and types, in order).
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
@@ -251,16 +270,13 @@ mod tests {
 
     #[test]
     fn hinted_positions_find_every_column_from_any_hint() {
-        let cols: Vec<Column> = ["ID", "NAME", "A_LONGER_NAME", "X", "NAME2"]
-            .iter()
-            .enumerate()
-            .map(|(i, n)| Column {
-                name: n.to_string(),
-                data_type: "VARCHAR2".into(),
-                column_id: i as u32 + 1,
-            })
-            .collect();
-        let s = TableSchema::new(TableId::new("O", "T"), cols.clone());
+        let names = ["ID", "NAME", "A_LONGER_NAME", "X", "NAME2"];
+        let s = TableSchema::from_names(TableId::new("O", "T"), names, "VARCHAR2");
+        let cols = s.columns.clone();
+        assert_eq!(
+            cols.iter().map(|c| c.column_id).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
         for hint in 0..8 {
             for (i, c) in cols.iter().enumerate() {
                 assert_eq!(

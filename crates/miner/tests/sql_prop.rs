@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use redoflow_miner::sql::{
     parse, parse_reusing, parse_row, Buffers, DmlKind, RowBuffers, RowError,
 };
-use redoflow_miner::{Column, OraDateTime, TableId, TableSchema, Value};
+use redoflow_miner::{OraDateTime, TableId, TableSchema, Value};
 
 /// A generated value: what the parser must return, and how LogMiner would print it.
 #[derive(Clone, Debug)]
@@ -424,16 +424,7 @@ fn pooled_schema() -> impl Strategy<Value = TableSchema> {
                 names.reverse();
             }
             names.extend(extra);
-            let columns = names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| Column {
-                    name: n.to_string(),
-                    data_type: "VARCHAR2".into(),
-                    column_id: i as u32 + 1,
-                })
-                .collect();
-            TableSchema::new(TableId::new("O", "T"), columns)
+            TableSchema::from_names(TableId::new("O", "T"), names, "VARCHAR2")
         })
 }
 
