@@ -403,9 +403,11 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
         });
     }
     let started = Instant::now();
+    let cpu_before = cpu_times();
     let result = with_progress(false, &progress, || {
         redoflow::run_node_paced(&cfg, redoflow::Pacing::Unpaced, stop.wait(), &progress)
     });
+    let cpu_after = cpu_times();
     stop.trigger();
     let _ = watcher.join();
     let summary = result.context("benchmark run failed")?;
@@ -463,6 +465,16 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
             fetching.as_secs_f64()
         );
     }
+    // CPU time depends far less on the neighbours' load than the wall clock does.
+    if let (Some((user0, sys0)), Some((user1, sys1))) = (cpu_before, cpu_after) {
+        let (user, sys) = (user1.saturating_sub(user0), sys1.saturating_sub(sys0));
+        println!(
+            "  CPU time             {:>11.2}s user + {:.2}s system  ({:.2} µs per change, all threads)",
+            user.as_secs_f64(),
+            sys.as_secs_f64(),
+            (user + sys).as_secs_f64() * 1e6 / summary.changes_written.max(1) as f64
+        );
+    }
     println!("  elapsed              {:>12.2}s", secs);
     if temp {
         let _ = std::fs::remove_dir_all(&cfg.output.dir);
@@ -470,6 +482,26 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
         println!("  output               {}", cfg.output.dir.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// User and system CPU time of this process so far (all threads), from `/proc/self/stat`;
+/// `None` where there is no such file.
+fn cpu_times() -> Option<(Duration, Duration)> {
+    parse_cpu_times(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// `utime` and `stime` of a `/proc/<pid>/stat` line, in clock ticks of 10 ms (`USER_HZ` is 100
+/// in Linux's ABI). The command name (second field) is in parentheses and may hold blanks and
+/// parentheses itself, so fields are counted from the last `)`.
+fn parse_cpu_times(stat: &str) -> Option<(Duration, Duration)> {
+    let after_name = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let mut ticks = || fields.next()?.parse::<u64>().ok();
+    let (user, system) = (ticks()?, ticks()?);
+    Some((
+        Duration::from_millis(user * 10),
+        Duration::from_millis(system * 10),
+    ))
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
@@ -526,4 +558,41 @@ fn verify(out: &std::path::Path) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_times_are_read_after_the_command_name() {
+        // Fields 14 and 15 (utime, stime); the name holds a blank and a `)`.
+        let stat = "4242 (redo flow) x) R 1 4242 4242 0 -1 4194304 120 0 0 0 351 27 0 0 20 0 3 0";
+        assert_eq!(
+            parse_cpu_times(stat),
+            Some((Duration::from_millis(3510), Duration::from_millis(270)))
+        );
+        assert_eq!(parse_cpu_times("4242 (cut short) R 1 2"), None);
+        assert_eq!(parse_cpu_times("no name at all"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn cpu_time_of_this_process_grows_with_work() {
+        let (before, _) = cpu_times().expect("/proc/self/stat on Linux");
+        // Busy until the user time moves (a tick is 10 ms); a clock that never moves within
+        // 20 s of busy work fails.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut x = 1u64;
+        loop {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            let (now, _) = cpu_times().expect("/proc/self/stat on Linux");
+            if now > before {
+                return;
+            }
+            assert!(Instant::now() < deadline, "user time stayed at {before:?}");
+        }
+    }
 }
