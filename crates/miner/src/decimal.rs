@@ -21,21 +21,30 @@ pub fn pair(n: u32) -> [u8; 2] {
 
 /// The decimal digits of `n`, written at the end of `buf` and returned.
 #[inline]
-pub fn u64_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
+pub fn u64_digits(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let start = digits_ending_at(n, buf, buf.len());
+    &buf[start..]
+}
+
+/// Writes the decimal digits of `n` into `out` so that they end just before `end`, two at a
+/// time from the last; returns where they start. `out[..end]` must have room for them (20 bytes
+/// hold any `u64`).
+#[inline(always)]
+pub fn digits_ending_at<const N: usize>(mut n: u64, out: &mut [u8; N], end: usize) -> usize {
+    let mut i = end;
     while n >= 100 {
         i -= 2;
-        buf[i..i + 2].copy_from_slice(&pair((n % 100) as u32));
+        out[i..i + 2].copy_from_slice(&pair((n % 100) as u32));
         n /= 100;
     }
     if n >= 10 {
         i -= 2;
-        buf[i..i + 2].copy_from_slice(&pair(n as u32));
+        out[i..i + 2].copy_from_slice(&pair(n as u32));
     } else {
         i -= 1;
-        buf[i] = b'0' + n as u8;
+        out[i] = b'0' + n as u8;
     }
-    &buf[i..]
+    i
 }
 
 #[cfg(test)]

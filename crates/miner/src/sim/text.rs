@@ -244,25 +244,16 @@ impl<'a> Writer<'a> {
 
     /// Appends the decimal digits of `n`, between single quotes with `quoted`.
     #[inline(always)]
-    pub fn push_u64(&mut self, mut n: u64, quoted: bool) {
+    pub fn push_u64(&mut self, n: u64, quoted: bool) {
         let at = self.pos as usize;
         let w: &mut [u8; 24] = (&mut self.bytes[at..at + 24]).try_into().expect("24 bytes");
         let q = usize::from(quoted);
         let digits = n.checked_ilog10().unwrap_or(0) as usize + 1;
         // Digits backwards from the end; the closing quote is overwritten next when unquoted.
-        let mut i = q + digits;
+        let end = q + digits;
         w[0] = b'\'';
-        w[i] = b'\'';
-        while n >= 100 {
-            i -= 2;
-            w[i..i + 2].copy_from_slice(&crate::decimal::pair((n % 100) as u32));
-            n /= 100;
-        }
-        if n >= 10 {
-            w[q..q + 2].copy_from_slice(&crate::decimal::pair(n as u32));
-        } else {
-            w[q] = b'0' + n as u8;
-        }
+        w[end] = b'\'';
+        crate::decimal::digits_ending_at(n, w, end);
         self.pos += (digits + 2 * q) as u32;
     }
 }
