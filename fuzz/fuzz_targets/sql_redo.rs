@@ -11,8 +11,10 @@
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 
-use redoflow_miner::sql::{parse, parse_reusing, parse_row, Buffers, RowBuffers, RowError, Statement};
-use redoflow_miner::{Column, TableId, TableSchema};
+use redoflow_miner::sql::{
+    parse, parse_reusing, parse_row, Buffers, RowBuffers, RowError, Statement,
+};
+use redoflow_miner::{TableId, TableSchema};
 
 thread_local! {
     static BUFFERS: RefCell<Buffers> = RefCell::new(Buffers::default());
@@ -20,7 +22,11 @@ thread_local! {
 }
 
 /// `parse_row` against `schema` agrees with `stmt` (the parse of `sql`) laid out by `row`.
-fn check_row(sql: &str, stmt: &Result<Statement<'_>, redoflow_miner::sql::ParseError>, schema: &TableSchema) {
+fn check_row(
+    sql: &str,
+    stmt: &Result<Statement<'_>, redoflow_miner::sql::ParseError>,
+    schema: &TableSchema,
+) {
     ROW_BUFFERS.with(|b| {
         let mut buffers = b.borrow_mut();
         let got = parse_row(sql, schema, &mut buffers);
@@ -66,36 +72,31 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(format!("{fresh:?}"), format!("{:?}", parse(&lowered)));
     }
     let Ok(stmt) = &fresh else {
-        let columns = ["ID", "A"].iter().enumerate().map(|(i, n)| Column {
-            name: n.to_string(),
-            data_type: "NUMBER".to_string(),
-            column_id: i as u32 + 1,
-        });
-        check_row(sql, &fresh, &TableSchema::new(TableId::new("O", "T"), columns.collect()));
+        let schema = TableSchema::from_names(TableId::new("O", "T"), ["ID", "A"], "NUMBER");
+        check_row(sql, &fresh, &schema);
         return;
     };
     // A schema with the statement's columns (in reverse, to exercise the reordering), and one
     // without the last, to exercise the unknown-column error.
-    let mut columns: Vec<Column> = Vec::new();
-    for (name, _) in stmt.values.iter().chain(&stmt.conditions).rev() {
-        if columns.iter().all(|c| c.name != *name) {
-            columns.push(Column {
-                name: (*name).to_string(),
-                data_type: "VARCHAR2".to_string(),
-                column_id: columns.len() as u32 + 1,
-            });
+    let mut names: Vec<&str> = Vec::new();
+    for &(name, _) in stmt.values.iter().chain(&stmt.conditions).rev() {
+        if !names.contains(&name) {
+            names.push(name);
         }
     }
-    let full = TableSchema::new(TableId::new(stmt.owner, stmt.table), columns.clone());
+    let schema = |names: &[&str]| {
+        let id = TableId::new(stmt.owner, stmt.table);
+        TableSchema::from_names(id, names.iter().copied(), "VARCHAR2")
+    };
+    let full = schema(&names);
     let mut out = Vec::new();
     assert!(stmt.row(&full, &mut out).is_ok());
-    assert_eq!(out.len(), columns.len());
+    assert_eq!(out.len(), names.len());
     check_row(sql, &fresh, &full);
-    columns.reverse();
-    let forward = TableSchema::new(TableId::new(stmt.owner, stmt.table), columns.clone());
-    check_row(sql, &fresh, &forward);
-    columns.pop();
-    let partial = TableSchema::new(TableId::new(stmt.owner, stmt.table), columns);
+    names.reverse();
+    check_row(sql, &fresh, &schema(&names));
+    names.pop();
+    let partial = schema(&names);
     let _ = stmt.row(&partial, &mut out);
     check_row(sql, &fresh, &partial);
 });
