@@ -882,9 +882,25 @@ impl<'p> Writer<'p> {
         match msg {
             Msg::Schema(s) => self.set_schema(Arc::new(s)),
             Msg::Txns(txns) => {
+                // Counted once per batch: an atomic add per transaction costs more than the
+                // counting.
+                let (mut written, mut changes) = (0u64, 0u64);
+                let mut result = Ok(());
                 for txn in &txns {
-                    self.write_txn(txn)?;
+                    result = self.write_txn(txn);
+                    if result.is_err() {
+                        break;
+                    }
+                    written += 1;
+                    changes += txn.change_count() as u64;
                 }
+                self.progress
+                    .transactions
+                    .fetch_add(written, Ordering::Relaxed);
+                self.progress
+                    .changes_written
+                    .fetch_add(changes, Ordering::Relaxed);
+                result?;
                 *dirty = true;
             }
             Msg::Checkpoint(offset) => {
@@ -973,10 +989,6 @@ impl<'p> Writer<'p> {
                 }
             }
         }
-        self.progress.transactions.fetch_add(1, Ordering::Relaxed);
-        self.progress
-            .changes_written
-            .fetch_add(txn.change_count() as u64, Ordering::Relaxed);
         Ok(())
     }
 

@@ -462,6 +462,9 @@ pub struct TxnBuffer {
     failed: Option<TxnError>,
     /// Latest row TIMESTAMP seen, seconds since 1970 (redo time).
     now: Option<i64>,
+    /// The TIMESTAMP of the last row: rows of one redo second share it, and repeating it
+    /// changes nothing.
+    last_ts: Option<OraDateTime>,
     /// Redo time of the next retention check.
     next_check: i64,
     /// Expired transactions dropped, until their end (COMMIT, ROLLBACK, marker) is seen.
@@ -543,6 +546,7 @@ impl TxnBuffer {
             scratch: Vec::new(),
             failed: None,
             now: None,
+            last_ts: None,
             next_check: i64::MIN,
             dropped,
         }
@@ -713,6 +717,10 @@ impl TxnBuffer {
     /// Advances redo time to `ts` and, at most once per redo second, reports (and with
     /// `drop_expired` drops) transactions that became older than the retention.
     fn observe_time(&mut self, ts: &OraDateTime) {
+        if self.last_ts == Some(*ts) {
+            return;
+        }
+        self.last_ts = Some(*ts);
         let secs = epoch_secs(ts);
         if self.now.is_some_and(|n| n >= secs) {
             return;
