@@ -350,3 +350,35 @@ fn quoted_header_after_a_byte_order_mark() {
         .collect();
     assert_eq!(got, vec![(10, "a", 2), (11, "b", 3)]);
 }
+
+/// SQL_REDO (checked for UTF-8 with SIMD) and a short text column that are not UTF-8 are
+/// errors naming the line and the column, never text with replacement characters.
+#[test]
+fn text_that_is_not_utf8_names_the_line_and_the_column() {
+    let ok = b"10,1,0A001B00C3D40000,\"x\",AAAR1\n";
+    for (bad_row, column) in [
+        (
+            &b"11,1,0A001B00C3D40000,\"insert into \xff\xfe;\",AAAR1\n"[..],
+            "SQL_REDO",
+        ),
+        (&b"11,1,0A001B00C3D40000,\"x\",AA\xc3\n"[..], "ROW_ID"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.csv");
+        let mut text = b"SCN,OPERATION_CODE,XID,SQL_REDO,ROW_ID\n".to_vec();
+        text.extend_from_slice(ok);
+        text.extend_from_slice(bad_row);
+        std::fs::write(&p, &text).unwrap();
+        let mut src = ReplaySource::open(&p, None).unwrap();
+        src.start_session(Scn(0)).unwrap();
+        let mut out = Vec::new();
+        match src.fetch(Scn(0), Scn(u64::MAX - 1), &mut out).unwrap_err() {
+            SourceError::Malformed { line, message, .. } => {
+                assert_eq!(line, 3, "{message}");
+                assert!(message.contains(column), "{message:?} lacks {column}");
+                assert!(message.contains("UTF-8"), "{message:?}");
+            }
+            other => panic!("not Malformed: {other}"),
+        }
+    }
+}

@@ -154,8 +154,8 @@ impl SqlText {
     pub fn as_str(&self) -> &str {
         // Only whole UTF-8 pieces are ever appended.
         let blocks = self.len.next_multiple_of(16).min(self.bytes.len());
-        let padded =
-            std::str::from_utf8(&self.bytes[..blocks]).expect("SQL text of whole UTF-8 pieces");
+        let padded = simdutf8::basic::from_utf8(&self.bytes[..blocks])
+            .expect("SQL text of whole UTF-8 pieces");
         &padded[..self.len]
     }
 }
