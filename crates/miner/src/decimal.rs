@@ -19,6 +19,24 @@ pub fn pair(n: u32) -> [u8; 2] {
     PAIRS[(n % 100) as usize]
 }
 
+/// [`PAIRS`] extended to every `u8`, entry `n` holding the digits of `n % 100`.
+static BYTE_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = PAIRS[i % 100];
+        i += 1;
+    }
+    t
+};
+
+/// The two decimal digits of `n % 100`, read from a table without dividing (a date's month,
+/// day, hour, minute and second are bytes).
+#[inline(always)]
+pub fn byte_pair(n: u8) -> [u8; 2] {
+    BYTE_PAIRS[usize::from(n)]
+}
+
 /// The decimal digits of `n`, written at the end of `buf` and returned.
 #[inline]
 pub fn u64_digits(n: u64, buf: &mut [u8; 20]) -> &[u8] {
@@ -70,6 +88,9 @@ mod tests {
         }
         for n in 0..250 {
             assert_eq!(pair(n), format!("{:02}", n % 100).as_bytes());
+        }
+        for n in 0..=u8::MAX {
+            assert_eq!(byte_pair(n), format!("{:02}", n % 100).as_bytes());
         }
     }
 }

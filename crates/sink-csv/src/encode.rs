@@ -8,7 +8,7 @@
 use std::borrow::Borrow;
 
 use redoflow_checkpoint::{Scn, Xid};
-use redoflow_miner::decimal::{self, pair};
+use redoflow_miner::decimal::{self, byte_pair, pair};
 use redoflow_miner::value::{OraDateTime, Value};
 
 use crate::{RowMeta, RowOp};
@@ -122,11 +122,11 @@ pub(crate) fn push_datetime(out: &mut Vec<u8>, d: &OraDateTime, sep: u8) {
         let y = d.year as u32;
         let [y0, y1] = pair(y / 100);
         let [y2, y3] = pair(y);
-        let [mo0, mo1] = pair(u32::from(d.month));
-        let [d0, d1] = pair(u32::from(d.day));
-        let [h0, h1] = pair(u32::from(d.hour));
-        let [mi0, mi1] = pair(u32::from(d.minute));
-        let [s0, s1] = pair(u32::from(d.second));
+        let [mo0, mo1] = byte_pair(d.month);
+        let [d0, d1] = byte_pair(d.day);
+        let [h0, h1] = byte_pair(d.hour);
+        let [mi0, mi1] = byte_pair(d.minute);
+        let [s0, s1] = byte_pair(d.second);
         out.extend_from_slice(&[
             y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, sep, h0, h1, b':', mi0, mi1, b':', s0, s1,
         ]);
