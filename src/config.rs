@@ -88,7 +88,8 @@ pub struct OutputConfig {
     pub max_file_bytes: u64,
     /// Written for a column whose value the redo does not carry (distinct from NULL = empty).
     pub missing_marker: String,
-    /// fsync files and directories at checkpoints. Only turn off for throwaway runs.
+    /// fsync files and directories at checkpoints (a file that rolls before is synced on a
+    /// helper thread meanwhile; the checkpoint waits for it). Only turn off for throwaway runs.
     pub fsync: bool,
     pub on_parse_error: OnParseError,
 }
