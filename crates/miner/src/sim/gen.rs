@@ -12,7 +12,7 @@ use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
 use super::config::SimConfig;
 use super::model::SqlValues;
-use super::model::{chance, civil_from_days, mix, Model, Rng, Row, TableDef, MAX_COLS};
+use super::model::{chance, civil_from_days, mix, ColDef, Model, Rng, Row, TableDef, MAX_COLS};
 use super::text::{SqlText, Writer};
 use super::truth::{TruthChange, TruthTxn};
 use crate::row::{OpCode, RedoRow, ShortText};
@@ -879,13 +879,7 @@ fn insert_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, out: &mut Writer<'
 fn where_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, mask: u16, out: &mut Writer<'_>) {
     let w = &mut out.take();
     let mut and = 0;
-    let mut bits = mask;
-    for (c, &v) in def.cols.iter().zip(row) {
-        let take = bits & 1 != 0;
-        bits >>= 1;
-        if !take {
-            continue;
-        }
+    for_masked(def, row, mask, |c, v| {
         let [eq, is_null] = &c.cond[and];
         and = 1;
         if v == 0 {
@@ -894,7 +888,7 @@ fn where_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, mask: u16, out: &mu
             w.push_piece(eq);
             vals.push(c.kind, v, w);
         }
-    }
+    });
     w.push_array(b" and ROWID = '");
     *out = w.take();
 }
@@ -909,18 +903,26 @@ fn push_set_list(
 ) {
     let w = &mut out.take();
     let mut first = true;
+    for_masked(def, values, mask, |c, v| {
+        w.push_piece(if first { &c.eq } else { &c.comma_eq });
+        first = false;
+        vals.push_or_null(c.kind, v, w);
+    });
+    *out = w.take();
+}
+
+/// Calls `f` with each of the table's columns whose bit is set in `mask` (bit `i` for column
+/// `i`) and its value, in column order.
+#[inline(always)]
+fn for_masked(def: &TableDef, values: &[u64], mask: u16, mut f: impl FnMut(&ColDef, u64)) {
     let mut bits = mask;
     for (c, &v) in def.cols.iter().zip(values) {
         let take = bits & 1 != 0;
         bits >>= 1;
-        if !take {
-            continue;
+        if take {
+            f(c, v);
         }
-        w.push_piece(if first { &c.eq } else { &c.comma_eq });
-        first = false;
-        vals.push_or_null(c.kind, v, w);
     }
-    *out = w.take();
 }
 
 /// Writes the low `out.len()` hex digits of `n` (lower case) into `out`.
