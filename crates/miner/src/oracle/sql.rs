@@ -93,9 +93,12 @@ pub const ADD_LOGFILE: &str = "BEGIN SYS.DBMS_LOGMNR.ADD_LOGFILE(LOGFILENAME => 
 OPTIONS => SYS.DBMS_LOGMNR.ADDFILE); END;";
 
 /// `:1` start SCN (inclusive), `:2` end SCN (inclusive): one call per window, over the files of
-/// the session, with the dictionary of the online catalog.
+/// the session, with the dictionary of the online catalog. `NO_ROWID_IN_STMT` leaves the
+/// `and ROWID = '...'` clause out of SQL_REDO (the row id comes in its own ROW_ID column, which
+/// is what partial rollbacks are matched by): 32 bytes less per UPDATE and DELETE to send,
+/// fetch and parse, about 6% of SQL_REDO (Debezium starts its sessions the same way).
 pub const START_LOGMNR: &str = "BEGIN SYS.DBMS_LOGMNR.START_LOGMNR(STARTSCN => :1, ENDSCN => :2, \
-OPTIONS => SYS.DBMS_LOGMNR.DICT_FROM_ONLINE_CATALOG); END;";
+OPTIONS => SYS.DBMS_LOGMNR.DICT_FROM_ONLINE_CATALOG + SYS.DBMS_LOGMNR.NO_ROWID_IN_STMT); END;";
 
 pub const END_LOGMNR: &str = "BEGIN SYS.DBMS_LOGMNR.END_LOGMNR; END;";
 

@@ -608,15 +608,13 @@ impl Gen {
                 w.push_array(b" where ");
                 let mask = if carried == all { all } else { 1 };
                 where_sql(vals, def, &before, mask, &mut w);
-                w.push_array(&m.rowid(table, slot));
-                w.push_array(b"';");
+                w.push_array(b";");
                 OpCode::UPDATE
             }
             _ => {
                 w.push(text, def.delete_prefix);
                 where_sql(vals, def, &before, all, &mut w);
-                w.push_array(&m.rowid(table, slot));
-                w.push_array(b"';");
+                w.push_array(b";");
                 OpCode::DELETE
             }
         };
@@ -644,7 +642,9 @@ impl Gen {
         self.undo(txn, rec, scn, true, out);
     }
 
-    /// Restores the row `rec` changed; with `show`, prints the undo row (ROLLBACK = 1).
+    /// Restores the row `rec` changed; with `show`, prints the undo row (ROLLBACK = 1). An undo
+    /// row's only predicate is its ROWID, printed even under `NO_ROWID_IN_STMT`; the engine
+    /// matches undo rows by their ROW_ID column and never parses them.
     fn undo(&mut self, txn: &Txn, rec: Rec, scn: u64, show: bool, out: &mut Out<'_>) {
         let table = usize::from(rec.table);
         let st = &mut self.tables[table];
@@ -870,8 +870,9 @@ fn insert_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, out: &mut Writer<'
     *out = w.take();
 }
 
-/// `"A" = v and "B" IS NULL ... and ROWID = '` over the columns in `mask` (the caller appends
-/// the ROWID and `';`). An update with unlogged columns still has its own SET columns' before
+/// `"A" = v and "B" IS NULL ...` over the columns in `mask` (the caller appends `;`). No
+/// `and ROWID = '...'`: redoflow's sessions start LogMiner with `NO_ROWID_IN_STMT` (the row id
+/// comes in ROW_ID). An update with unlogged columns still has its own SET columns' before
 /// values only when logged: the caller passes the key plus what the redo carries.
 fn where_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, mask: u16, out: &mut Writer<'_>) {
     let w = &mut out.take();
@@ -886,7 +887,6 @@ fn where_sql(vals: SqlValues<'_>, def: &TableDef, row: &Row, mask: u16, out: &mu
             vals.push(c.kind, v, w);
         }
     });
-    w.push_array(b" and ROWID = '");
     *out = w.take();
 }
 
@@ -1036,7 +1036,7 @@ mod tests {
                             v => format!("\"{name}\" = {}", value(&m, c.kind, v)),
                         })
                         .collect();
-                    let expected = format!("{} and ROWID = '", conds.join(" and "));
+                    let expected = conds.join(" and ");
                     let got = built(def, |w| where_sql(vals, def, &row, mask, w));
                     assert_eq!(got, expected);
 
