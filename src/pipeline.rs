@@ -784,11 +784,15 @@ impl KnownTables {
     }
 }
 
-/// Whether `change` carries the names of `last` (short names are inline: comparing them is
-/// comparing a few words). Never for empty names, which take the table from the statement.
+/// Whether `change` carries the very names of `last` (a source shares one allocation per
+/// table, so the same pointers mean the same table): a check without comparing strings. Never
+/// for empty names, which take the table from the statement.
 fn same_names(last: &Option<(Name, Name)>, change: &Change) -> bool {
     last.as_ref().is_some_and(|(o, t)| {
-        !o.is_empty() && !t.is_empty() && *o == change.owner && *t == change.table
+        !o.is_empty()
+            && !t.is_empty()
+            && Arc::ptr_eq(o, &change.owner)
+            && Arc::ptr_eq(t, &change.table)
     })
 }
 

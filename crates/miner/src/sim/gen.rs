@@ -15,7 +15,7 @@ use super::model::SqlValues;
 use super::model::{chance, civil_from_days, mix, ColDef, Model, Rng, Row, TableDef, MAX_COLS};
 use super::text::{SqlText, Writer};
 use super::truth::{TruthChange, TruthTxn};
-use crate::row::{Name, OpCode, RedoRow, ShortText};
+use crate::row::{OpCode, RedoRow, ShortText};
 use crate::txn::ChangeOp;
 use crate::value::OraDateTime;
 
@@ -746,10 +746,13 @@ impl Gen {
         let mut b = self.rs_cache.2;
         hex_into(&mut b[19..23], 0x10 * self.row_in_step);
         let rs_id = ShortText::from_ascii(&b).unwrap_or_default();
-        // Names are inline: copied, never allocated or reference-counted per row.
+        // Names are shared, never allocated per row (not even the empty one).
         let (seg_owner, table_name) = match table {
-            Some(t) => (t.owner.clone(), t.name.clone()),
-            None => (Name::default(), Name::default()),
+            Some(t) => (Arc::clone(&t.owner), Arc::clone(&t.name)),
+            None => (
+                Arc::clone(&self.p.model.no_name),
+                Arc::clone(&self.p.model.no_name),
+            ),
         };
         RedoRow {
             scn: Scn(scn),

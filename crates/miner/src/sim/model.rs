@@ -332,6 +332,7 @@ const KINDS: [Kind; 8] = [
 pub(crate) struct Model {
     pub tables: Vec<TableDef>,
     /// The empty SEG_OWNER/TABLE_NAME of rows that have none (START, COMMIT, ...).
+    pub no_name: Name,
     fragments: Vec<Fragment>,
     /// Per mille of CLOB values long enough (over 4000 bytes) to split SQL_REDO into CSF rows.
     long_clob_permille: u64,
@@ -529,6 +530,7 @@ impl Model {
             .collect();
         let mut model = Model {
             tables,
+            no_name: Name::from(""),
             fragments,
             long_clob_permille: (long_clob_percent * 10.0).clamp(0.0, 1000.0) as u64,
             plain: catalog == SimCatalog::TenColumns,
