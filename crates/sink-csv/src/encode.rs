@@ -86,6 +86,13 @@ pub(crate) fn quote_tail_if_needed(out: &mut Vec<u8>, start: usize) {
 /// Appends `s` as one CSV field.
 #[inline]
 pub(crate) fn push_field(out: &mut Vec<u8>, s: &[u8]) {
+    push_field_inline(out, s);
+}
+
+/// [`push_field`] inlined into its caller: the row encoder's per-value path, where a call's
+/// entry and exit cost more than the usual short field's check.
+#[inline(always)]
+fn push_field_inline(out: &mut Vec<u8>, s: &[u8]) {
     if needs_quotes(s) {
         out.reserve(s.len() + 8);
         out.push(b'"');
@@ -167,8 +174,8 @@ pub(crate) fn push_value(out: &mut Vec<u8>, value: Option<&Value<'_>>, missing: 
     };
     match value {
         Value::Null | Value::EmptyLob => {}
-        Value::Text(s) => push_field(out, s.as_bytes()),
-        Value::Number(s) => push_field(out, s.as_bytes()),
+        Value::Text(s) => push_field_inline(out, s.as_bytes()),
+        Value::Number(s) => push_field_inline(out, s.as_bytes()),
         Value::Date(d) => push_datetime(out, d, b' '),
         Value::Timestamp { at, fraction, tz } => {
             let start = out.len();
