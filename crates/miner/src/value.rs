@@ -18,22 +18,25 @@ pub struct OraDateTime {
 
 impl OraDateTime {
     /// Checks ranges (month 1-12, day within the month, 24h clock).
+    #[inline]
     pub fn new(year: i32, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> Option<Self> {
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-        let days = match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => return None,
+        // Days 1 to 28 exist in every month: the month's length (and the leap-year arithmetic)
+        // matters only past them.
+        let day_ok = match day {
+            1..=28 => (1..=12).contains(&month),
+            _ => {
+                let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+                let days = match month {
+                    1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+                    4 | 6 | 9 | 11 => 30,
+                    2 if leap => 29,
+                    2 => 28,
+                    _ => return None,
+                };
+                day != 0 && day <= days
+            }
         };
-        if day == 0
-            || day > days
-            || hour > 23
-            || minute > 59
-            || second > 59
-            || !(-4712..=9999).contains(&year)
-        {
+        if !day_ok || hour > 23 || minute > 59 || second > 59 || !(-4712..=9999).contains(&year) {
             return None;
         }
         Some(OraDateTime {
@@ -134,5 +137,33 @@ mod tests {
             "0007-01-02 00:00:00"
         );
         assert_eq!(OraDateTime::new(2023, 2, 29, 0, 0, 0), None);
+    }
+
+    #[test]
+    fn every_day_of_every_month_against_a_calendar() {
+        for year in [
+            -4713, -4712, -1, 0, 1600, 1900, 2000, 2023, 2024, 2100, 9999, 10000,
+        ] {
+            let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+            for month in 0..=13u8 {
+                let days = match month {
+                    1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+                    4 | 6 | 9 | 11 => 30,
+                    2 => 28 + u8::from(leap),
+                    _ => 0,
+                };
+                for day in 0..=32u8 {
+                    let valid = (-4712..=9999).contains(&year) && day >= 1 && day <= days;
+                    assert_eq!(
+                        OraDateTime::new(year, month, day, 23, 59, 59).is_some(),
+                        valid,
+                        "{year}-{month}-{day}"
+                    );
+                }
+            }
+        }
+        assert_eq!(OraDateTime::new(2024, 1, 1, 24, 0, 0), None);
+        assert_eq!(OraDateTime::new(2024, 1, 1, 0, 60, 0), None);
+        assert_eq!(OraDateTime::new(2024, 1, 1, 0, 0, 60), None);
     }
 }
