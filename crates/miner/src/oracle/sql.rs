@@ -96,7 +96,9 @@ OPTIONS => SYS.DBMS_LOGMNR.ADDFILE); END;";
 /// the session, with the dictionary of the online catalog. `NO_ROWID_IN_STMT` leaves the
 /// `and ROWID = '...'` clause out of SQL_REDO (the row id comes in its own ROW_ID column, which
 /// is what partial rollbacks are matched by): 32 bytes less per UPDATE and DELETE to send,
-/// fetch and parse, about 6% of SQL_REDO (Debezium starts its sessions the same way).
+/// fetch and parse, about 6% of SQL_REDO (Debezium starts its sessions the same way). The
+/// WHERE clause keeps its column conditions: preflight requires ALL COLUMNS (or primary key)
+/// supplemental logging of the captured tables.
 pub const START_LOGMNR: &str = "BEGIN SYS.DBMS_LOGMNR.START_LOGMNR(STARTSCN => :1, ENDSCN => :2, \
 OPTIONS => SYS.DBMS_LOGMNR.DICT_FROM_ONLINE_CATALOG + SYS.DBMS_LOGMNR.NO_ROWID_IN_STMT); END;";
 
