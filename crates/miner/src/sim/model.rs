@@ -561,7 +561,8 @@ impl Model {
                     .max()
                     .unwrap_or(0);
                 // A column can be in the SET list and in the WHERE clause: twice its longest
-                // piece, separator and value; then the `;` (undo rows: ` where ROWID = '...';`) and the like.
+                // piece, separator and value; then the `;` (undo rows: ` where ROWID = '...';`)
+                // and the like.
                 let cols: usize = t
                     .cols
                     .iter()
