@@ -14,6 +14,9 @@ new=${2:?usage: compare.sh OLD_BINARY NEW_BINARY [ROUNDS] [CHANGES]}
 rounds=${3:-20}
 changes=${4:-1000000}
 [ "$(nproc)" -ge 2 ] || { echo "needs two cores" >&2; exit 1; }
+for tool in /usr/bin/time taskset; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (GNU time, util-linux)" >&2; exit 1; }
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 ratios=()
