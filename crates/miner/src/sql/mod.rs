@@ -491,9 +491,7 @@ fn number<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseErro
         return Err(Scanner::err_at(ParseErrorKind::BadValue, i));
     }
     s.pos = i;
-    let text =
-        s.s.get(start..i)
-            .ok_or(Scanner::err_at(ParseErrorKind::BadValue, start))?;
+    let text = scan::sub(s.s, start, i).ok_or(Scanner::err_at(ParseErrorKind::BadValue, start))?;
     put(slot, Value::Number(text))
 }
 
@@ -650,7 +648,7 @@ fn fixed_timestamp<'a>(s: &mut Scanner<'a>) -> Option<Value<'a>> {
     if b.get(end..end + 2)? != b"')" {
         return None;
     }
-    let fraction = s.s.get(s.pos + 21.min(end)..s.pos + end)?;
+    let fraction = scan::sub(s.s, s.pos + 21.min(end), s.pos + end)?;
     s.pos += end + 2;
     Some(Value::Timestamp {
         at,
@@ -724,7 +722,7 @@ fn plain_hex<'a>(s: &mut Scanner<'a>) -> Option<&'a str> {
     if !b.get(1..1 + n)?.iter().fold(true, |ok, &c| ok & is_hex(c)) {
         return None;
     }
-    let hex = s.s.get(s.pos + 1..s.pos + 1 + n)?;
+    let hex = scan::sub(s.s, s.pos + 1, s.pos + 1 + n)?;
     s.pos += n + 3;
     Some(hex)
 }

@@ -46,6 +46,13 @@ pub(crate) fn find(needle: u8, hay: &[u8]) -> Option<usize> {
         .map(|j| i + j)
 }
 
+/// `s[start..end]` when both ends are on char boundaries. The same as `str::get`, which the
+/// compiler leaves out of line in the parser (a call per literal); this form inlines.
+#[inline(always)]
+pub(crate) fn sub(s: &str, start: usize, end: usize) -> Option<&str> {
+    s.get(start..)?.get(..end.checked_sub(start)?)
+}
+
 /// Bytes that may continue a keyword or function name.
 #[inline]
 pub(crate) fn is_word(c: u8) -> bool {
@@ -246,7 +253,7 @@ impl<'a> Scanner<'a> {
                 i = q + 2;
                 continue;
             }
-            let raw = self.s.get(start..q).ok_or(unterminated)?;
+            let raw = sub(self.s, start, q).ok_or(unterminated)?;
             self.pos = q + 1;
             return Ok((raw, escaped, start));
         }
@@ -267,6 +274,20 @@ impl<'a> Scanner<'a> {
 #[cfg(test)]
 mod tests {
     use super::find;
+
+    #[test]
+    fn sub_agrees_with_str_get() {
+        let s = "a'é日😀 x''";
+        for start in 0..=s.len() + 2 {
+            for end in 0..=s.len() + 2 {
+                assert_eq!(
+                    super::sub(s, start, end),
+                    s.get(start..end),
+                    "{start}..{end}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn find_agrees_with_position() {
