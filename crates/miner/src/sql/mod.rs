@@ -328,7 +328,7 @@ fn where_clause<'a, K: Sink<'a>>(s: &mut Scanner<'a>, sink: &mut K) -> Result<()
                 value_into(s, slot)?;
             } else if s.try_keyword("is") {
                 s.keyword("null")?;
-                *slot = Value::Null;
+                set(slot, Value::Null);
             } else {
                 s.byte(b'=', "= or IS NULL")?;
                 value_into(s, slot)?;
@@ -353,7 +353,7 @@ fn value_into<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), Parse
     s.skip_ws();
     // Quoted text is most of what LogMiner prints: keep its path short and inlined.
     if s.peek() == Some(b'\'') {
-        *slot = Value::Text(s.string()?);
+        set(slot, Value::Text(s.string()?));
     } else {
         term(s, slot)?;
     }
@@ -444,8 +444,20 @@ fn term<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError>
 /// no `Result<Value>` makes a round trip through the stack (a store-forwarding stall per value).
 #[inline(always)]
 fn put<'a>(slot: &mut Value<'a>, v: Value<'a>) -> Result<(), ParseError> {
-    *slot = v;
+    set(slot, v);
     Ok(())
+}
+
+/// `*slot = v` without the call to `Value`'s drop glue when the slot holds `NULL`, which it does
+/// nearly always (slots start as `NULL`; a column named twice is the exception): the compiler
+/// keeps that glue out of line, and a call per value is measurable at these rates.
+#[inline(always)]
+pub(crate) fn set<'a>(slot: &mut Value<'a>, v: Value<'a>) {
+    let old = std::mem::replace(slot, v);
+    if matches!(old, Value::Null) {
+        // Nothing to free.
+        std::mem::forget(old);
+    }
 }
 
 /// A bare number kept exactly as printed: `[+-]digits[.digits][E[+-]digits]`, `.5` allowed.
@@ -523,27 +535,27 @@ fn plain_arg<'a>(s: &mut Scanner<'a>, bad: ParseErrorKind) -> Result<(&'a str, u
 fn fixed_function<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> bool {
     if s.at_exact(b"NULL") && !s.b.get(s.pos + 4).is_some_and(|&c| scan::is_word(c)) {
         s.pos += 4;
-        *slot = Value::Null;
+        set(slot, Value::Null);
         return true;
     }
     if s.at_exact(b"TO_DATE(") {
         s.pos += 8;
         if let Some(d) = fixed_date(s) {
-            *slot = Value::Date(d);
+            set(slot, Value::Date(d));
             return true;
         }
         s.pos -= 8;
     } else if s.at_exact(b"TO_TIMESTAMP(") {
         s.pos += 13;
         if let Some(v) = fixed_timestamp(s) {
-            *slot = v;
+            set(slot, v);
             return true;
         }
         s.pos -= 13;
     } else if s.at_exact(b"HEXTORAW(") {
         s.pos += 9;
         if let Some(hex) = plain_hex(s) {
-            *slot = Value::Raw(Cow::Borrowed(hex));
+            set(slot, Value::Raw(Cow::Borrowed(hex)));
             return true;
         }
         s.pos -= 9;

@@ -164,7 +164,8 @@ impl<'a> Slots<'_, 'a> {
         // A slot already holding a value (a column named twice) keeps it until the parser
         // overwrites it: every value is written whole into its slot.
         if slot.is_none() {
-            *slot = Some(Value::Null);
+            // `None` owns nothing: no drop glue to call.
+            std::mem::forget(slot.replace(Value::Null));
         }
         match slot {
             Some(v) => v,
