@@ -926,12 +926,12 @@ impl<'p> Writer<'p> {
         for change in txn.iter_changes() {
             let change = change?;
             let change: &Change = &change;
-            let (owner, table) = table_names(change);
             let op = match change.op {
                 ChangeOp::Insert => RowOp::Insert,
                 ChangeOp::Update => RowOp::Update,
                 ChangeOp::Delete => RowOp::Delete,
                 ChangeOp::Ddl => {
+                    let (owner, table) = table_names(change);
                     self.on_ddl(owner, table, &change.sql_redo, change.scn);
                     continue;
                 }
@@ -949,6 +949,7 @@ impl<'p> Writer<'p> {
                 Some(s) if same_names(&self.last_names, change) => s,
                 last => {
                     self.last_schema = last;
+                    let (owner, table) = table_names(change);
                     let s = match self.known_schema(owner, table) {
                         Some(s) => s,
                         None => match self.schema_from_statement(owner, table, &change.sql_redo) {
@@ -983,7 +984,7 @@ impl<'p> Writer<'p> {
                     }
                     Err(RowError::Parse(e)) => {
                         self.last_schema = Some(schema);
-                        self.parse_failed(txn, change, (owner, table), e)?;
+                        self.parse_failed(txn, change, table_names(change), e)?;
                         break;
                     }
                 }
