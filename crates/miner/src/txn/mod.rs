@@ -451,6 +451,9 @@ pub struct TxnBuffer {
     /// `restart`'s watermarks updated with every commit recorded since.
     written: Offset,
     open: XidMap<Xid, OpenTxn>,
+    /// How many keys of `open` are partial XIDs (rows seen before their full XID). While there
+    /// are none, a full XID has nothing to adopt and finding its transaction is one map probe.
+    partial_open: usize,
     next_seq: u64,
     bytes: usize,
     stats: TxnStats,
@@ -538,6 +541,7 @@ impl TxnBuffer {
             restart,
             written,
             open: XidMap::default(),
+            partial_open: 0,
             next_seq: 0,
             bytes: 0,
             stats: TxnStats::default(),
@@ -568,6 +572,11 @@ impl TxnBuffer {
         }
         let ts = row.timestamp;
         let r = self.apply(row);
+        debug_assert_eq!(
+            self.partial_open,
+            self.open.keys().filter(|k| k.is_partial()).count(),
+            "partial_open counts the partial keys of open"
+        );
         if let Err(e @ TxnError::Spill { .. }) = &r {
             self.failed = Some(e.clone());
             return r;
@@ -841,23 +850,39 @@ impl TxnBuffer {
     /// that was opened under its partial form (rows seen before the full XID was): Oracle runs
     /// one transaction per undo slot at a time, so they are the same transaction.
     fn open_txn(&mut self, xid: Xid, scn: Scn, ts: Option<OraDateTime>) -> &mut OpenTxn {
-        if !self.open.contains_key(&xid) {
-            let adopted = if xid.is_partial() {
-                None
-            } else {
-                self.open.remove(&partial_key(xid.prefix()))
-            };
-            let txn = adopted.unwrap_or_else(|| {
-                self.next_seq += 1;
-                OpenTxn {
-                    start_scn: scn,
-                    start_ts: None,
-                    seq: self.next_seq,
-                    changes: ChangeLog::default(),
-                    pending: None,
-                    expired: false,
-                }
+        let new_txn = |seq: &mut u64| {
+            *seq += 1;
+            OpenTxn {
+                start_scn: scn,
+                start_ts: None,
+                seq: *seq,
+                changes: ChangeLog::default(),
+                pending: None,
+                expired: false,
+            }
+        };
+        if self.partial_open == 0 || xid.is_partial() {
+            // Nothing to adopt: one probe finds or opens the transaction.
+            let next_seq = &mut self.next_seq;
+            let mut opened = false;
+            let txn = self.open.entry(xid).or_insert_with(|| {
+                opened = true;
+                new_txn(next_seq)
             });
+            if opened && xid.is_partial() {
+                self.partial_open += 1;
+            }
+            if txn.start_ts.is_none() {
+                txn.start_ts = ts;
+            }
+            return txn;
+        }
+        if !self.open.contains_key(&xid) {
+            let adopted = self.open.remove(&partial_key(xid.prefix()));
+            if adopted.is_some() {
+                self.partial_open -= 1;
+            }
+            let txn = adopted.unwrap_or_else(|| new_txn(&mut self.next_seq));
             self.open.insert(xid, txn);
         }
         let txn = self.open.get_mut(&xid).expect("inserted above");
@@ -964,12 +989,19 @@ impl TxnBuffer {
     /// Removes `xid`, or the transaction opened under its partial form.
     fn remove(&mut self, xid: Xid) -> Option<OpenTxn> {
         if let Some(t) = self.open.remove(&xid) {
+            if xid.is_partial() {
+                self.partial_open -= 1;
+            }
             return Some(t);
         }
-        if xid.is_partial() || self.open.is_empty() {
+        if xid.is_partial() || self.partial_open == 0 {
             return None;
         }
-        self.open.remove(&partial_key(xid.prefix()))
+        let t = self.open.remove(&partial_key(xid.prefix()));
+        if t.is_some() {
+            self.partial_open -= 1;
+        }
+        t
     }
 
     /// The skip rule ([`Offset::should_skip`]), plus: a COMMIT whose XID is still partial here
