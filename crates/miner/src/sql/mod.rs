@@ -725,13 +725,9 @@ fn plain_hex<'a>(s: &mut Scanner<'a>) -> Option<&'a str> {
     if b.first() != Some(&b'\'') {
         return None;
     }
-    let n = scan::find(b'\'', b.get(1..)?)?;
+    // The digits and their closing quote in one pass, eight bytes at a time.
+    let n = scan::leading_hex(b.get(1..)?);
     if b.get(1 + n..3 + n)? != b"')" {
-        return None;
-    }
-    // Every byte a hex digit: a test without early exits, which the compiler vectorises.
-    let is_hex = |c: u8| (c.wrapping_sub(b'0') < 10) | ((c | 0x20).wrapping_sub(b'a') < 6);
-    if !b.get(1..1 + n)?.iter().fold(true, |ok, &c| ok & is_hex(c)) {
         return None;
     }
     let hex = scan::sub(s.s, s.pos + 1, s.pos + 1 + n)?;

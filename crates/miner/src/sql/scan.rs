@@ -53,6 +53,41 @@ pub(crate) fn sub(s: &str, start: usize, end: usize) -> Option<&str> {
     s.get(start..)?.get(..end.checked_sub(start)?)
 }
 
+/// How many hex digits (either case) `hay` starts with, eight bytes at a time while eight
+/// remain.
+#[inline(always)]
+pub(crate) fn leading_hex(hay: &[u8]) -> usize {
+    const LOW7: u64 = u64::from_ne_bytes([0x7F; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const CASE: u64 = u64::from_ne_bytes([0x20; 8]);
+    // Per byte of `v` (each below 0x80, so no sum carries into the next byte): the top bit of
+    // the result says "at least `lo`".
+    let at_least = |v: u64, lo: u8| v + u64::from_ne_bytes([0x80 - lo; 8]);
+    let mut n = 0;
+    let mut words = hay.chunks_exact(8);
+    for chunk in words.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let low = x & LOW7;
+        let digit = at_least(low, b'0') & !at_least(low, b'9' + 1);
+        // Setting bit 5 turns `A`-`F` into `a`-`f` (and leaves digits as they are).
+        let lower = (x | CASE) & LOW7;
+        let letter = at_least(lower, b'a') & !at_least(lower, b'f' + 1);
+        // Bytes at or above 0x80 are never hex digits.
+        let not_hex = !((digit | letter) & !x) & HIGHS;
+        if not_hex != 0 {
+            return n + (not_hex.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + words
+        .remainder()
+        .iter()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .count()
+}
+
 /// Bytes that may continue a keyword or function name.
 #[inline]
 pub(crate) fn is_word(c: u8) -> bool {
@@ -285,6 +320,24 @@ mod tests {
                     s.get(start..end),
                     "{start}..{end}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn leading_hex_agrees_with_a_byte_scan() {
+        for len in 0..20 {
+            for at in 0..=len {
+                for b in 0..=255u8 {
+                    for fill in [b'7', b'a', b'F'] {
+                        let mut s = vec![fill; len];
+                        if at < len {
+                            s[at] = b;
+                        }
+                        let naive = s.iter().take_while(|c| c.is_ascii_hexdigit()).count();
+                        assert_eq!(super::leading_hex(&s), naive, "{s:?}");
+                    }
+                }
             }
         }
     }
