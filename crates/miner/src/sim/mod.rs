@@ -244,11 +244,18 @@ impl SimSource {
         }
     }
 
+    /// Called after every step: the check is inlined, the snapshot itself is out of line.
+    #[inline(always)]
     fn maybe_snapshot(&mut self) {
         let last = self.snapshots.last().map_or(0, |g| g.last_scn);
-        if self.gen.last_scn < last.saturating_add(self.snapshot_every) {
-            return;
+        if self.gen.last_scn >= last.saturating_add(self.snapshot_every) {
+            self.snapshot();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn snapshot(&mut self) {
         self.snapshots.push(self.gen.clone());
         if self.snapshots.len() > MAX_SNAPSHOTS {
             // Keep the first (the start) and every other one after it.
