@@ -481,6 +481,7 @@ impl Gen {
     }
 
     /// A free, unlocked slot, or a live row `txn` may change.
+    #[inline(always)]
     fn probe(&mut self, table: usize, live: bool, txn: u64) -> Option<u32> {
         let n = u64::from(self.p.rows_per_table);
         for _ in 0..4 {
