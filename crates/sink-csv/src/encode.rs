@@ -121,8 +121,9 @@ fn push_2(out: &mut Vec<u8>, n: u8) {
 }
 
 /// `YYYY-MM-DD<sep>HH:MM:SS`, identical to `OraDateTime`'s `Display` (`sep` = ' ') and `iso()`
-/// (`sep` = 'T'), including negative (BC) years.
-#[inline]
+/// (`sep` = 'T'), including negative (BC) years. Inlined into its few callers: the call cost
+/// as much as the table lookups.
+#[inline(always)]
 pub(crate) fn push_datetime(out: &mut Vec<u8>, d: &OraDateTime, sep: u8) {
     if (0..=9999).contains(&d.year) {
         // Built on the stack and appended at once: one capacity check, one copy.
