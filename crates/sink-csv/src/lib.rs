@@ -8,7 +8,8 @@
 //!   durable (`fdatasync`) on a helper thread while rows go on into the next file.
 //! - Phase 1, [`CsvSink::prepare`]: at a checkpoint every file written since the last one is
 //!   flushed and fsynced (the open ones in parallel, after waiting for the syncs of rolled ones)
-//!   and returned as [`FileCommit`]s (rows, bytes, CRC-32 computed while writing). The caller puts them into the [`Checkpoint`] it commits (through Raft).
+//!   and returned as [`FileCommit`]s (rows, bytes, CRC-32 computed while writing). The caller
+//!   puts them into the [`Checkpoint`] it commits (through Raft).
 //! - Phase 2, [`finish_checkpoint`] (`commit.rs`): only after the commit, the files are renamed
 //!   to their final `<id>-<seq>.csv` names and `_checkpoints/<id>.json` is written. It is
 //!   idempotent, so [`recover`] re-runs it for the last committed checkpoint and then deletes

@@ -492,19 +492,12 @@ mod tests {
     use super::*;
     use crate::RowOp;
     use redoflow_checkpoint::{Scn, Xid};
-    use redoflow_miner::schema::{Column, TableId};
+    use redoflow_miner::schema::TableId;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     fn schema() -> TableSchema {
-        TableSchema::new(
-            TableId::new("HR", "T"),
-            vec![Column {
-                name: "V".to_string(),
-                data_type: "VARCHAR2".to_string(),
-                column_id: 1,
-            }],
-        )
+        TableSchema::from_names(TableId::new("HR", "T"), ["V"], "VARCHAR2")
     }
 
     fn meta(scn: u64) -> RowMeta {

@@ -861,7 +861,7 @@ impl TxnBuffer {
                 expired: false,
             }
         };
-        if self.partial_open == 0 || xid.is_partial() {
+        let txn = if self.partial_open == 0 || xid.is_partial() {
             // Nothing to adopt: one probe finds or opens the transaction.
             let next_seq = &mut self.next_seq;
             let mut opened = false;
@@ -872,20 +872,18 @@ impl TxnBuffer {
             if opened && xid.is_partial() {
                 self.partial_open += 1;
             }
-            if txn.start_ts.is_none() {
-                txn.start_ts = ts;
+            txn
+        } else {
+            if !self.open.contains_key(&xid) {
+                let adopted = self.open.remove(&partial_key(xid.prefix()));
+                if adopted.is_some() {
+                    self.partial_open -= 1;
+                }
+                let txn = adopted.unwrap_or_else(|| new_txn(&mut self.next_seq));
+                self.open.insert(xid, txn);
             }
-            return txn;
-        }
-        if !self.open.contains_key(&xid) {
-            let adopted = self.open.remove(&partial_key(xid.prefix()));
-            if adopted.is_some() {
-                self.partial_open -= 1;
-            }
-            let txn = adopted.unwrap_or_else(|| new_txn(&mut self.next_seq));
-            self.open.insert(xid, txn);
-        }
-        let txn = self.open.get_mut(&xid).expect("inserted above");
+            self.open.get_mut(&xid).expect("inserted above")
+        };
         if txn.start_ts.is_none() {
             txn.start_ts = ts;
         }
