@@ -964,6 +964,15 @@ impl<'p> Writer<'p> {
                     s
                 }
             };
+            // A statement in the exact layout LogMiner prints goes straight to its CSV line;
+            // anything else, and every statement with an error, takes the parser below.
+            if self
+                .sink
+                .write_statement(&schema, &meta, &change.sql_redo)?
+            {
+                self.last_schema = Some(schema);
+                continue;
+            }
             // Parsed straight into the row image, in the schema's column order.
             loop {
                 match sql::parse_row(&change.sql_redo, &schema, &mut self.row_buffers) {

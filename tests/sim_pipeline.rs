@@ -147,8 +147,9 @@ fn faults_on_output_equals_ground_truth_for(
     opts.writer_thread = writer_thread;
     if fsync {
         opts.sink.fsync = true;
-        // A device flush per checkpoint: fewer checkpoints than the 5 ms of the others.
-        opts.checkpoint_interval = Duration::from_millis(50);
+        // A device flush per checkpoint: fewer checkpoints than the 5 ms of the others, still
+        // several in a run of about 150 ms.
+        opts.checkpoint_interval = Duration::from_millis(20);
     }
     let mut store = LocalStore::open(&out.join("_state")).unwrap();
     let summary = run_pipeline(

@@ -127,19 +127,19 @@ impl TableSchema {
 
     /// `"C1","C2",...`: the column list of an INSERT naming every column in order (`None` when a
     /// name contains `"`).
-    pub(crate) fn insert_list(&self) -> Option<&[u8]> {
+    pub fn insert_list(&self) -> Option<&[u8]> {
         self.insert_list.as_deref().map(str::as_bytes)
     }
 
     /// `"OWNER"."TABLE"`, as statements name the table (`None` when a part contains `"`).
-    pub(crate) fn quoted_table(&self) -> Option<&[u8]> {
+    pub fn quoted_table(&self) -> Option<&[u8]> {
         self.quoted_table.as_deref().map(str::as_bytes)
     }
 
     /// True if `text` starts with column `i`'s name in double quotes, `"NAME"` (never for a
     /// name that contains `"`: a quoted name ends at the first `"`).
     #[inline(always)]
-    pub(crate) fn quoted_at(&self, i: usize, text: &[u8]) -> bool {
+    pub fn quoted_at(&self, i: usize, text: &[u8]) -> bool {
         let Some(c) = self.columns.get(i) else {
             return false;
         };

@@ -47,11 +47,20 @@ pub(crate) fn needs_quotes(s: &[u8]) -> bool {
 /// Whether any byte of `x` is `,` `"` `\r` or `\n`.
 #[inline(always)]
 fn has_special(x: u64) -> bool {
+    special_flags(x) != 0
+}
+
+/// The top bit of each byte of `x` that is `,` `"` `\r` or `\n`, and possibly of bytes above
+/// (more significant than) such a byte: the classic zero-byte test is exact up to the first
+/// match. So `special_flags(x) & m`, for `m` covering the low bytes, is non-zero exactly when
+/// one of those bytes is special.
+#[inline(always)]
+pub(crate) fn special_flags(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
     let rep = |b: u8| ONES * u64::from(b);
-    zero(x ^ rep(b',')) | zero(x ^ rep(b'"')) | zero(x ^ rep(b'\r')) | zero(x ^ rep(b'\n')) != 0
+    zero(x ^ rep(b',')) | zero(x ^ rep(b'"')) | zero(x ^ rep(b'\r')) | zero(x ^ rep(b'\n'))
 }
 
 /// Quotes `out[start..]` in place if it needs quoting. Used after a field was written raw, so
@@ -92,7 +101,7 @@ pub(crate) fn push_field(out: &mut Vec<u8>, s: &[u8]) {
 /// [`push_field`] inlined into its caller: the row encoder's per-value path, where a call's
 /// entry and exit cost more than the usual short field's check.
 #[inline(always)]
-fn push_field_inline(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn push_field_inline(out: &mut Vec<u8>, s: &[u8]) {
     if needs_quotes(s) {
         out.reserve(s.len() + 8);
         out.push(b'"');
@@ -243,6 +252,17 @@ pub(crate) fn encode_row<'v, V: Borrow<Value<'v>>>(
     values: &[Option<V>],
     missing: &[u8],
 ) {
+    encode_meta(out, meta, txn);
+    for v in values {
+        out.push(b',');
+        push_value(out, v.as_ref().map(Borrow::borrow), missing);
+    }
+    out.push(b'\n');
+}
+
+/// `op,scn,commit_scn,commit_ts,xid` (no trailing comma).
+#[inline]
+pub(crate) fn encode_meta(out: &mut Vec<u8>, meta: &RowMeta, txn: &mut TxnMeta) {
     out.extend_from_slice(match meta.op {
         RowOp::Insert => b"I,",
         RowOp::Update => b"U,",
@@ -251,11 +271,6 @@ pub(crate) fn encode_row<'v, V: Borrow<Value<'v>>>(
     });
     push_u64(out, meta.scn.0);
     out.extend_from_slice(txn.get(meta));
-    for v in values {
-        out.push(b',');
-        push_value(out, v.as_ref().map(Borrow::borrow), missing);
-    }
-    out.push(b'\n');
 }
 
 /// The metadata columns every table file starts with.

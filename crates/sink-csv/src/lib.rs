@@ -16,6 +16,10 @@
 //!   every in-progress file no committed checkpoint lists.
 //! - [`verify`] (`verify.rs`): checks finished files against the manifests.
 //! - `encode.rs`: the allocation-free row encoder; `naming.rs`: the on-disk names.
+//! - `transcode.rs`: the fast path of [`CsvSink::write_statement`]: a statement in the exact
+//!   layout LogMiner prints goes straight from SQL_REDO to its CSV line, no parsed row in
+//!   between; anything else is declined and takes the parser and [`CsvSink::write_row`], which
+//!   write the same line (property-tested).
 //!
 //! Durability contract: a row is durable once `prepare` returned its file; it is visible to
 //! downstream readers (a `*.csv` name) only once `finish_checkpoint` ran for a committed
@@ -26,6 +30,7 @@ mod commit;
 mod encode;
 pub mod naming;
 mod sink;
+mod transcode;
 mod verify;
 
 use std::path::{Path, PathBuf};

@@ -14,6 +14,7 @@ use redoflow_miner::value::Value;
 
 use crate::encode;
 use crate::naming::{self, CHECKPOINTS_DIR, REJECTED_DIR};
+use crate::transcode::{self, Layout};
 use crate::{fsync_dir, io_err, RejectedRow, RowMeta, SinkConfig, SinkError};
 
 /// Size of each file's write buffer.
@@ -68,14 +69,31 @@ impl OpenFile {
     /// Appends one row, which `encode` writes at the end of the buffer.
     #[inline]
     fn append_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(), SinkError> {
+        self.try_append_with(|out| {
+            encode(out);
+            true
+        })
+        .map(drop)
+    }
+
+    /// [`OpenFile::append_with`] for an encoder that may decline (false): what it wrote is cut
+    /// off again, and the file is as before.
+    #[inline]
+    fn try_append_with(
+        &mut self,
+        encode: impl FnOnce(&mut Vec<u8>) -> bool,
+    ) -> Result<bool, SinkError> {
         let start = self.buf.len();
-        encode(&mut self.buf);
+        if !encode(&mut self.buf) {
+            self.buf.truncate(start);
+            return Ok(false);
+        }
         self.bytes += (self.buf.len() - start) as u64;
         self.rows += 1;
         if self.buf.len() >= WRITE_BUFFER {
             self.write_buffer()?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Checksums and writes out the buffer.
@@ -221,6 +239,17 @@ struct TableState {
     version: u32,
     /// `TableSchema::fingerprint` of that schema.
     fingerprint: u64,
+    /// The fast path's reading of that schema: built with the file's first fast row.
+    layout: Option<TableLayout>,
+}
+
+/// A table's [`Layout`] for the schema of this version and fingerprint (`None`: the names
+/// cannot be read that way, so its statements all take the general path).
+#[derive(Debug)]
+struct TableLayout {
+    version: u32,
+    fingerprint: u64,
+    layout: Option<Layout>,
 }
 
 /// Rolling per-table CSV writer; see the crate docs for the commit protocol.
@@ -249,6 +278,8 @@ pub struct CsvSink {
     line: Vec<u8>,
     /// The metadata of the last row's transaction, encoded.
     txn_meta: encode::TxnMeta,
+    /// The fast path's buffers.
+    scratch: transcode::Scratch,
 }
 
 impl CsvSink {
@@ -281,6 +312,7 @@ impl CsvSink {
             dirty_dirs: BTreeSet::new(),
             line: Vec::with_capacity(4096),
             txn_meta: encode::TxnMeta::default(),
+            scratch: transcode::Scratch::default(),
         })
     }
 
@@ -374,10 +406,65 @@ impl CsvSink {
                 config.missing_marker.as_bytes(),
             )
         })?;
-        if file.bytes >= config.max_file_bytes {
+        self.roll_if_full(idx)
+    }
+
+    /// Appends the change row of `sql` when the statement is in the exact layout LogMiner
+    /// prints (the `transcode` module): its values go straight into the CSV line, and the line
+    /// is the one [`CsvSink::write_row`] writes for the parsed statement. `Ok(false)`: nothing
+    /// was written (the statement is in another layout, or the table's file is not open with
+    /// this schema yet); the caller parses the statement and calls [`CsvSink::write_row`], which
+    /// also opens and rolls files.
+    pub fn write_statement(
+        &mut self,
+        schema: &TableSchema,
+        meta: &RowMeta,
+        sql: &str,
+    ) -> Result<bool, SinkError> {
+        let idx = self.table_index(&schema.id);
+        let table = &mut self.tables[idx];
+        let same_schema =
+            table.version == schema.version && table.fingerprint == schema.fingerprint();
+        let Some(file) = table.current.as_mut().filter(|_| same_schema) else {
+            return Ok(false);
+        };
+        let layout = match &table.layout {
+            Some(l) if l.version == schema.version && l.fingerprint == schema.fingerprint() => l,
+            _ => table.layout.insert(TableLayout {
+                version: schema.version,
+                fingerprint: schema.fingerprint(),
+                layout: Layout::new(schema, self.config.missing_marker.as_bytes()),
+            }),
+        };
+        let Some(layout) = &layout.layout else {
+            return Ok(false);
+        };
+        let txn_meta = &mut self.txn_meta;
+        let scratch = &mut self.scratch;
+        let written = file.try_append_with(|out| {
+            encode::encode_meta(out, meta, txn_meta);
+            let ok = transcode::transcode(out, schema, layout, sql.as_bytes(), scratch);
+            out.push(b'\n');
+            ok
+        })?;
+        if written {
+            self.roll_if_full(idx)?;
+        }
+        Ok(written)
+    }
+
+    /// Closes table `idx`'s file once it has reached `max_file_bytes`.
+    #[inline]
+    fn roll_if_full(&mut self, idx: usize) -> Result<(), SinkError> {
+        let table = &mut self.tables[idx];
+        if table
+            .current
+            .as_ref()
+            .is_some_and(|f| f.bytes >= self.config.max_file_bytes)
+        {
             if let Some(file) = table.current.take() {
                 tracing::debug!(table = %table.display, seq = file.seq, bytes = file.bytes, "roll: size");
-                let syncs = config.fsync.then_some(&mut self.syncs);
+                let syncs = self.config.fsync.then_some(&mut self.syncs);
                 self.closed.push(file.close(&table.display, syncs)?);
             }
         }
@@ -477,6 +564,7 @@ impl CsvSink {
                     current: None,
                     version: 0,
                     fingerprint: 0,
+                    layout: None,
                 });
                 self.by_id.insert(id.clone(), i);
                 i

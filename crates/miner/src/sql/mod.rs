@@ -11,6 +11,8 @@
 //! - [`Statement::row`] lays a parsed statement out in a table's column order; [`parse_row`]
 //!   (`row`) does both in one pass, each value parsed into its column's slot (the writer's path).
 //!   One grammar, generic over where values go (`Sink`), serves both.
+//! - [`lex`]: the byte-level pieces (literal ends, hex digits, the fixed date layout) that the
+//!   CSV writer's fast path for statements in LogMiner's exact layout shares with the parser.
 //!
 //! Speed comes from not copying: names and most values are slices of the input, only `''`
 //! escapes, `UNISTR` and `||` concatenation allocate; a statement's vectors are reused from the
@@ -30,6 +32,28 @@ mod scan;
 mod unistr;
 
 pub use row::{parse_row, Row, RowBuffers, RowError};
+
+/// The byte-level pieces of the parser that a reader of statements in LogMiner's exact layout
+/// shares with it (the CSV writer's fast path), so both agree on what a literal, a hex string
+/// or a date is.
+pub mod lex {
+    use crate::value::OraDateTime;
+
+    pub use super::scan::{find, leading_hex};
+
+    /// `YYYY-MM-DD HH24:MI:SS` (exactly 19 bytes): the date it names when it has that shape and
+    /// is a valid date, as `TO_DATE`/`TO_TIMESTAMP` in our sessions' layout read it.
+    #[inline]
+    pub fn fixed_datetime(b: &[u8]) -> Option<OraDateTime> {
+        super::datetime::fixed(b)
+    }
+
+    /// True if `b` has exactly `lit` at `p`.
+    #[inline(always)]
+    pub fn at<const N: usize>(b: &[u8], p: usize, lit: &[u8; N]) -> bool {
+        b.get(p..p + N).is_some_and(|s| s == lit)
+    }
+}
 
 use std::borrow::Cow;
 use std::fmt;

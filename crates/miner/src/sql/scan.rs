@@ -17,7 +17,7 @@ pub(crate) struct Scanner<'a> {
 /// at a time in a `u64` (no setup cost) beats `memchr`, whose vector search takes over for long
 /// text.
 #[inline(always)]
-pub(crate) fn find(needle: u8, hay: &[u8]) -> Option<usize> {
+pub fn find(needle: u8, hay: &[u8]) -> Option<usize> {
     const SHORT: usize = 64;
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
@@ -56,7 +56,7 @@ pub(crate) fn sub(s: &str, start: usize, end: usize) -> Option<&str> {
 /// How many hex digits (either case) `hay` starts with, eight bytes at a time while eight
 /// remain.
 #[inline(always)]
-pub(crate) fn leading_hex(hay: &[u8]) -> usize {
+pub fn leading_hex(hay: &[u8]) -> usize {
     const LOW7: u64 = u64::from_ne_bytes([0x7F; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     const CASE: u64 = u64::from_ne_bytes([0x20; 8]);
