@@ -225,7 +225,7 @@ pub(crate) struct TxnMeta {
 
 impl TxnMeta {
     #[inline]
-    fn get(&mut self, meta: &RowMeta) -> &[u8] {
+    pub(crate) fn get(&mut self, meta: &RowMeta) -> &[u8] {
         let key = (meta.commit_scn, meta.commit_ts, meta.xid);
         if self.key != Some(key) {
             self.bytes.clear();
@@ -252,7 +252,9 @@ pub(crate) fn encode_row<'v, V: Borrow<Value<'v>>>(
     values: &[Option<V>],
     missing: &[u8],
 ) {
-    encode_meta(out, meta, txn);
+    out.extend_from_slice(op_field(meta.op));
+    push_u64(out, meta.scn.0);
+    out.extend_from_slice(txn.get(meta));
     for v in values {
         out.push(b',');
         push_value(out, v.as_ref().map(Borrow::borrow), missing);
@@ -260,17 +262,15 @@ pub(crate) fn encode_row<'v, V: Borrow<Value<'v>>>(
     out.push(b'\n');
 }
 
-/// `op,scn,commit_scn,commit_ts,xid` (no trailing comma).
-#[inline]
-pub(crate) fn encode_meta(out: &mut Vec<u8>, meta: &RowMeta, txn: &mut TxnMeta) {
-    out.extend_from_slice(match meta.op {
+/// `__op` and its comma.
+#[inline(always)]
+pub(crate) fn op_field(op: RowOp) -> &'static [u8; 2] {
+    match op {
         RowOp::Insert => b"I,",
         RowOp::Update => b"U,",
         RowOp::Delete => b"D,",
         RowOp::Snapshot => b"R,",
-    });
-    push_u64(out, meta.scn.0);
-    out.extend_from_slice(txn.get(meta));
+    }
 }
 
 /// The metadata columns every table file starts with.

@@ -442,10 +442,7 @@ impl CsvSink {
         let txn_meta = &mut self.txn_meta;
         let scratch = &mut self.scratch;
         let written = file.try_append_with(|out| {
-            encode::encode_meta(out, meta, txn_meta);
-            let ok = transcode::transcode(out, schema, layout, sql.as_bytes(), scratch);
-            out.push(b'\n');
-            ok
+            transcode::transcode(out, meta, txn_meta, schema, layout, sql.as_bytes(), scratch)
         })?;
         if written {
             self.roll_if_full(idx)?;

@@ -25,7 +25,10 @@
 use redoflow_miner::schema::TableSchema;
 use redoflow_miner::sql::lex;
 
-use crate::encode::{self, needs_quotes, special_flags};
+use redoflow_miner::decimal;
+
+use crate::encode::{self, needs_quotes, special_flags, TxnMeta};
+use crate::RowMeta;
 
 /// A value this short is checked and copied as one fixed-size window of the statement (the
 /// bytes after it are copied too and overwritten by what comes next): no `memcpy` call per
@@ -86,10 +89,13 @@ pub(crate) struct Scratch {
     spare: Vec<u8>,
 }
 
-/// Appends `,field` for every column of `schema` in table order, read from `sql`, to `out`;
-/// false (nothing appended) when the statement is not in the layout.
+/// Appends the CSV line of the change `meta` whose statement is `sql` (metadata, `,field` for
+/// every column of `schema` in table order, `\n`) to `out`; false, with nothing appended, when
+/// the statement is not in the layout.
 pub(crate) fn transcode(
     out: &mut Vec<u8>,
+    meta: &RowMeta,
+    txn: &mut TxnMeta,
     schema: &TableSchema,
     layout: &Layout,
     sql: &[u8],
@@ -97,8 +103,8 @@ pub(crate) fn transcode(
 ) -> bool {
     let n = schema.columns.len();
     // Every value's field is at most twice its text plus two quotes (a field of `"` doubles
-    // them); a column without a value is the missing marker's field.
-    let room = 2 * sql.len() + n * (layout.missing.len() + 3) + 2 * WINDOW;
+    // them); a column without a value is the missing marker's field; the metadata is short.
+    let room = 2 * sql.len() + n * (layout.missing.len() + 3) + 4 * WINDOW;
     for buf in [&mut scratch.line, &mut scratch.set, &mut scratch.spare] {
         if buf.len() < room {
             buf.resize(room, 0);
@@ -108,42 +114,53 @@ pub(crate) fn transcode(
         buf: &mut scratch.line,
         pos: 0,
     };
-    let done = if let Some(rest) = sql.strip_prefix(&*layout.insert) {
-        values(&mut line, sql, sql.len() - rest.len(), n)
-    } else if let Some(rest) = sql.strip_prefix(&*layout.update) {
-        let p = sql.len() - rest.len();
-        let mut set = Line {
-            buf: &mut scratch.set,
-            pos: 0,
-        };
-        scratch.at.clear();
-        scratch.at.resize(n, (0, 0));
-        let Some((p, mask)) = set_list(schema, sql, p, &mut set, &mut scratch.at) else {
-            return false;
-        };
-        let sets = Sets {
-            mask,
-            fields: set.buf,
-            at: &scratch.at,
-        };
-        conditions(&mut line, schema, layout, sql, p, &sets, &mut scratch.spare)
-    } else if let Some(rest) = sql.strip_prefix(&*layout.delete) {
-        let sets = Sets {
-            mask: 0,
-            fields: &[],
-            at: &[],
-        };
-        let p = sql.len() - rest.len();
-        conditions(&mut line, schema, layout, sql, p, &sets, &mut scratch.spare)
-    } else {
-        None
-    };
+    let done = line
+        .head(meta, txn)
+        .and_then(|()| match sql.first() {
+            Some(b'i') => {
+                let p = prefix(sql, &layout.insert)?;
+                values(&mut line, sql, p, n)
+            }
+            Some(b'u') => {
+                let p = prefix(sql, &layout.update)?;
+                let mut set = Line {
+                    buf: &mut scratch.set,
+                    pos: 0,
+                };
+                scratch.at.clear();
+                scratch.at.resize(n, (0, 0));
+                let (p, mask) = set_list(schema, sql, p, &mut set, &mut scratch.at)?;
+                let sets = Sets {
+                    mask,
+                    fields: set.buf,
+                    at: &scratch.at,
+                };
+                conditions(&mut line, schema, layout, sql, p, &sets, &mut scratch.spare)
+            }
+            Some(b'd') => {
+                let p = prefix(sql, &layout.delete)?;
+                let sets = Sets {
+                    mask: 0,
+                    fields: &[],
+                    at: &[],
+                };
+                conditions(&mut line, schema, layout, sql, p, &sets, &mut scratch.spare)
+            }
+            _ => None,
+        })
+        .and_then(|()| line.byte(b'\n'));
     if done.is_none() {
         return false;
     }
     let len = line.pos;
     out.extend_from_slice(&scratch.line[..len]);
     true
+}
+
+/// Where `sql` continues after `prefix`, if it starts with it.
+#[inline(always)]
+fn prefix(sql: &[u8], prefix: &[u8]) -> Option<usize> {
+    sql.starts_with(prefix).then_some(prefix.len())
 }
 
 /// Writes into a byte buffer that is longer than what is written: each short piece is one
@@ -154,6 +171,18 @@ struct Line<'a> {
 }
 
 impl Line<'_> {
+    /// `__op,__scn,__commit_scn,__commit_ts,__xid`.
+    #[inline(always)]
+    fn head(&mut self, meta: &RowMeta, txn: &mut TxnMeta) -> Option<()> {
+        self.bytes(encode::op_field(meta.op))?;
+        let n = meta.scn.0;
+        let digits = n.checked_ilog10().unwrap_or(0) as usize + 1;
+        let at: &mut [u8; 20] = self.buf.get_mut(self.pos..self.pos + 20)?.try_into().ok()?;
+        decimal::digits_ending_at(n, at, digits);
+        self.pos += digits;
+        self.bytes(txn.get(meta))
+    }
+
     #[inline(always)]
     fn byte(&mut self, b: u8) -> Option<()> {
         *self.buf.get_mut(self.pos)? = b;
@@ -520,7 +549,10 @@ fn digits(b: &[u8], i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use redoflow_checkpoint::Scn;
+    use redoflow_checkpoint::{Scn, Xid};
+    use redoflow_miner::Value;
+
+    use crate::RowOp;
     use redoflow_miner::source::LogSource;
     use redoflow_miner::sql::{parse_row, RowBuffers};
     use redoflow_miner::{OpCode, SimCatalog, SimConfig, SimSource, TableId, TableSchema};
@@ -554,16 +586,39 @@ mod tests {
     ) -> Option<Vec<u8>> {
         let layout = Layout::new(schema, missing)?;
         // Something already in the buffer, which must stay as it is.
-        let mut out = b"meta".to_vec();
-        let taken = transcode(&mut out, schema, &layout, sql.as_bytes(), scratch);
+        let mut out = b"before\n".to_vec();
+        let meta = RowMeta {
+            op: RowOp::Update,
+            scn: Scn(1234567),
+            commit_scn: Scn(1234570),
+            commit_ts: None,
+            xid: Xid(0x0001_0002_0000_0003),
+        };
+        let mut txn = TxnMeta::default();
+        let taken = transcode(
+            &mut out,
+            &meta,
+            &mut txn,
+            schema,
+            &layout,
+            sql.as_bytes(),
+            scratch,
+        );
         if !taken {
             assert_eq!(
-                out, b"meta",
+                out, b"before\n",
                 "a declined statement left bytes behind: {sql}"
             );
             return None;
         }
-        Some(out.split_off(4))
+        // The metadata and the line end are the general path's too.
+        let mut line = out.split_off(7);
+        let mut head = Vec::new();
+        encode::encode_row::<Value<'_>>(&mut head, &meta, &mut TxnMeta::default(), &[], missing);
+        head.pop();
+        assert!(line.starts_with(&head), "{sql}");
+        assert_eq!(line.pop(), Some(b'\n'), "{sql}");
+        Some(line.split_off(head.len()))
     }
 
     /// Whenever the fast path takes a statement, it writes what the general path writes; true
