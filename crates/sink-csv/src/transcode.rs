@@ -238,25 +238,55 @@ impl Line<'_> {
                 return Some(());
             }
         }
-        let raw = sql.get(start..end)?;
-        if needs_quotes(raw) {
-            self.quoted(raw.iter().copied())
-        } else {
-            self.bytes(raw)
-        }
+        let field = self.pos;
+        self.bytes(sql.get(start..end)?)?;
+        self.quote_from(field)
     }
 
-    /// `"bytes"` with each `"` doubled.
+    /// A literal's text with each `''` as `'`.
     #[cold]
-    fn quoted(&mut self, bytes: impl Iterator<Item = u8>) -> Option<()> {
-        self.byte(b'"')?;
-        for b in bytes {
-            if b == b'"' {
-                self.byte(b'"')?;
+    fn unescaped(&mut self, raw: &[u8]) -> Option<()> {
+        // The literal holds quotes only in pairs: keep the first of each.
+        let mut skip = false;
+        for &b in raw {
+            if b == b'\'' {
+                skip = !skip;
+                if !skip {
+                    continue;
+                }
             }
             self.byte(b)?;
         }
-        self.byte(b'"')
+        Some(())
+    }
+
+    /// Quotes the field written from `start` on, in place, if it needs quotes (RFC 4180: in
+    /// `"..."`, each `"` doubled).
+    fn quote_from(&mut self, start: usize) -> Option<()> {
+        let field = self.buf.get(start..self.pos)?;
+        if !needs_quotes(field) {
+            return Some(());
+        }
+        let quotes = field.iter().filter(|&&b| b == b'"').count();
+        let end = self.pos + 2 + quotes;
+        if end > self.buf.len() {
+            return None;
+        }
+        // From the back, so no byte is overwritten before it has moved.
+        let mut w = end - 1;
+        self.buf[w] = b'"';
+        for r in (start..self.pos).rev() {
+            let b = self.buf[r];
+            w -= 1;
+            self.buf[w] = b;
+            if b == b'"' {
+                w -= 1;
+                self.buf[w] = b'"';
+            }
+        }
+        self.buf[start] = b'"';
+        self.pos = end;
+        Some(())
     }
 }
 
@@ -408,56 +438,107 @@ fn column(schema: &TableSchema, sql: &[u8], p: usize, hint: usize) -> Option<usi
 #[inline(always)]
 fn value(line: &mut Line<'_>, sql: &[u8], p: usize) -> Option<usize> {
     match *sql.get(p)? {
-        b'\'' => text(line, sql, p + 1),
+        b'\'' => {
+            let start = line.pos;
+            let end = text(line, sql, p + 1)?;
+            if lex::at(sql, end, b" || ") {
+                line.pos = start;
+                return joined(line, sql, p);
+            }
+            Some(end)
+        }
         b'0'..=b'9' | b'-' | b'+' | b'.' => number(line, sql, p),
-        b'N' if lex::at(sql, p, b"NULL") => Some(p + 4),
+        b'N' if lex::at(sql, p, b"NULL") => {
+            if lex::at(sql, p + 4, b" || ") {
+                return joined(line, sql, p);
+            }
+            Some(p + 4)
+        }
         b'T' if lex::at(sql, p, b"TO_DATE('") => date(line, sql, p + 9),
         b'T' if lex::at(sql, p, b"TO_TIMESTAMP('") => timestamp(line, sql, p + 14),
         b'H' if lex::at(sql, p, b"HEXTORAW('") => hex(line, sql, p + 10),
+        b'U' if lex::at(sql, p, b"UNISTR('") => joined(line, sql, p),
+        b'E' if lex::at(sql, p, b"EMPTY_CLOB()") || lex::at(sql, p, b"EMPTY_BLOB()") => {
+            Some(p + 12)
+        }
         _ => None,
+    }
+}
+
+/// Text pieces joined by ` || ` (LogMiner splits long literals so, and prints characters the
+/// database character set lacks as `UNISTR`), each `'text'`, `UNISTR('text')` or `NULL`: the
+/// field of their joined text, as the parser joins them (`NULL` pieces add nothing; when all
+/// are `NULL` the parser's value is NULL, whose field is empty too). A lone `UNISTR` is one
+/// piece.
+#[inline(never)]
+fn joined(line: &mut Line<'_>, sql: &[u8], mut p: usize) -> Option<usize> {
+    let start = line.pos;
+    loop {
+        match *sql.get(p)? {
+            b'\'' => {
+                let (close, escaped) = literal_end(sql, p + 1)?;
+                let raw = &sql[p + 1..close];
+                if escaped {
+                    line.unescaped(raw)?;
+                } else {
+                    line.bytes(raw)?;
+                }
+                p = close + 1;
+            }
+            b'U' if lex::at(sql, p, b"UNISTR('") => {
+                let (close, _) = literal_end(sql, p + 8)?;
+                if sql.get(close + 1) != Some(&b')') {
+                    return None;
+                }
+                let raw = std::str::from_utf8(&sql[p + 8..close]).ok()?;
+                let mut fits = true;
+                lex::unistr(raw, |piece| fits &= line.bytes(piece.as_bytes()).is_some()).ok()?;
+                if !fits {
+                    return None;
+                }
+                p = close + 2;
+            }
+            b'N' if lex::at(sql, p, b"NULL") => p += 4,
+            _ => return None,
+        }
+        if !lex::at(sql, p, b" || ") {
+            break;
+        }
+        p += 4;
+    }
+    line.quote_from(start)?;
+    Some(p)
+}
+
+/// The closing quote of a literal whose text starts at `p` (`''` stands for `'`), and whether
+/// it had any `''`.
+#[inline(always)]
+fn literal_end(sql: &[u8], p: usize) -> Option<(usize, bool)> {
+    let mut i = p;
+    let mut escaped = false;
+    loop {
+        let q = i + lex::find(b'\'', sql.get(i..)?)?;
+        if sql.get(q + 1) == Some(&b'\'') {
+            escaped = true;
+            i = q + 2;
+        } else {
+            return Some((q, escaped));
+        }
     }
 }
 
 /// `text'` from `p` (after the opening quote), `''` standing for `'`.
 #[inline(always)]
 fn text(line: &mut Line<'_>, sql: &[u8], p: usize) -> Option<usize> {
-    let mut i = p;
-    let mut escaped = false;
-    let close = loop {
-        let q = i + lex::find(b'\'', sql.get(i..)?)?;
-        if sql.get(q + 1) == Some(&b'\'') {
-            escaped = true;
-            i = q + 2;
-        } else {
-            break q;
-        }
-    };
+    let (close, escaped) = literal_end(sql, p)?;
     if escaped {
-        unescaped(line, &sql[p..close])?;
+        let start = line.pos;
+        line.unescaped(&sql[p..close])?;
+        line.quote_from(start)?;
     } else {
         line.text(sql, p, close)?;
     }
     Some(close + 1)
-}
-
-/// The field of a literal's text with each `''` as `'` (a `'` never needs CSV quotes).
-#[cold]
-fn unescaped(line: &mut Line<'_>, raw: &[u8]) -> Option<()> {
-    // The literal holds quotes only in pairs: keep the first of each.
-    let mut skip = false;
-    let kept = raw.iter().copied().filter(move |&b| {
-        if b == b'\'' {
-            skip = !skip;
-            skip
-        } else {
-            true
-        }
-    });
-    if needs_quotes(raw) {
-        line.quoted(kept)
-    } else {
-        kept.map(|b| line.byte(b)).collect()
-    }
 }
 
 /// `[+-]digits[.digits]` at `p`, at least one digit, kept as printed.
@@ -651,6 +732,8 @@ mod tests {
             r#"update "O"."T" set "RAW" = HEXTORAW('ab') where "ID" = 7 and "N" = 3;"#,
             r#"delete from "O"."T" where "ID" = '1' and "NAME" = 'line1
 line2' and "AT" = TO_DATE('1990-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS');"#,
+            // Text joined by ` || `, UNISTR, empty LOBs.
+            r#"insert into "O"."T"("ID","NAME","AT","TS","RAW","N") values (UNISTR('\00e9\D83D\DE00 it''s'),'a, "b' || UNISTR('\00DC') || NULL || 'it''s',NULL || NULL,EMPTY_CLOB(),EMPTY_BLOB(),NULL || 'x');"#,
         ] {
             assert!(agrees(&t, sql, MISSING, &mut s), "declined: {sql}");
         }
@@ -668,7 +751,6 @@ line2' and "AT" = TO_DATE('1990-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS');"#,
             r#"insert into "O"."T"("NAME") values ('a');"#,
             // Forms the general path reads.
             r#"insert into "O"."T"("ID","NAME") values (1E3,'a' || 'b');"#,
-            r#"insert into "O"."T"("ID","NAME") values (1,UNISTR('\00e9'));"#,
             r#"delete from "O"."T" where "ID" = 1 and ROWID = 'AAAA';"#,
             r#"update "O"."T" set "NAME" = 'a';"#,
             // Columns out of order, twice, or unknown.
@@ -688,6 +770,11 @@ line2' and "AT" = TO_DATE('1990-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS');"#,
             r#"insert into "O"."T"("ID","NAME") values (1,NULLX);"#,
             r#"insert into "O"."T"("ID","NAME") values (1,'a'||'b');"#,
             r#"delete from "O"."T" where "ID" = 1 and "NAME" = 'a' ||'b';"#,
+            r#"delete from "O"."T" where "ID" = 1 and "NAME" = 'a' || 5;"#,
+            r#"delete from "O"."T" where "ID" = 1 and "NAME" = UNISTR('\D800x');"#,
+            r#"delete from "O"."T" where "ID" = 1 and "NAME" = UNISTR( '\00e9');"#,
+            r#"delete from "O"."T" where "ID" = 1 and "NAME" = UNISTR('x'x;"#,
+            r#"delete from "O"."T" where "ID" = 1 and "NAME" = EMPTY_CLOB() || 'a';"#,
             r#"delete from "O"."T" where "ID" = 1 or  "NAME" = 'a';"#,
             r#"update "O"."T" set "ID" = 1,"NAME" = 'a' where "ID" = 2;"#,
             r#"delete from "O"."T" where "ID" IS NOTX;"#,
@@ -757,6 +844,8 @@ line2' and "AT" = TO_DATE('1990-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS');"#,
             2 => date.prop_map(|d| format!("TO_DATE('{d}', 'YYYY-MM-DD HH24:MI:SS')")),
             2 => (date, "(\\.[0-9]{0,9})?").prop_map(|(d, f)| format!("TO_TIMESTAMP('{d}{f}')")),
             2 => "[0-9a-fA-F]{0,40}".prop_map(|h| format!("HEXTORAW('{h}')")),
+            1 => Just("EMPTY_CLOB()".to_string()),
+            2 => proptest::collection::vec(piece(), 1..4).prop_map(|p| p.join(" || ")),
         ];
         if !odd {
             return usual.boxed();
@@ -779,6 +868,17 @@ line2' and "AT" = TO_DATE('1990-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS');"#,
             1 => usual.prop_map(|v| format!(" {v}")),
         ]
         .boxed()
+    }
+
+    /// A piece of text joined by ` || `: a literal, `UNISTR` (with escapes, valid or not) or
+    /// `NULL`.
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "([a-z ,\"\r\n|]|''|é){0,12}".prop_map(|t| format!("'{t}'")),
+            r#"([a-z ,"]|''|\\\\|\\00[0-9a-fA-F]{2}|\\D83D\\DE00|\\D83D|\\\+01F600|\\zz){0,6}"#
+                .prop_map(|t| format!("UNISTR('{t}')")),
+            Just("NULL".to_string()),
+        ]
     }
 
     const NAMES: [&str; 5] = ["ID", "a b", "X#1", "NAME", "V$"];
@@ -892,7 +992,8 @@ line2' and "AT" = TO_DATE('1990-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS');"#,
             let sql = statement_of(false).new_tree(&mut runner).unwrap().current();
             taken += usize::from(agrees(&t, &sql, MISSING, &mut Scratch::default()));
         }
-        assert!(taken > 900, "{taken} of 1000 taken");
+        // (Some UNISTR pieces have bad escapes on purpose: those are declined.)
+        assert!(taken > 750, "{taken} of 1000 taken");
     }
 
     proptest! {

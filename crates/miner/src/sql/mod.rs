@@ -48,6 +48,12 @@ pub mod lex {
         super::datetime::fixed(b)
     }
 
+    /// Decodes the text of `UNISTR('raw')` (`raw` still with `''` doubled) as the parser does,
+    /// handing it to `push` piece by piece; on error, the offset in `raw` of the bad escape.
+    pub fn unistr(raw: &str, push: impl FnMut(&str)) -> Result<(), usize> {
+        super::unistr::decode_with(raw, push)
+    }
+
     /// True if `b` has exactly `lit` at `p`.
     #[inline(always)]
     pub fn at<const N: usize>(b: &[u8], p: usize, lit: &[u8; N]) -> bool {

@@ -5,23 +5,31 @@
 /// Decodes the raw text between the quotes (still with `''` doubled). On error returns the byte
 /// offset inside `raw` where the bad escape starts.
 pub(crate) fn decode(raw: &str, out: &mut String) -> Result<(), usize> {
+    decode_with(raw, |piece| out.push_str(piece))
+}
+
+/// [`decode`], handing the decoded text to `push` piece by piece (runs of literal text, single
+/// characters).
+pub(crate) fn decode_with(raw: &str, mut push: impl FnMut(&str)) -> Result<(), usize> {
     let b = raw.as_bytes();
     let mut i = 0;
     // Start of the pending run of literal text; copied in one piece at the next escape.
     let mut run = 0;
+    let mut char_buf = [0u8; 4];
+    let mut push_char = |c: char, push: &mut dyn FnMut(&str)| push(c.encode_utf8(&mut char_buf));
     while let Some(off) = memchr::memchr2(b'\\', b'\'', b.get(i..).unwrap_or_default()) {
         let at = i + off;
-        out.push_str(raw.get(run..at).ok_or(at)?);
+        push(raw.get(run..at).ok_or(at)?);
         if b[at] == b'\'' {
             // The scanner only hands us `''` pairs.
-            out.push('\'');
+            push("'");
             i = at + 2;
         } else if b.get(at + 1) == Some(&b'\\') {
-            out.push('\\');
+            push("\\");
             i = at + 2;
         } else if b.get(at + 1) == Some(&b'+') {
             let cp = hex(b, at + 2, 6).ok_or(at)?;
-            out.push(char::from_u32(cp).ok_or(at)?);
+            push_char(char::from_u32(cp).ok_or(at)?, &mut push);
             i = at + 8;
         } else {
             let unit = hex(b, at + 1, 4).ok_or(at)?;
@@ -42,11 +50,11 @@ pub(crate) fn decode(raw: &str, out: &mut String) -> Result<(), usize> {
                 0xDC00..=0xDFFF => return Err(at),
                 u => u,
             };
-            out.push(char::from_u32(c).ok_or(at)?);
+            push_char(char::from_u32(c).ok_or(at)?, &mut push);
         }
         run = i;
     }
-    out.push_str(raw.get(run..).ok_or(run)?);
+    push(raw.get(run..).ok_or(run)?);
     Ok(())
 }
 
