@@ -1,8 +1,9 @@
 //! One node's pipeline: the miner thread drives a [`LogSource`] with the [`Planner`] and feeds a
 //! [`TxnBuffer`]; committed transactions cross a bounded channel (back-pressure, bounded memory)
-//! to the writer, which parses each change once, writes it to the CSV sink and runs the
-//! two-phase checkpoint: prepare (flush + fsync) → commit in the [`CheckpointStore`] → finish
-//! (rename + manifest).
+//! to the writer, which turns each change into its CSV line once (straight from SQL_REDO when
+//! the statement is in LogMiner's exact layout, through the parser otherwise), writes it to the
+//! CSV sink and runs the two-phase checkpoint: prepare (flush + fsync) → commit in the
+//! [`CheckpointStore`] → finish (rename + manifest).
 //!
 //! Checkpoint barriers travel in the same channel as the transactions, so a checkpoint covers
 //! exactly the transactions sent before it, in source order.
