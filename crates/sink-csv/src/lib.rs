@@ -31,6 +31,11 @@ mod encode;
 pub mod naming;
 mod sink;
 mod transcode;
+
+/// The writer's fast path side by side with the general path, for the fuzz target.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use transcode::compare as fuzzing;
 mod verify;
 
 use std::path::{Path, PathBuf};

@@ -627,28 +627,23 @@ fn digits(b: &[u8], i: usize) -> usize {
         .count()
 }
 
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
+/// The fast path and the general path side by side, for the tests and the fuzz target
+/// (`fuzz/fuzz_targets/csv_line.rs`, through the `fuzzing` feature).
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod compare {
     use redoflow_checkpoint::{Scn, Xid};
+    use redoflow_miner::schema::TableSchema;
+    use redoflow_miner::sql::{parse_row, RowBuffers};
     use redoflow_miner::Value;
 
-    use crate::RowOp;
-    use redoflow_miner::source::LogSource;
-    use redoflow_miner::sql::{parse_row, RowBuffers};
-    use redoflow_miner::{OpCode, SimCatalog, SimConfig, SimSource, TableId, TableSchema};
+    use super::{transcode, Layout, Scratch};
+    use crate::encode::{self, TxnMeta};
+    use crate::{RowMeta, RowOp};
 
-    use super::*;
-
-    const MISSING: &[u8] = b"__missing__";
-
-    fn table(names: &[&str]) -> TableSchema {
-        TableSchema::from_names(TableId::new("O", "T"), names.iter().copied(), "VARCHAR2")
-    }
-
-    /// What the general path writes for the statement's columns (`,f1,...,fn`), or `None` when
-    /// it gives no row (a parse error, an unknown column).
-    fn general(schema: &TableSchema, sql: &str, missing: &[u8]) -> Option<Vec<u8>> {
+    /// What the general path (the parser, then the row encoder) writes for the statement's
+    /// columns (`,f1,...,fn`), or `None` when it gives no row (a parse error, an unknown
+    /// column).
+    pub fn general(schema: &TableSchema, sql: &str, missing: &[u8]) -> Option<Vec<u8>> {
         let row = parse_row(sql, schema, &mut RowBuffers::default()).ok()?;
         let mut out = Vec::new();
         for v in &row.values {
@@ -658,8 +653,15 @@ mod tests {
         Some(out)
     }
 
-    /// What the fast path writes, or `None` when it declines.
-    fn fast(
+    /// What the fast path writes for the statement's columns, or `None` when it declines.
+    /// Panics if it leaves bytes behind when it declines, or writes metadata or a line end
+    /// other than the general path's.
+    #[cfg(feature = "fuzzing")]
+    pub fn fast(schema: &TableSchema, sql: &str, missing: &[u8]) -> Option<Vec<u8>> {
+        fast_with(schema, sql, missing, &mut Scratch::default())
+    }
+
+    pub(crate) fn fast_with(
         schema: &TableSchema,
         sql: &str,
         missing: &[u8],
@@ -702,10 +704,20 @@ mod tests {
         Some(line.split_off(head.len()))
     }
 
-    /// Whenever the fast path takes a statement, it writes what the general path writes; true
-    /// when it took it.
-    fn agrees(schema: &TableSchema, sql: &str, missing: &[u8], scratch: &mut Scratch) -> bool {
-        match fast(schema, sql, missing, scratch) {
+    /// Whenever the fast path takes a statement, it writes what the general path writes
+    /// (panics otherwise); true when it took it.
+    #[cfg(feature = "fuzzing")]
+    pub fn agrees(schema: &TableSchema, sql: &str, missing: &[u8]) -> bool {
+        agrees_with(schema, sql, missing, &mut Scratch::default())
+    }
+
+    pub(crate) fn agrees_with(
+        schema: &TableSchema,
+        sql: &str,
+        missing: &[u8],
+        scratch: &mut Scratch,
+    ) -> bool {
+        match fast_with(schema, sql, missing, scratch) {
             Some(got) => {
                 let want = general(schema, sql, missing);
                 assert_eq!(
@@ -717,6 +729,23 @@ mod tests {
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use redoflow_checkpoint::Scn;
+    use redoflow_miner::source::LogSource;
+    use redoflow_miner::{OpCode, SimCatalog, SimConfig, SimSource, TableId, TableSchema};
+
+    use super::compare::{agrees_with as agrees, fast_with as fast};
+    use super::*;
+
+    const MISSING: &[u8] = b"__missing__";
+
+    fn table(names: &[&str]) -> TableSchema {
+        TableSchema::from_names(TableId::new("O", "T"), names.iter().copied(), "VARCHAR2")
     }
 
     #[test]
