@@ -39,6 +39,10 @@ const WINDOW: usize = 32;
 /// general path.
 const MAX_COLUMNS: usize = 64;
 
+/// Longer statements (long LOB values, joined from CSF rows) take the general path, so the
+/// reused buffers, about six times the longest statement taken, stay small.
+const MAX_SQL: usize = 64 * 1024;
+
 /// What a table's statements start with, as LogMiner prints them, and the missing marker's
 /// field.
 #[derive(Debug)]
@@ -101,6 +105,9 @@ pub(crate) fn transcode(
     sql: &[u8],
     scratch: &mut Scratch,
 ) -> bool {
+    if sql.len() > MAX_SQL {
+        return false;
+    }
     let n = schema.columns.len();
     // Every value's field is at most twice its text plus two quotes (a field of `"` doubles
     // them); a column without a value is the missing marker's field; the metadata is short.
@@ -810,6 +817,21 @@ line2' and "AT" = TO_DATE('1990-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS');"#,
         ] {
             assert!(!agrees(&t, sql, MISSING, &mut s), "taken: {sql}");
         }
+    }
+
+    #[test]
+    fn long_statements_take_the_general_path() {
+        let t = table(&["ID", "NAME"]);
+        let sql = |n: usize| {
+            format!(
+                r#"insert into "O"."T"("ID","NAME") values (1,'{}');"#,
+                "x".repeat(n)
+            )
+        };
+        let mut s = Scratch::default();
+        assert!(agrees(&t, &sql(MAX_SQL - 64), MISSING, &mut s));
+        assert!(!agrees(&t, &sql(MAX_SQL), MISSING, &mut s));
+        assert!(s.line.len() < 8 * MAX_SQL, "{}", s.line.len());
     }
 
     #[test]
