@@ -41,14 +41,19 @@ fn schema(name: &str) -> TableSchema {
     )
 }
 
-fn bench_write_rows(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = SinkConfig {
-        root: dir.path().to_path_buf(),
+/// A sink under `root`: 128 MiB files, no fsync.
+fn config(root: &std::path::Path) -> SinkConfig {
+    SinkConfig {
+        root: root.to_path_buf(),
         max_file_bytes: 128 * 1024 * 1024,
         missing_marker: "__MISSING__".to_string(),
         fsync: false,
-    };
+    }
+}
+
+fn bench_write_rows(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
     let schemas = [schema("EMP"), schema("EMP_HIST")];
     let at = OraDateTime::new(2024, 3, 15, 13, 45, 7).unwrap();
     let ids: Vec<String> = (0..1000).map(|i| (100_000 + i * 7).to_string()).collect();
@@ -163,12 +168,7 @@ fn statements(i: u64) -> [String; 3] {
 
 fn bench_statements(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let config = SinkConfig {
-        root: dir.path().to_path_buf(),
-        max_file_bytes: 128 * 1024 * 1024,
-        missing_marker: "__MISSING__".to_string(),
-        fsync: false,
-    };
+    let config = config(dir.path());
     let emp = schema("EMP");
     let at = OraDateTime::new(2024, 3, 15, 13, 45, 7).unwrap();
     let statements: Vec<[String; 3]> = (0..1000).map(statements).collect();
