@@ -14,18 +14,20 @@
 //!
 //! with WHERE columns in table order (columns it skips are written as the missing marker, or as
 //! their SET value), and values `'text'` (with `''`), bare numbers without an exponent, `NULL`,
-//! `TO_DATE('YYYY-MM-DD HH24:MI:SS', 'YYYY-MM-DD HH24:MI:SS')`, `TO_TIMESTAMP('...[.f]')` and
-//! `HEXTORAW('hex')`. Anything else (other blanks or case, `||`, `UNISTR`, an exponent, a
-//! column it does not know or meets twice or out of order, `ROWID = '...'`, no WHERE, an invalid
-//! date) makes it decline: the caller drops what it appended and takes the general path, which
-//! also reports any error. So it never decides what is an error, and whenever it writes a row it
-//! writes exactly what the general path writes (a property test, over generated statements,
-//! and the fuzz target check that).
-
-use redoflow_miner::schema::TableSchema;
-use redoflow_miner::sql::lex;
+//! `TO_DATE('YYYY-MM-DD HH24:MI:SS', 'YYYY-MM-DD HH24:MI:SS')`, `TO_TIMESTAMP('...[.f]')`,
+//! `HEXTORAW('hex')`, `EMPTY_CLOB()`/`EMPTY_BLOB()`, and text joined by ` || ` from `'text'`,
+//! `UNISTR('...')` and `NULL` pieces (how LogMiner prints long literals and characters the
+//! database character set lacks). Anything else (other blanks or case, an exponent, another
+//! function or date mask, a column it does not know or meets twice or out of order,
+//! `ROWID = '...'`, no WHERE, an invalid date or escape, a statement over 64 KiB) makes it
+//! decline, with nothing written: the caller takes the general path, which also reports any
+//! error. So it never decides what is an error, and whenever it writes a line it writes exactly
+//! what the general path writes (a property test over generated statements, every statement of
+//! the simulator, and the `csv_line` fuzz target check that).
 
 use redoflow_miner::decimal;
+use redoflow_miner::schema::TableSchema;
+use redoflow_miner::sql::lex;
 
 use crate::encode::{self, needs_quotes, special_flags, TxnMeta};
 use crate::RowMeta;
