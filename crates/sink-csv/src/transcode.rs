@@ -430,14 +430,18 @@ fn at_end(sql: &[u8], p: usize) -> bool {
     matches!(sql.get(p..), Some(b";" | b""))
 }
 
-/// The column whose `"NAME"` starts at `p`, trying `hint` first.
+/// The column whose `"NAME"` starts at `p`, trying `hint` first, then the columns after it
+/// (LogMiner names SET and WHERE columns in table order), then those before.
 #[inline(always)]
 fn column(schema: &TableSchema, sql: &[u8], p: usize, hint: usize) -> Option<usize> {
     let rest = sql.get(p..)?;
     if schema.quoted_at(hint, rest) {
         return Some(hint);
     }
-    (0..schema.columns.len()).find(|&i| i != hint && schema.quoted_at(i, rest))
+    let n = schema.columns.len();
+    (hint + 1..n)
+        .chain(0..hint.min(n))
+        .find(|&i| schema.quoted_at(i, rest))
 }
 
 /// The value at `p`, written as its CSV field; the position after it, or `None` for a value the
