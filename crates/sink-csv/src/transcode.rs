@@ -207,7 +207,8 @@ impl Line<'_> {
         Some(())
     }
 
-    /// `sql[start..end]` (bytes that never need CSV quotes).
+    /// `sql[start..end]` as it is (bytes that never need CSV quotes, or a field already
+    /// encoded).
     #[inline(always)]
     fn copy(&mut self, sql: &[u8], start: usize, end: usize) -> Option<()> {
         match window(sql, start) {
@@ -378,7 +379,7 @@ fn conditions(
         line.byte(b',')?;
         if sets.mask & 1 << i != 0 {
             let (a, b) = sets.at[i];
-            line.bytes(sets.fields.get(a as usize..b as usize)?)
+            line.copy(sets.fields, a as usize, b as usize)
         } else {
             line.bytes(&layout.missing)
         }
