@@ -448,7 +448,8 @@ fn column(schema: &TableSchema, sql: &[u8], p: usize, hint: usize) -> Option<usi
 /// The value at `p`, written as its CSV field; the position after it, or `None` for a value the
 /// fast path does not take. Every caller then requires exactly a separator of the layout (`,`
 /// `)` `, ` ` where ` ` and ` `;` or the end), so what looks like a value here is never the
-/// start of a longer token (`NULLX`, `12a`, `1e5`) or of `v || w`: those are declined there.
+/// start of a longer token (`NULLX`, `12a`, `1e5`) or of a `||` join with a piece [`joined`]
+/// does not take (`5 || 'a'`): those are declined there.
 #[inline(always)]
 fn value(line: &mut Line<'_>, sql: &[u8], p: usize) -> Option<usize> {
     match *sql.get(p)? {
