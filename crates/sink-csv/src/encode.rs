@@ -67,29 +67,42 @@ pub(crate) fn special_flags(x: u64) -> u64 {
 /// the common unquoted case costs one scan and no copy.
 #[inline]
 pub(crate) fn quote_tail_if_needed(out: &mut Vec<u8>, start: usize) {
-    if !needs_quotes(&out[start..]) {
+    let end = out.len();
+    let Some(grown) = quoted_len(&out[start..]) else {
         return;
+    };
+    out.resize(start + grown, 0);
+    quote_in_place(out, start, end, grown);
+}
+
+/// The length of `field` quoted (`"` around it, each `"` in it doubled), or `None` when it
+/// needs no quotes.
+#[inline]
+pub(crate) fn quoted_len(field: &[u8]) -> Option<usize> {
+    if !needs_quotes(field) {
+        return None;
     }
-    let old_end = out.len();
-    let quotes = out[start..].iter().filter(|&&b| b == b'"').count();
-    let new_end = old_end + 2 + quotes;
-    out.resize(new_end, 0);
+    let quotes = field.iter().filter(|&&b| b == b'"').count();
+    Some(field.len() + 2 + quotes)
+}
+
+/// Quotes the field `buf[start..end]` in place, `quoted` being its [`quoted_len`]; `buf` must
+/// reach `start + quoted`.
+pub(crate) fn quote_in_place(buf: &mut [u8], start: usize, end: usize, quoted: usize) {
     // Fill from the back so no byte is overwritten before it is moved.
-    let mut w = new_end - 1;
-    out[w] = b'"';
-    let mut r = old_end;
-    while r > start {
-        r -= 1;
-        let b = out[r];
+    let mut w = start + quoted - 1;
+    buf[w] = b'"';
+    for r in (start..end).rev() {
+        let b = buf[r];
         w -= 1;
-        out[w] = b;
+        buf[w] = b;
         if b == b'"' {
             w -= 1;
-            out[w] = b'"';
+            buf[w] = b'"';
         }
     }
     debug_assert_eq!(w, start + 1);
-    out[start] = b'"';
+    buf[start] = b'"';
 }
 
 /// Appends `s` as one CSV field.
@@ -101,7 +114,7 @@ pub(crate) fn push_field(out: &mut Vec<u8>, s: &[u8]) {
 /// [`push_field`] inlined into its caller: the row encoder's per-value path, where a call's
 /// entry and exit cost more than the usual short field's check.
 #[inline(always)]
-pub(crate) fn push_field_inline(out: &mut Vec<u8>, s: &[u8]) {
+fn push_field_inline(out: &mut Vec<u8>, s: &[u8]) {
     if needs_quotes(s) {
         out.reserve(s.len() + 8);
         out.push(b'"');

@@ -29,7 +29,7 @@ use redoflow_miner::decimal;
 use redoflow_miner::schema::TableSchema;
 use redoflow_miner::sql::lex;
 
-use crate::encode::{self, needs_quotes, special_flags, TxnMeta};
+use crate::encode::{self, special_flags, TxnMeta};
 use crate::RowMeta;
 
 /// A value this short is checked and copied as one fixed-size window of the statement (the
@@ -273,29 +273,14 @@ impl Line<'_> {
     /// Quotes the field written from `start` on, in place, if it needs quotes (RFC 4180: in
     /// `"..."`, each `"` doubled).
     fn quote_from(&mut self, start: usize) -> Option<()> {
-        let field = self.buf.get(start..self.pos)?;
-        if !needs_quotes(field) {
+        let Some(len) = encode::quoted_len(self.buf.get(start..self.pos)?) else {
             return Some(());
-        }
-        let quotes = field.iter().filter(|&&b| b == b'"').count();
-        let end = self.pos + 2 + quotes;
-        if end > self.buf.len() {
+        };
+        if start + len > self.buf.len() {
             return None;
         }
-        // From the back, so no byte is overwritten before it has moved.
-        let mut w = end - 1;
-        self.buf[w] = b'"';
-        for r in (start..self.pos).rev() {
-            let b = self.buf[r];
-            w -= 1;
-            self.buf[w] = b;
-            if b == b'"' {
-                w -= 1;
-                self.buf[w] = b'"';
-            }
-        }
-        self.buf[start] = b'"';
-        self.pos = end;
+        encode::quote_in_place(self.buf, start, self.pos, len);
+        self.pos = start + len;
         Some(())
     }
 }
@@ -491,7 +476,7 @@ fn joined(line: &mut Line<'_>, sql: &[u8], mut p: usize) -> Option<usize> {
     loop {
         match *sql.get(p)? {
             b'\'' => {
-                let (close, escaped) = literal_end(sql, p + 1)?;
+                let (close, escaped) = lex::literal_end(sql, p + 1)?;
                 let raw = &sql[p + 1..close];
                 if escaped {
                     line.unescaped(raw)?;
@@ -501,7 +486,7 @@ fn joined(line: &mut Line<'_>, sql: &[u8], mut p: usize) -> Option<usize> {
                 p = close + 1;
             }
             b'U' if lex::at(sql, p, b"UNISTR('") => {
-                let (close, _) = literal_end(sql, p + 8)?;
+                let (close, _) = lex::literal_end(sql, p + 8)?;
                 if sql.get(close + 1) != Some(&b')') {
                     return None;
                 }
@@ -525,27 +510,10 @@ fn joined(line: &mut Line<'_>, sql: &[u8], mut p: usize) -> Option<usize> {
     Some(p)
 }
 
-/// The closing quote of a literal whose text starts at `p` (`''` stands for `'`), and whether
-/// it had any `''`.
-#[inline(always)]
-fn literal_end(sql: &[u8], p: usize) -> Option<(usize, bool)> {
-    let mut i = p;
-    let mut escaped = false;
-    loop {
-        let q = i + lex::find(b'\'', sql.get(i..)?)?;
-        if sql.get(q + 1) == Some(&b'\'') {
-            escaped = true;
-            i = q + 2;
-        } else {
-            return Some((q, escaped));
-        }
-    }
-}
-
 /// `text'` from `p` (after the opening quote), `''` standing for `'`.
 #[inline(always)]
 fn text(line: &mut Line<'_>, sql: &[u8], p: usize) -> Option<usize> {
-    let (close, escaped) = literal_end(sql, p)?;
+    let (close, escaped) = lex::literal_end(sql, p)?;
     if escaped {
         let start = line.pos;
         line.unescaped(&sql[p..close])?;
@@ -616,30 +584,10 @@ fn hex(line: &mut Line<'_>, sql: &[u8], p: usize) -> Option<usize> {
     Some(p + n + 2)
 }
 
-/// How many ASCII digits `b` has from `i` on; eight bytes at a time.
+/// How many ASCII digits `b` has from `i` on.
 #[inline(always)]
 fn digits(b: &[u8], i: usize) -> usize {
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    const LOW7: u64 = u64::from_le_bytes([0x7F; 8]);
-    // Per byte below 0x80 (no sum carries into the next byte): the top bit says "at least lo".
-    let at_least = |v: u64, lo: u8| v + u64::from_le_bytes([0x80 - lo; 8]);
-    let mut n = 0;
-    while let Some(w) = b.get(i + n..i + n + 8) {
-        let x = u64::from_le_bytes(w.try_into().unwrap_or_default());
-        let low = x & LOW7;
-        let digit = at_least(low, b'0') & !at_least(low, b'9' + 1) & !x;
-        let other = !digit & HIGHS;
-        if other != 0 {
-            return n + (other.trailing_zeros() / 8) as usize;
-        }
-        n += 8;
-    }
-    n + b
-        .get(i + n..)
-        .unwrap_or_default()
-        .iter()
-        .take_while(|c| c.is_ascii_digit())
-        .count()
+    lex::leading_digits(b.get(i..).unwrap_or_default())
 }
 
 /// The fast path and the general path side by side, for the tests and the fuzz target

@@ -39,7 +39,7 @@ pub use row::{parse_row, Row, RowBuffers, RowError};
 pub mod lex {
     use crate::value::OraDateTime;
 
-    pub use super::scan::{find, leading_hex};
+    pub use super::scan::{find, leading_digits, leading_hex, literal_end};
 
     /// `YYYY-MM-DD HH24:MI:SS` (exactly 19 bytes): the date it names when it has that shape and
     /// is a valid date, as `TO_DATE`/`TO_TIMESTAMP` in our sessions' layout read it.
@@ -494,13 +494,7 @@ pub(crate) fn set<'a>(slot: &mut Value<'a>, v: Value<'a>) {
 fn number<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError> {
     let b = s.b;
     let start = s.pos;
-    let digits_from = |i: usize| {
-        b.get(i..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count()
-    };
+    let digits_from = |i: usize| scan::leading_digits(b.get(i..).unwrap_or_default());
     let mut i = start;
     if matches!(b.get(i), Some(b'+' | b'-')) {
         i += 1;

@@ -53,6 +53,52 @@ pub(crate) fn sub(s: &str, start: usize, end: usize) -> Option<&str> {
     s.get(start..)?.get(..end.checked_sub(start)?)
 }
 
+/// The closing quote of a `'...'` literal whose text starts at `start` (`''` stands for one
+/// `'` and does not close it), and whether the text has any `''`; `None` if it is not closed.
+#[inline(always)]
+pub fn literal_end(b: &[u8], start: usize) -> Option<(usize, bool)> {
+    let mut i = start;
+    let mut escaped = false;
+    loop {
+        let q = i + find(b'\'', b.get(i..)?)?;
+        if b.get(q + 1) == Some(&b'\'') {
+            escaped = true;
+            i = q + 2;
+        } else {
+            return Some((q, escaped));
+        }
+    }
+}
+
+/// How many ASCII digits `hay` starts with, eight bytes at a time while eight remain.
+#[inline(always)]
+pub fn leading_digits(hay: &[u8]) -> usize {
+    const LOW7: u64 = u64::from_ne_bytes([0x7F; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // As in `leading_hex`: per byte below 0x80, the top bit of the sum says "at least `lo`".
+    let at_least = |v: u64, lo: u8| v + u64::from_ne_bytes([0x80 - lo; 8]);
+    let mut n = 0;
+    let mut words = hay.chunks_exact(8);
+    for chunk in words.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let low = x & LOW7;
+        // Bytes at or above 0x80 are never digits.
+        let digit = at_least(low, b'0') & !at_least(low, b'9' + 1) & !x;
+        let other = !digit & HIGHS;
+        if other != 0 {
+            return n + (other.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + words
+        .remainder()
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count()
+}
+
 /// How many hex digits (either case) `hay` starts with, eight bytes at a time while eight
 /// remain.
 #[inline(always)]
@@ -277,21 +323,11 @@ impl<'a> Scanner<'a> {
             return Err(self.expected("string literal"));
         }
         let start = open + 1;
-        let mut i = start;
-        let mut escaped = false;
         let unterminated = Self::err_at(ParseErrorKind::UnterminatedString, open);
-        loop {
-            let off = find(b'\'', self.b.get(i..).unwrap_or_default()).ok_or(unterminated)?;
-            let q = i + off;
-            if self.b.get(q + 1) == Some(&b'\'') {
-                escaped = true;
-                i = q + 2;
-                continue;
-            }
-            let raw = sub(self.s, start, q).ok_or(unterminated)?;
-            self.pos = q + 1;
-            return Ok((raw, escaped, start));
-        }
+        let (q, escaped) = literal_end(self.b, start).ok_or(unterminated)?;
+        let raw = sub(self.s, start, q).ok_or(unterminated)?;
+        self.pos = q + 1;
+        Ok((raw, escaped, start))
     }
 
     /// A `'...'` literal with `''` turned into `'`; borrowed unless it had to be unescaped.
@@ -340,6 +376,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn leading_digits_agrees_with_a_byte_scan() {
+        for len in 0..20 {
+            for at in 0..=len {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'7'; len];
+                    if at < len {
+                        s[at] = b;
+                    }
+                    let naive = s.iter().take_while(|c| c.is_ascii_digit()).count();
+                    assert_eq!(super::leading_digits(&s), naive, "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn literal_ends_skip_doubled_quotes() {
+        let end = |s: &str, at: usize| super::literal_end(s.as_bytes(), at);
+        assert_eq!(end("'abc', x", 1), Some((4, false)));
+        assert_eq!(end("'it''s'", 1), Some((6, true)));
+        assert_eq!(end("''''", 1), Some((3, true)));
+        assert_eq!(end("'', 'x'", 1), Some((1, false)));
+        assert_eq!(end("'open", 1), None);
+        assert_eq!(end("'open''", 1), None);
+        assert_eq!(end("'", 5), None);
     }
 
     #[test]
