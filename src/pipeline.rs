@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use redoflow_checkpoint::{Checkpoint, Offset, Scn, Xid};
+use redoflow_checkpoint::{Checkpoint, CheckpointId, Offset, Scn, Term, Xid};
 use redoflow_miner::planner::{Planner, PlannerConfig};
 use redoflow_miner::row::Name;
 use redoflow_miner::sql::{self, ParseError, RowError, UnknownColumn};
@@ -55,7 +55,7 @@ pub struct PipelineOptions {
     /// Mining starts after this SCN when the store has no checkpoint.
     pub start_scn: Scn,
     /// Leader term written into checkpoints and in-progress file names.
-    pub term: u64,
+    pub term: Term,
     /// Batches of transactions in flight between miner and writer.
     pub channel_batches: usize,
     /// Whether the writer gets its own thread.
@@ -113,7 +113,7 @@ impl PipelineOptions {
             planner: config.mining.planner(),
             pacing,
             start_scn: Scn(config.mining.start_scn),
-            term: 0,
+            term: Term(0),
             channel_batches: 16,
             writer_thread: config.mining.writer_thread,
             retry: RetryPolicy {
@@ -208,7 +208,7 @@ pub struct Summary {
     /// Open transactions reported for exceeding the retention.
     pub expired_reported: u64,
     pub checkpoints: u64,
-    pub last_checkpoint: Option<u64>,
+    pub last_checkpoint: Option<CheckpointId>,
     pub offset: Offset,
     pub elapsed: Duration,
 }
@@ -277,16 +277,16 @@ pub fn run_pipeline<S: LogSource>(
 ) -> Result<Summary, PipelineError> {
     let started = Instant::now();
     let last = store.last()?;
-    let report = sink::recover(&opts.sink.root, last.as_ref(), opts.sink.fsync)?;
+    let report = sink::recover(&opts.sink.root, last.as_ref(), opts.term, opts.sink.fsync)?;
     tracing::info!(?report, "output recovered");
     let restart = match &last {
         Some(cp) => {
-            tracing::info!(checkpoint = cp.id, resume_scn = %cp.offset.resume_scn, "resuming from checkpoint");
+            tracing::info!(checkpoint = %cp.id, resume_scn = %cp.offset.resume_scn, "resuming from checkpoint");
             cp.offset.clone()
         }
         None => Offset::starting_after(opts.start_scn),
     };
-    let next_id = last.as_ref().map_or(1, |c| c.id + 1);
+    let next_id = last.as_ref().map_or(CheckpointId(1), |c| c.id.next());
     let mut writer = Writer::new(opts, next_id, last.map(|c| c.offset), progress)?;
 
     let separate = match opts.writer_thread {
@@ -328,7 +328,12 @@ pub fn run_pipeline<S: LogSource>(
         spilled_transactions: mined.spilled,
         expired_reported: mined.expired,
         checkpoints: writer.checkpoints,
-        last_checkpoint: writer.next_id.checked_sub(1).filter(|id| *id > 0),
+        last_checkpoint: writer
+            .next_id
+            .0
+            .checked_sub(1)
+            .filter(|id| *id > 0)
+            .map(CheckpointId),
         offset: writer.last_offset.unwrap_or_default(),
         elapsed: started.elapsed(),
     })
@@ -829,7 +834,7 @@ struct Writer<'p> {
     /// The source's shared names of `last_schema`'s table: a change carrying the same
     /// allocations is of that table, found without comparing strings.
     last_names: Option<(Name, Name)>,
-    next_id: u64,
+    next_id: CheckpointId,
     checkpoints: u64,
     last_offset: Option<Offset>,
     progress: &'p Progress,
@@ -841,7 +846,7 @@ struct Writer<'p> {
 impl<'p> Writer<'p> {
     fn new(
         opts: &PipelineOptions,
-        next_id: u64,
+        next_id: CheckpointId,
         last_offset: Option<Offset>,
         progress: &'p Progress,
     ) -> Result<Self, PipelineError> {
@@ -1104,7 +1109,7 @@ impl<'p> Writer<'p> {
         offset: Offset,
         store: &mut dyn CheckpointStore,
     ) -> Result<(), PipelineError> {
-        let _span = tracing::info_span!("checkpoint", id = self.next_id).entered();
+        let _span = tracing::info_span!("checkpoint", id = %self.next_id).entered();
         let files = self.sink.prepare()?;
         let checkpoint = Checkpoint {
             id: self.next_id,
@@ -1118,7 +1123,7 @@ impl<'p> Writer<'p> {
         store.commit(&checkpoint)?;
         sink::finish_checkpoint(&self.opts.sink.root, &checkpoint, self.opts.sink.fsync)?;
         tracing::info!(files = checkpoint.files.len(), resume_scn = %checkpoint.offset.resume_scn, "checkpoint committed");
-        self.next_id += 1;
+        self.next_id = self.next_id.next();
         self.checkpoints += 1;
         self.progress.checkpoints.fetch_add(1, Ordering::Relaxed);
         self.last_offset = Some(checkpoint.offset);

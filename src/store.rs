@@ -1,41 +1,19 @@
-//! Where committed checkpoints live. A single node keeps them in a local file; the Raft store
-//! (its own issue) implements the same trait, so the pipeline does not know which it talks to.
+//! A single node's checkpoint store: the last committed checkpoint in a local file. A cluster
+//! node uses `redoflow-raft`'s store instead; both implement [`CheckpointStore`].
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use redoflow_checkpoint::{codec, Checkpoint};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("checkpoint store {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("checkpoint store {path} is corrupt: {message}")]
-    Corrupt { path: PathBuf, message: String },
-    #[error("checkpoint {got} out of order: the last committed checkpoint is {last}")]
-    OutOfOrder { last: u64, got: u64 },
-}
-
-/// Durable record of committed checkpoints.
-///
-/// Contract: `commit` returns only once the checkpoint is durable (on a cluster: agreed by a
-/// majority); checkpoint ids are consecutive, so committing anything but `last + 1` is refused;
-/// `last` returns the newest committed checkpoint. Used from one thread at a time.
-pub trait CheckpointStore: Send {
-    fn last(&self) -> Result<Option<Checkpoint>, StoreError>;
-    fn commit(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
-}
+use redoflow_checkpoint::{codec, Checkpoint, CheckpointId};
+pub use redoflow_checkpoint::{CheckpointStore, StoreError};
 
 /// A checkpoint file in a local directory, replaced atomically (temp → fsync → rename → fsync
 /// dir) at each commit.
 #[derive(Debug)]
 pub struct LocalStore {
     dir: PathBuf,
-    last_id: u64,
+    last_id: CheckpointId,
 }
 
 const FILE: &str = "checkpoint.bin";
@@ -49,9 +27,9 @@ impl LocalStore {
         })?;
         let mut store = LocalStore {
             dir: dir.to_path_buf(),
-            last_id: 0,
+            last_id: CheckpointId::NONE,
         };
-        store.last_id = store.last()?.map_or(0, |c| c.id);
+        store.last_id = store.last()?.map_or(CheckpointId::NONE, |c| c.id);
         Ok(store)
     }
 
@@ -76,7 +54,7 @@ impl CheckpointStore for LocalStore {
     }
 
     fn commit(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        if checkpoint.id != self.last_id + 1 {
+        if checkpoint.id != self.last_id.next() {
             return Err(StoreError::OutOfOrder {
                 last: self.last_id,
                 got: checkpoint.id,
@@ -103,12 +81,12 @@ impl CheckpointStore for LocalStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use redoflow_checkpoint::{Offset, Scn};
+    use redoflow_checkpoint::{Offset, Scn, Term};
 
     fn cp(id: u64) -> Checkpoint {
         Checkpoint {
-            id,
-            term: 0,
+            id: CheckpointId(id),
+            term: Term(0),
             offset: Offset::starting_after(Scn(id * 10)),
             files: vec![],
             created_at_ms: 0,
@@ -124,7 +102,10 @@ mod tests {
         s.commit(&cp(2)).unwrap();
         assert!(matches!(
             s.commit(&cp(4)),
-            Err(StoreError::OutOfOrder { last: 2, got: 4 })
+            Err(StoreError::OutOfOrder {
+                last: CheckpointId(2),
+                got: CheckpointId(4)
+            })
         ));
         let s = LocalStore::open(dir.path()).unwrap();
         assert_eq!(s.last().unwrap(), Some(cp(2)));

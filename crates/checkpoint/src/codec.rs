@@ -70,7 +70,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FileCommit, Offset, Scn, ThreadId, Xid};
+    use crate::{CheckpointId, FileCommit, Offset, Scn, Term, ThreadId, Xid};
 
     fn sample() -> Checkpoint {
         let mut offset = Offset::starting_after(Scn(1000));
@@ -78,8 +78,8 @@ mod tests {
         offset.record_commit(ThreadId(1), Scn(1200), Xid(7));
         offset.record_commit(ThreadId(2), Scn(1150), Xid(9));
         Checkpoint {
-            id: 42,
-            term: 3,
+            id: CheckpointId(42),
+            term: Term(3),
             offset,
             files: vec![FileCommit {
                 table: "HR.EMP".into(),
@@ -133,7 +133,7 @@ mod tests {
             for (t, scn, xid) in commits {
                 offset.record_commit(ThreadId(t), Scn(scn), Xid(xid));
             }
-            let c = Checkpoint { id: 1, term: 0, offset, files: vec![], created_at_ms: 0 };
+            let c = Checkpoint { id: CheckpointId(1), term: Term(0), offset, files: vec![], created_at_ms: 0 };
             proptest::prop_assert_eq!(decode(&encode(&c)).unwrap(), c);
         }
     }

@@ -7,14 +7,25 @@
 //!   the XIDs that committed at exactly that SCN. [`Offset::should_skip`] is the one skip rule.
 //! - [`Checkpoint`] and [`FileCommit`]: an agreed point in the output: the offset and the CSV
 //!   files finished with it.
+//! - [`Term`], [`CheckpointId`], [`NodeId`]: who agreed on a checkpoint, and its place in the
+//!   sequence.
+//! - [`CheckpointStore`] and [`StoreError`]: the seam between the pipeline and where committed
+//!   checkpoints live (a local file, or the Raft group in `redoflow-raft`).
+//! - [`SourceFingerprint`]: what makes two nodes' sources the same database.
 //! - [`codec`]: bincode inside a versioned envelope, the on-disk and on-wire form of a checkpoint.
 
 pub mod codec;
+mod fingerprint;
+mod ids;
 mod offset;
 mod position;
+mod store;
 
+pub use fingerprint::SourceFingerprint;
+pub use ids::{CheckpointId, NodeId, Term};
 pub use offset::{Offset, ThreadWatermark};
 pub use position::{ParseXidError, Scn, ThreadId, Xid};
+pub use store::{CheckpointStore, StoreError};
 
 use serde::{Deserialize, Serialize};
 
@@ -42,10 +53,10 @@ pub struct FileCommit {
 /// or in files of earlier checkpoints.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Monotonic, starting at 1; 0 means "no checkpoint yet".
-    pub id: u64,
+    /// Consecutive, starting at 1.
+    pub id: CheckpointId,
     /// Leader term that produced it (0 on a single node).
-    pub term: u64,
+    pub term: Term,
     pub offset: Offset,
     pub files: Vec<FileCommit>,
     /// Milliseconds since the Unix epoch.

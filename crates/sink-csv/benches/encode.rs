@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use redoflow_checkpoint::{Scn, Xid};
+use redoflow_checkpoint::{CheckpointId, Scn, Term, Xid};
 use redoflow_miner::schema::{Column, TableId, TableSchema};
 use redoflow_miner::sql::{parse_row, RowBuffers};
 use redoflow_miner::value::{OraDateTime, Value};
@@ -70,7 +70,7 @@ fn bench_write_rows(c: &mut Criterion) {
     let dept = Value::Number("42");
     let address = Value::Text(Cow::Borrowed("12 Rue de la Paix\n75002 Paris ✓"));
 
-    let mut sink = CsvSink::open(config, 1, 1).unwrap();
+    let mut sink = CsvSink::open(config, Term(1), CheckpointId(1)).unwrap();
     let mut group = c.benchmark_group("csv_sink");
     group.throughput(Throughput::Elements(BATCH));
     group.bench_function("write_row_10_cols", |b| {
@@ -172,7 +172,7 @@ fn bench_statements(c: &mut Criterion) {
     let emp = schema("EMP");
     let at = OraDateTime::new(2024, 3, 15, 13, 45, 7).unwrap();
     let statements: Vec<[String; 3]> = (0..1000).map(statements).collect();
-    let mut sink = CsvSink::open(config, 1, 1).unwrap();
+    let mut sink = CsvSink::open(config, Term(1), CheckpointId(1)).unwrap();
     let mut group = c.benchmark_group("statement_to_csv");
     group.throughput(Throughput::Elements(BATCH));
     for fast in [true, false] {

@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use redoflow_checkpoint::Checkpoint;
+use redoflow_checkpoint::{Checkpoint, CheckpointId, Term};
 use serde::{Deserialize, Serialize};
 
 use crate::naming::{self, CHECKPOINTS_DIR, INPROGRESS_SUFFIX, MANIFEST_TMP_SUFFIX};
@@ -54,8 +54,8 @@ impl Manifest {
     pub fn from_checkpoint(cp: &Checkpoint) -> Manifest {
         Manifest {
             format: MANIFEST_FORMAT,
-            id: cp.id,
-            term: cp.term,
+            id: cp.id.0,
+            term: cp.term.0,
             created_at_ms: cp.created_at_ms,
             offset: ManifestOffset {
                 resume_scn: cp.offset.resume_scn.0,
@@ -97,7 +97,7 @@ pub(crate) fn resolve(root: &Path, rel: &str) -> PathBuf {
 /// What finishing one checkpoint did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FinishReport {
-    pub checkpoint: u64,
+    pub checkpoint: CheckpointId,
     /// Final paths renamed by this call.
     pub renamed: Vec<String>,
     /// Final paths that were already renamed (an earlier, interrupted finish).
@@ -160,7 +160,7 @@ pub fn finish_checkpoint_report(
     }
     write_manifest(root, checkpoint, fsync)?;
     tracing::info!(
-        checkpoint_id = checkpoint.id,
+        checkpoint_id = %checkpoint.id,
         renamed = report.renamed.len(),
         already_final = report.already_final.len(),
         "checkpoint files finished"
@@ -171,7 +171,7 @@ pub fn finish_checkpoint_report(
 fn write_manifest(root: &Path, checkpoint: &Checkpoint, fsync: bool) -> Result<(), SinkError> {
     let dir = root.join(CHECKPOINTS_DIR);
     fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
-    let tmp = dir.join(naming::manifest_tmp_name(checkpoint.id));
+    let tmp = dir.join(naming::manifest_tmp_name(checkpoint.id, checkpoint.term));
     let path = dir.join(naming::manifest_file_name(checkpoint.id));
     let manifest = Manifest::from_checkpoint(checkpoint);
     let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| SinkError::Manifest {
@@ -202,18 +202,25 @@ pub struct RecoveryReport {
     pub deleted_inprogress: Vec<PathBuf>,
     /// Manifest temp files of interrupted manifest writes.
     pub deleted_temp: Vec<PathBuf>,
+    /// Unfinished files of a newer term, left alone: a newer leader is writing them.
+    pub kept_newer: Vec<PathBuf>,
 }
 
 /// Brings the output root to a clean state after a crash or on becoming leader: finishes the
-/// last committed checkpoint again (idempotent), then deletes every in-progress file (table
-/// directories and `_rejected`) and stale manifest temp files.
+/// last committed checkpoint again (idempotent), then deletes the in-progress files (table
+/// directories and `_rejected`) and manifest temp files of `term` and older terms.
+///
+/// Files of a newer term belong to a newer leader that may be writing them right now (this
+/// node may be a deposed leader recovering late): they are left alone. So are unfinished
+/// files whose name carries no term (not written by redoflow).
 ///
 /// The caller must have finished every earlier committed checkpoint (the pipeline finishes each
 /// checkpoint before preparing the next), so only the last one can have unrenamed files. No sink
-/// may be writing under `root` meanwhile.
+/// of `term` or an older term may be writing under `root` meanwhile.
 pub fn recover(
     root: &Path,
     last_committed: Option<&Checkpoint>,
+    term: Term,
     fsync: bool,
 ) -> Result<RecoveryReport, SinkError> {
     let mut report = RecoveryReport::default();
@@ -232,35 +239,60 @@ pub fn recover(
         }
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let (suffix, list) = if name == CHECKPOINTS_DIR {
-            (MANIFEST_TMP_SUFFIX, &mut report.deleted_temp)
+        let temp = name == CHECKPOINTS_DIR;
+        let suffix = if temp {
+            MANIFEST_TMP_SUFFIX
         } else if is_output_dir(&name) {
-            (INPROGRESS_SUFFIX, &mut report.deleted_inprogress)
+            INPROGRESS_SUFFIX
         } else {
             continue;
         };
-        let before = list.len();
+        let mut deleted = false;
         for f in read_dir(&dir)? {
             let f = f.map_err(|e| io_err(&dir, e))?;
             let fname = f.file_name();
             let fname = fname.to_string_lossy();
-            if fname.starts_with('.') && fname.ends_with(suffix) {
-                let path = f.path();
-                match fs::remove_file(&path) {
-                    Ok(()) => list.push(path),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err(&path, e)),
+            if !(fname.starts_with('.') && fname.ends_with(suffix)) {
+                continue;
+            }
+            let path = f.path();
+            match naming::term_of_unfinished(&fname) {
+                Some(t) if t <= term => {}
+                Some(_) => {
+                    report.kept_newer.push(path);
+                    continue;
+                }
+                None => {
+                    tracing::warn!(path = %path.display(), "unfinished file without a term in its name: left alone");
+                    continue;
                 }
             }
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    deleted = true;
+                    if temp {
+                        report.deleted_temp.push(path);
+                    } else {
+                        report.deleted_inprogress.push(path);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&path, e)),
+            }
         }
-        if fsync && list.len() > before {
+        if fsync && deleted {
             fsync_dir(&dir)?;
         }
     }
-    if !report.deleted_inprogress.is_empty() || !report.deleted_temp.is_empty() {
+    if !report.deleted_inprogress.is_empty()
+        || !report.deleted_temp.is_empty()
+        || !report.kept_newer.is_empty()
+    {
         tracing::info!(
+            %term,
             deleted_inprogress = report.deleted_inprogress.len(),
             deleted_temp = report.deleted_temp.len(),
+            kept_newer = report.kept_newer.len(),
             "deleted unfinished output"
         );
     }

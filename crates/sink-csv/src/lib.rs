@@ -48,7 +48,7 @@ pub use redoflow_checkpoint::{Checkpoint, FileCommit};
 pub use sink::CsvSink;
 pub use verify::{scan_csv, verify, CsvScan, Problem, Severity, VerifyReport};
 
-use redoflow_checkpoint::{Scn, Xid};
+use redoflow_checkpoint::{CheckpointId, Scn, Xid};
 use redoflow_miner::value::OraDateTime;
 
 /// The sink's configuration section (the root crate maps its serde config onto it).
@@ -133,12 +133,15 @@ pub enum SinkError {
         "checkpoint {checkpoint}: file {path} is missing (neither it nor {inprogress_path} exists)"
     )]
     MissingFile {
-        checkpoint: u64,
+        checkpoint: CheckpointId,
         path: String,
         inprogress_path: String,
     },
     #[error("checkpoint {checkpoint} is already finished ({path} exists); open the sink with a later id", path = path.display())]
-    CheckpointAlreadyFinished { checkpoint: u64, path: PathBuf },
+    CheckpointAlreadyFinished {
+        checkpoint: CheckpointId,
+        path: PathBuf,
+    },
     #[error("manifest {path}: {reason}", path = path.display())]
     Manifest { path: PathBuf, reason: String },
 }

@@ -12,6 +12,8 @@
 
 use std::fmt::Write;
 
+use redoflow_checkpoint::{CheckpointId, Term};
+
 /// Directory of dead-letter rows, also the `table` of their [`redoflow_checkpoint::FileCommit`]s.
 pub const REJECTED_DIR: &str = "_rejected";
 /// Directory of checkpoint manifests.
@@ -43,31 +45,49 @@ pub fn table_dir_name(table: &str) -> String {
 }
 
 /// `{checkpoint:010}-{seq:06}.csv`
-pub fn final_file_name(checkpoint_id: u64, seq: u32) -> String {
-    format!("{checkpoint_id:010}-{seq:06}.csv")
+pub fn final_file_name(checkpoint_id: CheckpointId, seq: u32) -> String {
+    format!("{:010}-{seq:06}.csv", checkpoint_id.0)
 }
 
 /// `.{checkpoint:010}-{seq:06}-t{term}.csv.inprogress`
-pub fn inprogress_file_name(checkpoint_id: u64, seq: u32, term: u64) -> String {
-    format!(".{checkpoint_id:010}-{seq:06}-t{term}.csv{INPROGRESS_SUFFIX}")
+pub fn inprogress_file_name(checkpoint_id: CheckpointId, seq: u32, term: Term) -> String {
+    format!(
+        ".{:010}-{seq:06}-t{term}.csv{INPROGRESS_SUFFIX}",
+        checkpoint_id.0
+    )
+}
+
+/// The leader term in an in-progress file name (`.<id>-<seq>-t<term>.csv.inprogress`), or in a
+/// manifest temp name (`.<id>-t<term>.json.tmp`); `None` for any other name.
+pub fn term_of_unfinished(name: &str) -> Option<Term> {
+    let stem = name
+        .strip_suffix(".csv.inprogress")
+        .or_else(|| name.strip_suffix(MANIFEST_TMP_SUFFIX))?;
+    let (_, term) = stem.strip_prefix('.')?.rsplit_once("-t")?;
+    if term.is_empty() || !term.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    term.parse().ok().map(Term)
 }
 
 /// `{id:010}.json`
-pub fn manifest_file_name(checkpoint_id: u64) -> String {
-    format!("{checkpoint_id:010}.json")
+pub fn manifest_file_name(checkpoint_id: CheckpointId) -> String {
+    format!("{:010}.json", checkpoint_id.0)
 }
 
-pub(crate) fn manifest_tmp_name(checkpoint_id: u64) -> String {
-    format!(".{checkpoint_id:010}{MANIFEST_TMP_SUFFIX}")
+/// `.{id:010}-t{term}.json.tmp`: the term keeps two nodes finishing the same checkpoint (a
+/// new leader and a deposed one that has not noticed yet) from sharing one temp file.
+pub(crate) fn manifest_tmp_name(checkpoint_id: CheckpointId, term: Term) -> String {
+    format!(".{:010}-t{term}{MANIFEST_TMP_SUFFIX}", checkpoint_id.0)
 }
 
 /// The checkpoint id of a manifest file name, if it is one.
-pub(crate) fn parse_manifest_name(name: &str) -> Option<u64> {
+pub(crate) fn parse_manifest_name(name: &str) -> Option<CheckpointId> {
     let digits = name.strip_suffix(".json")?;
     if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok()
+    digits.parse().ok().map(CheckpointId)
 }
 
 #[cfg(test)]
@@ -88,13 +108,32 @@ mod tests {
 
     #[test]
     fn file_names_sort_in_commit_order() {
-        assert_eq!(final_file_name(7, 0), "0000000007-000000.csv");
+        let id = CheckpointId;
+        assert_eq!(final_file_name(id(7), 0), "0000000007-000000.csv");
         assert_eq!(
-            inprogress_file_name(7, 12, 3),
+            inprogress_file_name(id(7), 12, Term(3)),
             ".0000000007-000012-t3.csv.inprogress"
         );
-        assert!(final_file_name(9, 999) < final_file_name(10, 0));
-        assert_eq!(parse_manifest_name("0000000042.json"), Some(42));
-        assert_eq!(parse_manifest_name(".0000000042.json.tmp"), None);
+        assert!(final_file_name(id(9), 999) < final_file_name(id(10), 0));
+        assert_eq!(parse_manifest_name("0000000042.json"), Some(id(42)));
+        assert_eq!(
+            parse_manifest_name(&manifest_tmp_name(id(42), Term(1))),
+            None
+        );
+    }
+
+    #[test]
+    fn the_term_of_unfinished_files_is_read_back() {
+        let name = inprogress_file_name(CheckpointId(7), 12, Term(31));
+        assert_eq!(term_of_unfinished(&name), Some(Term(31)));
+        let tmp = manifest_tmp_name(CheckpointId(7), Term(4));
+        assert_eq!(tmp, ".0000000007-t4.json.tmp");
+        assert_eq!(term_of_unfinished(&tmp), Some(Term(4)));
+        assert_eq!(term_of_unfinished("0000000007-000012.csv"), None);
+        assert_eq!(
+            term_of_unfinished(".0000000007-000012-tx.csv.inprogress"),
+            None
+        );
+        assert_eq!(term_of_unfinished(".0000000007.json.tmp"), None);
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use redoflow_checkpoint::FileCommit;
+use redoflow_checkpoint::{CheckpointId, FileCommit, Term};
 use redoflow_miner::schema::{TableId, TableSchema};
 use redoflow_miner::value::Value;
 
@@ -40,9 +40,9 @@ impl OpenFile {
     fn create(
         root: &Path,
         dir_name: &str,
-        checkpoint_id: u64,
+        checkpoint_id: CheckpointId,
         seq: u32,
-        term: u64,
+        term: Term,
         header: &[u8],
     ) -> Result<OpenFile, SinkError> {
         let name = naming::inprogress_file_name(checkpoint_id, seq, term);
@@ -259,8 +259,8 @@ struct TableLayout {
 #[derive(Debug)]
 pub struct CsvSink {
     config: SinkConfig,
-    term: u64,
-    checkpoint_id: u64,
+    term: Term,
+    checkpoint_id: CheckpointId,
     tables: Vec<TableState>,
     by_id: HashMap<TableId, usize>,
     /// Index of the table of the previous row: consecutive rows usually share a table.
@@ -286,7 +286,11 @@ impl CsvSink {
     /// Opens a sink writing under `config.root`. Rows written from now on belong to checkpoint
     /// `checkpoint_id` (the next id the caller will commit); `term` keeps in-progress names of two
     /// leaders apart. Run [`crate::recover`] first on a root a previous process wrote to.
-    pub fn open(config: SinkConfig, term: u64, checkpoint_id: u64) -> Result<Self, SinkError> {
+    pub fn open(
+        config: SinkConfig,
+        term: Term,
+        checkpoint_id: CheckpointId,
+    ) -> Result<Self, SinkError> {
         let checkpoints = config.root.join(CHECKPOINTS_DIR);
         fs::create_dir_all(&checkpoints).map_err(|e| io_err(&checkpoints, e))?;
         let manifest = checkpoints.join(naming::manifest_file_name(checkpoint_id));
@@ -296,7 +300,7 @@ impl CsvSink {
                 path: manifest,
             });
         }
-        tracing::debug!(root = %config.root.display(), term, checkpoint_id, "csv sink opened");
+        tracing::debug!(root = %config.root.display(), %term, %checkpoint_id, "csv sink opened");
         Ok(CsvSink {
             config,
             term,
@@ -317,11 +321,11 @@ impl CsvSink {
     }
 
     /// The checkpoint the rows written now belong to.
-    pub fn checkpoint_id(&self) -> u64 {
+    pub fn checkpoint_id(&self) -> CheckpointId {
         self.checkpoint_id
     }
 
-    pub fn term(&self) -> u64 {
+    pub fn term(&self) -> Term {
         self.term
     }
 
@@ -532,12 +536,12 @@ impl CsvSink {
         closed.sort_by(|a, b| (&a.commit.table, a.seq).cmp(&(&b.commit.table, b.seq)));
         let files: Vec<FileCommit> = closed.into_iter().map(|c| c.commit).collect();
         tracing::debug!(
-            checkpoint_id = self.checkpoint_id,
+            checkpoint_id = %self.checkpoint_id,
             files = files.len(),
             rows = files.iter().map(|f| f.rows).sum::<u64>(),
             "csv sink prepared"
         );
-        self.checkpoint_id += 1;
+        self.checkpoint_id = self.checkpoint_id.next();
         Ok(files)
     }
 
@@ -604,7 +608,7 @@ mod tests {
             missing_marker: "?".to_string(),
             fsync: true,
         };
-        let mut sink = CsvSink::open(config, 1, 1).expect("open");
+        let mut sink = CsvSink::open(config, Term(1), CheckpointId(1)).expect("open");
         sink.syncs.sync = sync;
         sink
     }

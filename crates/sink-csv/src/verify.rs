@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::commit::{is_output_dir, read_dir, resolve, Manifest, MANIFEST_FORMAT};
 use crate::naming::{self, CHECKPOINTS_DIR, INPROGRESS_SUFFIX, MANIFEST_TMP_SUFFIX};
 use crate::{io_err, SinkError};
+use redoflow_checkpoint::CheckpointId;
 
 /// How bad a [`Problem`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,23 +33,23 @@ pub enum Problem {
         next: u64,
     },
     MissingFile {
-        checkpoint: u64,
+        checkpoint: CheckpointId,
         path: String,
     },
     LengthMismatch {
-        checkpoint: u64,
+        checkpoint: CheckpointId,
         path: String,
         expected: u64,
         actual: u64,
     },
     ChecksumMismatch {
-        checkpoint: u64,
+        checkpoint: CheckpointId,
         path: String,
         expected: String,
         actual: String,
     },
     RowCountMismatch {
-        checkpoint: u64,
+        checkpoint: CheckpointId,
         path: String,
         expected: u64,
         actual: u64,
@@ -197,7 +198,7 @@ pub fn verify(root: &Path) -> Result<VerifyReport, SinkError> {
     let mut listed: HashSet<String> = HashSet::new();
 
     let cp_dir = root.join(CHECKPOINTS_DIR);
-    let mut manifests: Vec<(u64, String)> = Vec::new();
+    let mut manifests: Vec<(CheckpointId, String)> = Vec::new();
     if cp_dir.is_dir() {
         for entry in read_dir(&cp_dir)? {
             let entry = entry.map_err(|e| io_err(&cp_dir, e))?;
@@ -214,12 +215,12 @@ pub fn verify(root: &Path) -> Result<VerifyReport, SinkError> {
     manifests.sort();
 
     let mut buf = vec![0u8; 256 * 1024];
-    let mut prev = 0u64;
+    let mut prev = CheckpointId::NONE;
     for (id, name) in &manifests {
-        if *id != prev + 1 {
+        if *id != prev.next() {
             report.problems.push(Problem::CheckpointGap {
-                after: prev,
-                next: *id,
+                after: prev.0,
+                next: id.0,
             });
         }
         prev = *id;
@@ -272,13 +273,13 @@ pub fn verify(root: &Path) -> Result<VerifyReport, SinkError> {
     Ok(report)
 }
 
-fn read_manifest(path: &Path, id: u64) -> Result<Manifest, String> {
+fn read_manifest(path: &Path, id: CheckpointId) -> Result<Manifest, String> {
     let bytes = fs::read(path).map_err(|e| e.to_string())?;
     let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
     if m.format != MANIFEST_FORMAT {
         return Err(format!("unsupported format {}", m.format));
     }
-    if m.id != id {
+    if m.id != id.0 {
         return Err(format!(
             "file name says checkpoint {id}, content says {}",
             m.id
@@ -289,7 +290,7 @@ fn read_manifest(path: &Path, id: u64) -> Result<Manifest, String> {
 
 fn check_file(
     root: &Path,
-    checkpoint: u64,
+    checkpoint: CheckpointId,
     f: &crate::commit::ManifestFile,
     buf: &mut [u8],
 ) -> Option<Problem> {

@@ -70,7 +70,7 @@ impl World {
         let mut cfg = config(root);
         cfg.max_file_bytes = 200;
         World {
-            sink: Some(CsvSink::open(cfg.clone(), 1, 1).unwrap()),
+            sink: Some(CsvSink::open(cfg.clone(), Term(1), CheckpointId(1)).unwrap()),
             cfg,
             term: 1,
             schemas: TABLES
@@ -86,13 +86,13 @@ impl World {
     }
 
     fn next_id(&self) -> u64 {
-        self.last_committed.as_ref().map_or(0, |c| c.id) + 1
+        self.last_committed.as_ref().map_or(0, |c| c.id.0) + 1
     }
 
     fn prepare_and_commit(&mut self, sink: &mut CsvSink) -> Checkpoint {
-        assert_eq!(sink.checkpoint_id(), self.next_id());
+        assert_eq!(sink.checkpoint_id(), CheckpointId(self.next_id()));
         let files = sink.prepare().unwrap();
-        let cp = checkpoint(sink.checkpoint_id() - 1, files);
+        let cp = checkpoint(sink.checkpoint_id().0 - 1, files);
         self.last_committed = Some(cp.clone());
         append(&mut self.unfinished, &mut self.pending);
         cp
@@ -166,15 +166,27 @@ impl World {
             Op::CrashMidWrite => self.crash(),
             Op::Recover => {
                 self.crash();
-                let report = recover(&self.cfg.root, self.last_committed.as_ref(), false).unwrap();
+                let report = recover(
+                    &self.cfg.root,
+                    self.last_committed.as_ref(),
+                    Term(self.term),
+                    false,
+                )
+                .unwrap();
                 assert_eq!(report.finished.is_some(), self.last_committed.is_some());
                 append(&mut self.visible, &mut self.unfinished);
                 assert!(files_ending(&self.cfg.root, ".inprogress").is_empty());
                 let v = verify(&self.cfg.root).unwrap();
                 assert!(v.problems.is_empty(), "{:?}", v.problems);
                 self.term += 1;
-                self.sink =
-                    Some(CsvSink::open(self.cfg.clone(), self.term, self.next_id()).unwrap());
+                self.sink = Some(
+                    CsvSink::open(
+                        self.cfg.clone(),
+                        Term(self.term),
+                        CheckpointId(self.next_id()),
+                    )
+                    .unwrap(),
+                );
             }
         }
     }

@@ -21,9 +21,9 @@ fn rows_are_invisible_until_finish_and_finish_is_idempotent() {
     let root = dir.path();
     let emp = schema("HR", "EMP", &["ID", "NAME"]);
     let dept = schema("HR", "DEPT", &["ID"]);
-    let mut sink = CsvSink::open(config(root), 1, 1).unwrap();
+    let mut sink = CsvSink::open(config(root), Term(1), CheckpointId(1)).unwrap();
     assert!(sink.prepare().unwrap().is_empty(), "empty prepare");
-    assert_eq!(sink.checkpoint_id(), 2);
+    assert_eq!(sink.checkpoint_id(), CheckpointId(2));
 
     sink.write_row(
         &emp,
@@ -37,7 +37,7 @@ fn rows_are_invisible_until_finish_and_finish_is_idempotent() {
         .unwrap();
     assert!(files_ending(root, ".csv").is_empty());
     let files = sink.prepare().unwrap();
-    assert_eq!(sink.checkpoint_id(), 3);
+    assert_eq!(sink.checkpoint_id(), CheckpointId(3));
     assert_eq!(
         files.iter().map(|f| f.table.as_str()).collect::<Vec<_>>(),
         ["HR.DEPT", "HR.EMP"]
@@ -107,10 +107,13 @@ fn rows_are_invisible_until_finish_and_finish_is_idempotent() {
     assert_eq!((report.checkpoints, report.files, report.rows), (2, 2, 3));
 
     // The sink refuses to write into a finished checkpoint.
-    let err = CsvSink::open(config(root), 1, 2).unwrap_err();
+    let err = CsvSink::open(config(root), Term(1), CheckpointId(2)).unwrap_err();
     assert!(matches!(
         err,
-        SinkError::CheckpointAlreadyFinished { checkpoint: 2, .. }
+        SinkError::CheckpointAlreadyFinished {
+            checkpoint: CheckpointId(2),
+            ..
+        }
     ));
 }
 
@@ -119,7 +122,7 @@ fn finish_fails_when_a_listed_file_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let t = schema("A", "T", &["X"]);
-    let mut sink = CsvSink::open(config(root), 1, 1).unwrap();
+    let mut sink = CsvSink::open(config(root), Term(1), CheckpointId(1)).unwrap();
     sink.write_row(&t, &meta(1), &[Some(&Value::Null)]).unwrap();
     let files = sink.prepare().unwrap();
     std::fs::remove_file(root.join(&files[0].inprogress_path)).unwrap();
@@ -139,11 +142,11 @@ fn recover_finishes_a_committed_checkpoint_and_drops_an_uncommitted_one() {
     let t = schema("A", "T", &["X"]);
 
     // Checkpoint 1 committed, node crashed before finish.
-    let mut sink = CsvSink::open(config(root), 1, 1).unwrap();
+    let mut sink = CsvSink::open(config(root), Term(1), CheckpointId(1)).unwrap();
     sink.write_row(&t, &meta(1), &[Some(&text("one"))]).unwrap();
     let cp1 = checkpoint(1, sink.prepare().unwrap());
     drop(sink);
-    let report = recover(root, Some(&cp1), false).unwrap();
+    let report = recover(root, Some(&cp1), Term(1), false).unwrap();
     assert_eq!(
         report.finished.as_ref().unwrap().renamed,
         ["A.T/0000000001-000000.csv"]
@@ -152,7 +155,7 @@ fn recover_finishes_a_committed_checkpoint_and_drops_an_uncommitted_one() {
     assert_eq!(table_rows(root, "A.T").len(), 1);
 
     // Checkpoint 2 prepared but never committed; rows of checkpoint 3 half-written.
-    let mut sink = CsvSink::open(config(root), 2, 2).unwrap();
+    let mut sink = CsvSink::open(config(root), Term(2), CheckpointId(2)).unwrap();
     sink.write_row(&t, &meta(2), &[Some(&text("two"))]).unwrap();
     sink.write_rejected(&RejectedRow {
         scn: Scn(2),
@@ -168,13 +171,30 @@ fn recover_finishes_a_committed_checkpoint_and_drops_an_uncommitted_one() {
         .unwrap();
     drop(sink);
     // A stale manifest temp file from an interrupted finish.
-    std::fs::write(root.join("_checkpoints/.0000000002.json.tmp"), b"{").unwrap();
-    assert_eq!(files_ending(root, ".inprogress").len(), 3);
+    std::fs::write(root.join("_checkpoints/.0000000002-t2.json.tmp"), b"{").unwrap();
+    // A newer leader (term 3) has begun writing meanwhile: a recovery of term 2 (a deposed
+    // leader recovering late) must not delete its files.
+    let mut newer = CsvSink::open(config(root), Term(3), CheckpointId(2)).unwrap();
+    newer
+        .write_row(&t, &meta(4), &[Some(&text("newer"))])
+        .unwrap();
+    let newer_files = newer.prepare().unwrap();
+    drop(newer);
+    assert_eq!(files_ending(root, ".inprogress").len(), 4);
 
-    let report = recover(root, Some(&cp1), false).unwrap();
+    let report = recover(root, Some(&cp1), Term(2), false).unwrap();
     assert_eq!(report.finished.as_ref().unwrap().already_final.len(), 1);
     assert_eq!(report.deleted_inprogress.len(), 3);
     assert_eq!(report.deleted_temp.len(), 1);
+    assert_eq!(
+        report.kept_newer,
+        [root.join(&newer_files[0].inprogress_path)]
+    );
+    assert_eq!(files_ending(root, ".inprogress").len(), 1);
+
+    // The newer leader's own recovery (term 3) removes it, as no committed checkpoint lists it.
+    let report = recover(root, Some(&cp1), Term(3), false).unwrap();
+    assert_eq!(report.deleted_inprogress.len(), 1);
     assert!(files_ending(root, ".inprogress").is_empty());
     assert!(files_ending(root, ".tmp").is_empty());
     let rows = table_rows(root, "A.T");
@@ -186,7 +206,7 @@ fn recover_finishes_a_committed_checkpoint_and_drops_an_uncommitted_one() {
     // Recovery with nothing committed yet, on an empty root.
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(
-        recover(empty.path(), None, true).unwrap(),
+        recover(empty.path(), None, Term(u64::MAX), true).unwrap(),
         Default::default()
     );
 }
@@ -198,7 +218,7 @@ fn rolls_on_size_with_one_header_per_file() {
     let t = schema("A", "T", &["X", "Y"]);
     let mut cfg = config(root);
     cfg.max_file_bytes = 300;
-    let mut sink = CsvSink::open(cfg, 1, 1).unwrap();
+    let mut sink = CsvSink::open(cfg, Term(1), CheckpointId(1)).unwrap();
     for i in 0..40u64 {
         let s = format!("row {i}, with comma");
         sink.write_row(&t, &meta(i), &[Some(&text(&s)), Some(&Value::Null)])
@@ -230,7 +250,7 @@ fn rolls_on_schema_change() {
     let root = dir.path();
     let v1 = schema("A", "T", &["X"]);
     let v2 = v1.with_added_column("Y", "NUMBER");
-    let mut sink = CsvSink::open(config(root), 1, 1).unwrap();
+    let mut sink = CsvSink::open(config(root), Term(1), CheckpointId(1)).unwrap();
     sink.write_row(&v1, &meta(1), &[Some(&Value::Number("1"))])
         .unwrap();
     sink.write_row(&v1, &meta(2), &[Some(&Value::Number("2"))])
@@ -268,7 +288,7 @@ fn rolls_on_schema_change() {
 fn rejected_rows_go_to_their_own_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let mut sink = CsvSink::open(config(root), 3, 1).unwrap();
+    let mut sink = CsvSink::open(config(root), Term(3), CheckpointId(1)).unwrap();
     sink.write_rejected(&RejectedRow {
         scn: Scn(42),
         xid: Xid(0x1F),
@@ -339,7 +359,7 @@ fn every_value_type_round_trips_through_a_csv_reader() {
     ];
     let mut refs: Vec<Option<&Value<'_>>> = vals.iter().map(Some).collect();
     refs[8] = None;
-    let mut sink = CsvSink::open(config(root), 1, 1).unwrap();
+    let mut sink = CsvSink::open(config(root), Term(1), CheckpointId(1)).unwrap();
     sink.write_row(&t, &meta(5), &refs).unwrap();
     let files = sink.prepare().unwrap();
     assert_eq!(files[0].table, "Weird/Owner._tab");

@@ -12,7 +12,7 @@ use redoflow_sink_csv::{finish_checkpoint, verify, CsvSink, Problem, Severity};
 /// Two finished checkpoints (1 and 2) with one file each in `A.T`.
 fn setup(root: &Path) {
     let t = schema("A", "T", &["X"]);
-    let mut sink = CsvSink::open(config(root), 1, 1).unwrap();
+    let mut sink = CsvSink::open(config(root), Term(1), CheckpointId(1)).unwrap();
     for id in 1..=2u64 {
         for i in 0..5u64 {
             let s = format!("v{i}\nwith newline");
@@ -45,7 +45,13 @@ fn detects_a_truncated_file() {
     std::fs::write(&p, &bytes[..bytes.len() - 3]).unwrap();
     let problem = only_problem(dir.path());
     assert!(
-        matches!(problem, Problem::LengthMismatch { checkpoint: 1, .. }),
+        matches!(
+            problem,
+            Problem::LengthMismatch {
+                checkpoint: CheckpointId(1),
+                ..
+            }
+        ),
         "{problem:?}"
     );
     let msg = problem.to_string();
@@ -63,7 +69,13 @@ fn detects_a_changed_byte() {
     std::fs::write(&p, &bytes).unwrap();
     let problem = only_problem(dir.path());
     assert!(
-        matches!(problem, Problem::ChecksumMismatch { checkpoint: 1, .. }),
+        matches!(
+            problem,
+            Problem::ChecksumMismatch {
+                checkpoint: CheckpointId(1),
+                ..
+            }
+        ),
         "{problem:?}"
     );
     assert!(problem.to_string().contains(F1));
@@ -78,7 +90,7 @@ fn detects_a_deleted_file_and_an_orphan() {
     assert_eq!(
         problem,
         Problem::MissingFile {
-            checkpoint: 1,
+            checkpoint: CheckpointId(1),
             path: F1.to_string()
         }
     );
@@ -118,7 +130,7 @@ fn detects_gaps_bad_manifests_row_counts_and_leftovers() {
     assert!(matches!(
         report.problems[0],
         Problem::RowCountMismatch {
-            checkpoint: 2,
+            checkpoint: CheckpointId(2),
             expected: 6,
             actual: 5,
             ..

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use redoflow_checkpoint::{Checkpoint, FileCommit, Offset, Scn, Xid};
+pub use redoflow_checkpoint::{CheckpointId, Term};
 use redoflow_miner::schema::{Column, TableId, TableSchema};
 use redoflow_miner::value::OraDateTime;
 use redoflow_sink_csv::{RowMeta, RowOp, SinkConfig};
@@ -46,8 +47,8 @@ pub fn checkpoint(id: u64, files: Vec<FileCommit>) -> Checkpoint {
     let mut offset = Offset::starting_after(Scn(id * 100));
     offset.record_commit(Default::default(), Scn(id * 100 + 5), Xid(id));
     Checkpoint {
-        id,
-        term: 1,
+        id: CheckpointId(id),
+        term: Term(1),
         offset,
         files,
         created_at_ms: 1_700_000_000_000 + id,
