@@ -43,7 +43,7 @@ fn replay_bench(c: &mut Criterion) {
                 &cfg,
                 &contents,
                 Some(&columns),
-                std::future::pending(),
+                &redoflow::StopToken::new(),
                 &Progress::default(),
             )
             .expect("replay");

@@ -2,21 +2,23 @@
 //!
 //! The workspace, bottom up:
 //! - `redoflow-checkpoint`: positions (`Scn`, `Xid`), the restart `Offset` and its skip rule,
-//!   `Checkpoint`s and their versioned codec.
+//!   `Checkpoint`s, their ids and terms, the `CheckpointStore` seam and the versioned codec.
 //! - `redoflow-miner`: the `LogSource` seam and its sources, the SQL_REDO parser, the
 //!   transaction buffer and the adaptive planner.
 //! - `redoflow-sink-csv`: the rolling CSV writer with two-phase commit, recovery and `verify`.
 //! - this crate: node wiring — [`config`], the [`pipeline`] (miner thread → bounded channel →
-//!   writer with checkpoints), the [`store`] of committed checkpoints, [`shutdown`], and the
-//!   entry points the binary and embedders call ([`replay`], [`run`]).
+//!   writer with checkpoints), the single node's [`store`], the [`stop`] token, the
+//!   [`truth`] check of a simulator run's output, and the entry
+//!   points the binary and embedders call ([`replay`], [`run`], [`run_node`]).
 
 pub mod config;
+pub mod failpoint;
 pub mod pipeline;
-pub mod shutdown;
+pub mod stop;
 pub mod store;
+pub mod truth;
 pub mod units;
 
-use std::future::Future;
 use std::path::Path;
 
 pub use config::Config;
@@ -24,85 +26,68 @@ pub use pipeline::{Pacing, PipelineError, PipelineOptions, Progress, Summary};
 pub use redoflow_checkpoint as checkpoint;
 pub use redoflow_miner as miner;
 pub use redoflow_sink_csv as sink_csv;
-pub use shutdown::Shutdown;
+pub use stop::StopToken;
 pub use store::{CheckpointStore, LocalStore};
 
 use config::SourceKind;
+use redoflow_checkpoint::Term;
 use redoflow_miner::{LogSource, ReplaySource, SimSource};
 
-/// Runs one node on `source` with a local checkpoint store until `shutdown` completes (or the
-/// source is finished), then takes a final checkpoint. This is what `redoflow` itself calls.
-pub fn run<S, F>(
+/// Runs one node on `source` with a local checkpoint store until `stop` asks for it (or the
+/// source is finished), then takes a final checkpoint (none after an abort). A single node
+/// runs in term 0. This is what `redoflow run` and `redoflow replay` call.
+pub fn run<S: LogSource>(
     config: &Config,
     source: &mut S,
     pacing: Pacing,
-    shutdown: F,
+    stop: &StopToken,
     progress: &Progress,
-) -> Result<Summary, PipelineError>
-where
-    S: LogSource,
-    F: Future<Output = ()> + Send + 'static,
-{
+) -> Result<Summary, PipelineError> {
     let opts = PipelineOptions::from_config(config, pacing);
     let mut store = LocalStore::open(&config.state_dir())?;
-    pipeline::run_pipeline(
-        &opts,
-        source,
-        &mut store,
-        &Shutdown::from_future(shutdown),
-        progress,
-    )
+    pipeline::run_pipeline(&opts, Term(0), source, &mut store, stop, progress)
 }
 
 /// The whole pipeline on a recorded LogMiner export (SPEC.md §10), single node, to completion.
 /// Re-running on the same output resumes from its last checkpoint (nothing is written twice).
-pub fn replay<F>(
+pub fn replay(
     config: &Config,
     contents: &Path,
     columns: Option<&Path>,
-    shutdown: F,
+    stop: &StopToken,
     progress: &Progress,
-) -> Result<Summary, PipelineError>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
+) -> Result<Summary, PipelineError> {
     let mut source = ReplaySource::open(contents, columns)?;
-    run(config, &mut source, Pacing::Unpaced, shutdown, progress)
+    run(config, &mut source, Pacing::Unpaced, stop, progress)
 }
 
 /// Runs one node on the source its config names (the simulated Oracle by default) until
-/// `shutdown` completes; a replay source stops by itself at the end of its export.
-pub fn run_node<F>(
+/// `stop` asks for it; a replay source stops by itself at the end of its export.
+pub fn run_node(
     config: &Config,
-    shutdown: F,
+    stop: &StopToken,
     progress: &Progress,
-) -> Result<Summary, PipelineError>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    run_node_paced(config, Pacing::Live, shutdown, progress)
+) -> Result<Summary, PipelineError> {
+    run_node_paced(config, Pacing::Live, stop, progress)
 }
 
 /// [`run_node`] with the given pacing: `Unpaced` never sleeps once caught up (what
 /// `redoflow bench` measures).
-pub fn run_node_paced<F>(
+pub fn run_node_paced(
     config: &Config,
     pacing: Pacing,
-    shutdown: F,
+    stop: &StopToken,
     progress: &Progress,
-) -> Result<Summary, PipelineError>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
+) -> Result<Summary, PipelineError> {
     match config.source.kind {
         SourceKind::Sim => {
             let mut source = SimSource::new(config.source.sim.clone())?;
-            run(&config.for_sim(), &mut source, pacing, shutdown, progress)
+            run(&config.for_sim(), &mut source, pacing, stop, progress)
         }
         #[cfg(feature = "oracle")]
         SourceKind::Oracle => {
             let mut source = redoflow_miner::oracle::open(config.source.oracle.clone())?;
-            run(config, &mut source, pacing, shutdown, progress)
+            run(config, &mut source, pacing, stop, progress)
         }
         #[cfg(not(feature = "oracle"))]
         SourceKind::Oracle => Err(PipelineError::Source(redoflow_miner::SourceError::Fatal {
@@ -111,7 +96,7 @@ where
         SourceKind::Replay => {
             let r = &config.source.replay;
             let contents = r.contents.as_deref().unwrap_or(Path::new(""));
-            replay(config, contents, r.columns.as_deref(), shutdown, progress)
+            replay(config, contents, r.columns.as_deref(), stop, progress)
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use redoflow::config::OnParseError;
-use redoflow::{Config, Progress, Shutdown};
+use redoflow::{Config, Progress, StopToken};
 
 #[derive(Parser)]
 #[command(
@@ -232,14 +232,14 @@ fn replay(
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
     let progress = Arc::new(Progress::default());
-    let interrupted = interrupt_signal()?;
+    let interrupted = stop_on_signals()?;
     let result = with_progress(quiet, &progress, || {
-        redoflow::replay(cfg, contents, columns, interrupted.wait(), &progress)
+        redoflow::replay(cfg, contents, columns, &interrupted, &progress)
     });
     let summary = result.with_context(|| format!("replay of {} failed", contents.display()))?;
     println!("replay finished in {:.2}s", summary.elapsed.as_secs_f64());
     print_summary(&summary, cfg);
-    if interrupted.is_triggered() {
+    if interrupted.is_stopping() {
         println!(
             "interrupted: the output is consistent up to the last checkpoint; run again to resume"
         );
@@ -292,37 +292,54 @@ fn print_summary(summary: &redoflow::Summary, cfg: &Config) {
 
 /// Progress on stderr every second until `done` triggers.
 fn with_progress<T>(quiet: bool, progress: &Arc<Progress>, work: impl FnOnce() -> T) -> T {
-    let done = Shutdown::new();
+    let done = StopToken::new();
     let printer = (!quiet).then(|| {
         let progress = progress.clone();
         let done = done.clone();
         std::thread::spawn(move || print_progress(&progress, &done))
     });
     let result = work();
-    done.trigger();
+    done.stop();
     if let Some(p) = printer {
         let _ = p.join();
     }
     result
 }
 
-fn interrupt_signal() -> anyhow::Result<Shutdown> {
-    let interrupted = Shutdown::new();
-    let on_signal = interrupted.clone();
-    ctrlc::set_handler(move || on_signal.trigger()).context("installing the Ctrl-C handler")?;
-    Ok(interrupted)
+/// A stop token that SIGINT (Ctrl-C), SIGTERM and SIGHUP stop gracefully (a final
+/// checkpoint); a second signal aborts the run at once (no further checkpoint: the next start
+/// recovers), a third exits the process.
+fn stop_on_signals() -> anyhow::Result<StopToken> {
+    let stop = StopToken::new();
+    let on_signal = stop.clone();
+    let signals = std::sync::atomic::AtomicU32::new(0);
+    ctrlc::set_handler(move || match signals.fetch_add(1, Ordering::SeqCst) {
+        0 => {
+            eprintln!("redoflow: stopping after a final checkpoint (signal again to stop at once)");
+            on_signal.stop();
+        }
+        1 => {
+            eprintln!(
+                "redoflow: stopping at once; the next start resumes from the last checkpoint"
+            );
+            on_signal.abort();
+        }
+        _ => std::process::exit(130),
+    })
+    .context("installing the signal handler")?;
+    Ok(stop)
 }
 
 fn run_node(cfg: &Config, quiet: bool) -> anyhow::Result<ExitCode> {
     let progress = Arc::new(Progress::default());
-    let interrupted = interrupt_signal()?;
+    let interrupted = stop_on_signals()?;
     eprintln!(
         "redoflow: mining {:?} into {} (Ctrl-C stops after a final checkpoint)",
         cfg.source.kind,
         cfg.output.dir.display()
     );
     let result = with_progress(quiet, &progress, || {
-        redoflow::run_node(cfg, interrupted.wait(), &progress)
+        redoflow::run_node(cfg, &interrupted, &progress)
     });
     let summary = result.context("the node stopped")?;
     print_summary(&summary, cfg);
@@ -381,7 +398,8 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
     cfg.validate()?;
     let progress = Arc::new(Progress::default());
     progress.record_rounds();
-    let stop = Shutdown::new();
+    // Ctrl-C stops the benchmark early, as reaching the change count does.
+    let stop = stop_on_signals()?;
     let watcher = {
         let progress = progress.clone();
         let stop = stop.clone();
@@ -391,24 +409,16 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
                     return;
                 }
             }
-            stop.trigger();
+            stop.stop();
         })
     };
-    let interrupted = interrupt_signal()?;
-    {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            while !interrupted.wait_timeout(Duration::from_secs(3600)) {}
-            stop.trigger();
-        });
-    }
     let started = Instant::now();
     let cpu_before = cpu_times();
     let result = with_progress(false, &progress, || {
-        redoflow::run_node_paced(&cfg, redoflow::Pacing::Unpaced, stop.wait(), &progress)
+        redoflow::run_node_paced(&cfg, redoflow::Pacing::Unpaced, &stop, &progress)
     });
     let cpu_after = cpu_times();
-    stop.trigger();
+    stop.stop();
     let _ = watcher.join();
     let summary = result.context("benchmark run failed")?;
     let secs = started.elapsed().as_secs_f64().max(1e-9);
@@ -517,7 +527,7 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-fn print_progress(p: &Progress, done: &Shutdown) {
+fn print_progress(p: &Progress, done: &StopToken) {
     let start = Instant::now();
     let mut last_rows = 0;
     let mut last_t = start;

@@ -36,7 +36,7 @@ fn replay(
         cfg,
         contents,
         columns,
-        std::future::pending(),
+        &redoflow::StopToken::new(),
         &Progress::default(),
     )
 }

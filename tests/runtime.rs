@@ -11,13 +11,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use redoflow::checkpoint::Scn;
+use redoflow::checkpoint::{Scn, Term};
 use redoflow::config::WriterThread;
 use redoflow::miner::{
     LogSource, RedoRow, ReplaySource, SimConfig, SimSource, SourceError, TableSchema,
 };
 use redoflow::pipeline::{run_pipeline, RetryPolicy};
-use redoflow::{Config, LocalStore, Pacing, PipelineError, PipelineOptions, Progress, Shutdown};
+use redoflow::{Config, LocalStore, Pacing, PipelineError, PipelineOptions, Progress, StopToken};
 
 /// Fails every `every`-th call with a retryable error; counts sessions.
 struct Flaky<S> {
@@ -128,9 +128,10 @@ fn run<S: LogSource>(out: &Path, source: &mut S) -> Result<redoflow::Summary, Pi
     let mut store = LocalStore::open(&out.join("_state")).unwrap();
     run_pipeline(
         &opts,
+        Term(0),
         source,
         &mut store,
-        &Shutdown::new(),
+        &StopToken::new(),
         &Progress::default(),
     )
 }
@@ -235,9 +236,10 @@ fn a_writer_error_stops_the_run_on_one_thread_and_on_two() {
         let mut store = LocalStore::open(&out.join("_state")).unwrap();
         let err = run_pipeline(
             &opts,
+            Term(0),
             &mut source,
             &mut store,
-            &Shutdown::new(),
+            &StopToken::new(),
             &Progress::default(),
         )
         .unwrap_err();
@@ -349,9 +351,10 @@ fn recorded_rounds_account_for_every_row() {
     let mut store = LocalStore::open(&out.join("_state")).unwrap();
     let summary = run_pipeline(
         &options(&out),
+        Term(0),
         &mut source,
         &mut store,
-        &Shutdown::new(),
+        &StopToken::new(),
         &progress,
     )
     .unwrap();

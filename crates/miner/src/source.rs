@@ -2,6 +2,7 @@
 //! simulated and replay sources all implement this one trait.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use redoflow_checkpoint::Scn;
 
@@ -44,6 +45,11 @@ impl SourceError {
         matches!(self, SourceError::Retryable { .. })
     }
 }
+
+/// Breaks a source's call in progress from another thread (on Oracle: the connection's
+/// break, which ends a running LogMiner query with ORA-01013). The interrupted call returns an
+/// error; the runtime, which asked for the interrupt, does not retry it.
+pub type Interrupt = Arc<dyn Fn() + Send + Sync>;
 
 /// A source of LogMiner rows.
 ///
@@ -117,5 +123,12 @@ pub trait LogSource: Send {
     /// recorded export). Live databases never finish.
     fn is_finished(&self) -> bool {
         false
+    }
+
+    /// A way to break this source's call in progress from another thread, for sources whose
+    /// calls can block for long (a LogMiner query runs up to the call timeout). `None` (the
+    /// default) for sources whose calls return quickly by themselves.
+    fn interrupter(&self) -> Option<Interrupt> {
+        None
     }
 }

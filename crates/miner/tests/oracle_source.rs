@@ -38,6 +38,8 @@ struct Db {
     log: Vec<String>,
     /// Contents rows handed to the source (a capped fetch closes the cursor early).
     rows_handed: u64,
+    /// Epochs of the connections whose call was broken from another thread.
+    breaks: Vec<u64>,
 }
 
 impl Db {
@@ -292,6 +294,11 @@ impl OracleConnection for FakeConn {
     fn set_call_timeout(&mut self, timeout: Option<Duration>) -> Result<(), OraError> {
         assert_eq!(timeout, Some(Duration::from_secs(1800)));
         Ok(())
+    }
+
+    fn breaker(&self) -> Option<redoflow_miner::oracle::conn::Breaker> {
+        let (db, epoch) = (self.db.clone(), self.epoch);
+        Some(Box::new(move || db.lock().unwrap().breaks.push(epoch)))
     }
 }
 
@@ -635,4 +642,32 @@ fn privileges_missing_are_fatal() {
     let mut src = OracleSource::new(config(), FakeConnector(db.clone())).unwrap();
     let e = src.start_session(Scn(1100)).unwrap_err();
     assert!(e.to_string().contains("LOGMINING"), "{e}");
+}
+
+/// A node that loses leadership breaks the running LogMiner query at once instead of waiting
+/// for it (up to the 30-minute call timeout): the source's interrupter calls the break of the
+/// connection open now (`OCIBreak`, through ODPI-C's `dpiConn_breakExecution`; the query then
+/// fails with ORA-01013), and after a reconnect the new connection's.
+#[test]
+fn the_interrupter_breaks_the_current_connection() {
+    let db = db();
+    let mut src = OracleSource::new(config(), FakeConnector(db.clone())).unwrap();
+    let interrupt = src
+        .interrupter()
+        .expect("the Oracle source can be interrupted");
+    interrupt();
+    assert!(
+        db.lock().unwrap().breaks.is_empty(),
+        "no connection yet: nothing to break"
+    );
+    src.start_session(Scn(1100)).unwrap();
+    interrupt();
+    assert_eq!(db.lock().unwrap().breaks, [0]);
+    // The connection drops; the next session reconnects, and the break follows it.
+    db.lock().unwrap().epoch = 1;
+    let mut out = Vec::new();
+    let errors = fetch_like_runtime(&mut src, Scn(1100), Scn(1450), &mut out);
+    assert!(!errors.is_empty());
+    interrupt();
+    assert_eq!(db.lock().unwrap().breaks, [0, 1]);
 }

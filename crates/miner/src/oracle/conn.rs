@@ -47,7 +47,16 @@ pub trait OracleConnection: Send {
 
     /// Bounds every later round trip (`None`: no limit).
     fn set_call_timeout(&mut self, timeout: Option<Duration>) -> Result<(), OraError>;
+
+    /// A callable that breaks this connection's call in progress from another thread (the
+    /// running call then fails with ORA-01013). `None` where the connection cannot.
+    fn breaker(&self) -> Option<Breaker> {
+        None
+    }
 }
+
+/// See [`OracleConnection::breaker`].
+pub type Breaker = Box<dyn Fn() + Send + Sync>;
 
 /// Opens connections (the driver with its timeouts, or a fake).
 pub trait OracleConnector: Send {

@@ -107,13 +107,16 @@ impl OracleConnector for DriverConnector {
             oracle::Connector::new(&self.user, self.password.expose(), &self.connect_string);
         connector.driver_name("redoflow");
         let conn = connector.connect().map_err(ora_error)?;
-        Ok(DriverConnection { conn })
+        Ok(DriverConnection {
+            conn: std::sync::Arc::new(conn),
+        })
     }
 }
 
-/// One `oracle::Connection`.
+/// One `oracle::Connection`, shared with its breaker (`oracle::Connection` is `Sync`, and
+/// `break_execution` is meant to be called from another thread while a call runs).
 pub struct DriverConnection {
-    conn: oracle::Connection,
+    conn: std::sync::Arc<oracle::Connection>,
 }
 
 impl std::fmt::Debug for DriverConnection {
@@ -217,6 +220,15 @@ impl OracleConnection for DriverConnection {
 
     fn set_call_timeout(&mut self, timeout: Option<Duration>) -> Result<(), OraError> {
         self.conn.set_call_timeout(timeout).map_err(ora_error)
+    }
+
+    fn breaker(&self) -> Option<super::conn::Breaker> {
+        let conn = self.conn.clone();
+        Some(Box::new(move || {
+            if let Err(e) = conn.break_execution() {
+                tracing::warn!(error = %e, "cannot break the running Oracle call");
+            }
+        }))
     }
 }
 

@@ -17,11 +17,12 @@
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
 
 use redoflow_checkpoint::Scn;
 
 use super::config::OracleConfig;
-use super::conn::{Bind, FetchOptions, OracleConnection, OracleConnector, TextRows};
+use super::conn::{Bind, Breaker, FetchOptions, OracleConnection, OracleConnector, TextRows};
 use super::error::{ErrorClass, OraError};
 use super::logs::{
     log_switched, select_logs, window_cap, ArchivedLog, LogSet, LogSetError, OnlineLog, ThreadInfo,
@@ -30,7 +31,7 @@ use super::rows::{convert_row, RowScratch};
 use super::sql;
 use crate::row::RedoRow;
 use crate::schema::{Column, TableId, TableSchema};
-use crate::source::{LogSource, SourceError};
+use crate::source::{Interrupt, LogSource, SourceError};
 
 /// Counters for metrics and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -80,6 +81,8 @@ pub struct OracleSource<C: OracleConnector> {
     missing_at: Scn,
     scratch: RowScratch,
     stats: OracleStats,
+    /// The current connection's breaker, shared with [`LogSource::interrupter`]'s callers.
+    breaker: Arc<Mutex<Option<Breaker>>>,
 }
 
 impl<C: OracleConnector> std::fmt::Debug for OracleSource<C> {
@@ -214,6 +217,7 @@ impl<C: OracleConnector> OracleSource<C> {
             missing_at: Scn::ZERO,
             scratch: RowScratch::default(),
             stats: OracleStats::default(),
+            breaker: Arc::default(),
         })
     }
 
@@ -247,6 +251,7 @@ impl<C: OracleConnector> OracleSource<C> {
                 c.execute(&stmt, &[])?;
             }
             tracing::info!(connect_string = %self.config.connect_string, user = %self.config.user, "connected to Oracle");
+            *self.breaker.lock().unwrap_or_else(|p| p.into_inner()) = c.breaker();
             self.conn = Some(c);
         }
         self.conn
@@ -258,6 +263,7 @@ impl<C: OracleConnector> OracleSource<C> {
         self.session = None;
         self.fresh = false;
         if reconnect {
+            *self.breaker.lock().unwrap_or_else(|p| p.into_inner()) = None;
             self.conn = None;
         } else if let Some(c) = self.conn.as_mut() {
             // Frees the session's memory now; a failure only means there was none.
@@ -535,5 +541,14 @@ impl<C: OracleConnector> LogSource for OracleSource<C> {
             }
             Err(f) => Err(self.fail("checking for a log switch", at, at, f)),
         }
+    }
+
+    fn interrupter(&self) -> Option<Interrupt> {
+        let slot = self.breaker.clone();
+        Some(Arc::new(move || {
+            if let Some(b) = slot.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                b();
+            }
+        }))
     }
 }

@@ -1,0 +1,73 @@
+//! Live counters of a run, readable from other threads (the progress line, `/status`, the
+//! node's failover timing) while the miner and writer threads update them.
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Live counters, readable from another thread (progress display, status, metrics).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub rows_read: AtomicU64,
+    /// SQL_REDO bytes fetched from the source.
+    pub redo_bytes: AtomicU64,
+    /// Mining rounds (windows fetched).
+    pub rounds: AtomicU64,
+    pub transactions: AtomicU64,
+    pub changes_written: AtomicU64,
+    pub rejected: AtomicU64,
+    /// The upper end of the last window mined.
+    pub read_scn: AtomicU64,
+    /// The database's current SCN, as of the last round.
+    pub current_scn: AtomicU64,
+    /// Checkpoints committed by this run.
+    pub checkpoints: AtomicU64,
+    /// Id and resume SCN of the last checkpoint committed by this run (0 before the first).
+    pub last_checkpoint_id: AtomicU64,
+    pub resume_scn: AtomicU64,
+    pub open_transactions: AtomicU64,
+    /// Open transactions reported for exceeding `mining.transaction_retention`.
+    pub expired_transactions: AtomicU64,
+    /// Committed transactions whose changes had spilled to disk.
+    pub spilled_transactions: AtomicU64,
+    /// True when the writer runs on the mining thread (one usable core): everything but the
+    /// source's own work is then in each round's time outside its fetches.
+    pub writer_on_mining_thread: AtomicBool,
+    /// Per-round figures, kept only after [`Progress::record_rounds`] (`redoflow bench`).
+    rounds_log: Mutex<Option<Vec<RoundStats>>>,
+}
+
+/// One mining round (window): what the source returned and how long fetching it took (the
+/// source's calls only, retries included), and the whole round with the buffer and, on one
+/// thread, the writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoundStats {
+    pub rows: u64,
+    pub redo_bytes: u64,
+    pub fetch: Duration,
+    pub total: Duration,
+}
+
+/// Rounds kept by [`Progress::record_rounds`] (the first ones; about 32 MB at most).
+const MAX_ROUNDS_LOGGED: usize = 1 << 20;
+
+impl Progress {
+    /// Keeps the figures of every round from now on (see [`Progress::round_log`]).
+    pub fn record_rounds(&self) {
+        let mut log = self.rounds_log.lock().unwrap_or_else(|e| e.into_inner());
+        log.get_or_insert_with(Vec::new);
+    }
+
+    /// The rounds recorded since [`Progress::record_rounds`] (empty if it was not called).
+    pub fn round_log(&self) -> Vec<RoundStats> {
+        let log = self.rounds_log.lock().unwrap_or_else(|e| e.into_inner());
+        log.clone().unwrap_or_default()
+    }
+
+    pub(super) fn log_round(&self, round: RoundStats) {
+        let mut log = self.rounds_log.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(log) = log.as_mut().filter(|l| l.len() < MAX_ROUNDS_LOGGED) {
+            log.push(round);
+        }
+    }
+}
