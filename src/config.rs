@@ -16,6 +16,134 @@ pub struct Config {
     pub output: OutputConfig,
     pub checkpoint: CheckpointConfig,
     pub mining: MiningConfig,
+    /// Present on the nodes of a cluster (`redoflow node`).
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `[cluster]`: this node's place in a Raft group (SPEC.md §7).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id; must be one of `members`.
+    pub node_id: u64,
+    /// Address to listen on for Raft RPCs and the HTTP status and metrics pages.
+    pub listen: String,
+    /// The node's own state: the Raft log and state machine, spill files, its lock.
+    pub data_dir: PathBuf,
+    /// File holding the cluster secret (at least 16 bytes), or...
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// ...the environment variable holding it.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// A follower that hears nothing from the leader for this long (up to twice this, at
+    /// random) starts an election; a leader that no majority acknowledged for this long stops
+    /// mining and writing.
+    #[serde(default = "default_election_timeout", deserialize_with = "de_duration")]
+    pub election_timeout: Duration,
+    #[serde(default = "default_heartbeat", deserialize_with = "de_duration")]
+    pub heartbeat_interval: Duration,
+    /// Every voter, this node included. Used to initialise an empty cluster (by the member with
+    /// the lowest id) and as the peers' addresses; after `redoflow cluster add|remove` the
+    /// replicated membership is authoritative.
+    pub members: Vec<Member>,
+}
+
+/// One `[[cluster.members]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub id: u64,
+    /// `host:port` the other nodes reach this one at.
+    pub addr: String,
+}
+
+fn default_election_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn default_heartbeat() -> Duration {
+    Duration::from_millis(150)
+}
+
+impl ClusterConfig {
+    /// Checks what can be checked without the network: ids, addresses, the secret's source,
+    /// the timing.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(format!("cluster: {m}")));
+        if self.node_id == 0 {
+            return bad("node_id must be 1 or more".into());
+        }
+        if self.members.is_empty() {
+            return bad("[[cluster.members]] lists no member".into());
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        let mut addrs = std::collections::BTreeSet::new();
+        for m in &self.members {
+            if m.id == 0 {
+                return bad("a member id must be 1 or more".into());
+            }
+            if !ids.insert(m.id) {
+                return bad(format!("member id {} is listed twice", m.id));
+            }
+            if !addrs.insert(m.addr.as_str()) {
+                return bad(format!("member address {} is listed twice", m.addr));
+            }
+            port_of(&m.addr).map_err(|e| {
+                ConfigError::Invalid(format!("cluster: member {}'s addr: {e}", m.id))
+            })?;
+        }
+        let Some(me) = self.members.iter().find(|m| m.id == self.node_id) else {
+            return bad(format!(
+                "node_id {} is not one of the members ({})",
+                self.node_id,
+                ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            ));
+        };
+        let listen_port = port_of(&self.listen)
+            .map_err(|e| ConfigError::Invalid(format!("cluster.listen: {e}")))?;
+        if listen_port != port_of(&me.addr).unwrap_or(0) {
+            return bad(format!(
+                "listen ({}) and this node's member addr ({}) have different ports: the other \
+                 nodes would not reach it",
+                self.listen, me.addr
+            ));
+        }
+        match (&self.secret_file, &self.secret_env) {
+            (Some(_), Some(_)) => return bad("set secret_file or secret_env, not both".into()),
+            (None, None) => {
+                return bad(
+                    "no cluster secret: set secret_file or secret_env (at least 16 bytes)".into(),
+                )
+            }
+            _ => {}
+        }
+        if self.heartbeat_interval.is_zero() || self.election_timeout <= self.heartbeat_interval * 2
+        {
+            return bad(format!(
+                "election_timeout ({:?}) must be more than twice heartbeat_interval ({:?})",
+                self.election_timeout, self.heartbeat_interval
+            ));
+        }
+        Ok(())
+    }
+
+    /// The member with `node_id`.
+    pub fn me(&self) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == self.node_id)
+    }
+}
+
+/// The port of `host:port` (IPv6 hosts in brackets).
+fn port_of(addr: &str) -> Result<u16, String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{addr:?} is not host:port"))?;
+    if host.is_empty() {
+        return Err(format!("{addr:?} has no host"));
+    }
+    port.parse()
+        .map_err(|_| format!("{addr:?}: {port:?} is not a port number"))
 }
 
 /// Which database to mine.
@@ -65,6 +193,12 @@ pub struct ReplayConfig {
     pub contents: Option<PathBuf>,
     /// ALL_TAB_COLUMNS export (SQLcl CSV).
     pub columns: Option<PathBuf>,
+    /// Rows of the export per second since `start_unix_ms`: the export then behaves like a
+    /// live database. `None`: as fast as possible.
+    pub rate: Option<f64>,
+    /// Wall-clock start of the paced replay (ms since 1970). `None`: when the node starts
+    /// (one process only: the nodes of a cluster must agree on one value).
+    pub start_unix_ms: Option<u64>,
 }
 
 /// What to do with a change whose SQL_REDO cannot be parsed.
@@ -275,6 +409,16 @@ impl Config {
                 "source.kind = \"replay\" needs source.replay.contents (the V$LOGMNR_CONTENTS export)".into(),
             ));
         }
+        if let Some(rate) = self.source.replay.rate {
+            if !(rate > 0.0 && rate.is_finite()) {
+                return Err(ConfigError::Invalid(format!(
+                    "source.replay.rate must be positive, not {rate}"
+                )));
+            }
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+        }
         if m.retry_delay_min > m.retry_delay_max {
             return Err(ConfigError::Invalid(
                 "mining: need retry_delay_min <= retry_delay_max".into(),
@@ -306,12 +450,48 @@ impl Config {
         c
     }
 
-    /// The checkpoint state directory.
+    /// The node's own state directory: `cluster.data_dir` on a cluster node (the output root
+    /// is shared, the state is not), else `checkpoint.state_dir`, else `<output.dir>/_state`.
     pub fn state_dir(&self) -> PathBuf {
+        if let Some(c) = &self.cluster {
+            return c.data_dir.clone();
+        }
         self.checkpoint
             .state_dir
             .clone()
             .unwrap_or_else(|| self.output.dir.join("_state"))
+    }
+
+    /// Checks what a cluster node needs beyond [`Config::validate`]: a `[cluster]` section, and
+    /// a source every node sees the same (a paced simulator or replay needs a fixed
+    /// `start_unix_ms`, or each node's database would start at its own process start).
+    pub fn validate_for_cluster(&self) -> Result<&ClusterConfig, ConfigError> {
+        self.validate()?;
+        let cluster = self.cluster.as_ref().ok_or_else(|| {
+            ConfigError::Invalid("redoflow node needs a [cluster] section".into())
+        })?;
+        let sim = &self.source.sim;
+        if self.source.kind == SourceKind::Sim && sim.rate.is_some() && sim.start_unix_ms.is_none()
+        {
+            return Err(ConfigError::Invalid(
+                "source.sim.start_unix_ms must be set on a cluster: with a rate, the simulated \
+                 database starts with the process otherwise, and each node would mine another one"
+                    .into(),
+            ));
+        }
+        let replay = &self.source.replay;
+        if self.source.kind == SourceKind::Replay
+            && replay.rate.is_some()
+            && replay.start_unix_ms.is_none()
+        {
+            return Err(ConfigError::Invalid(
+                "source.replay.start_unix_ms must be set on a cluster: with a rate, the export \
+                 starts playing when the process starts otherwise, and each node would see \
+                 another database"
+                    .into(),
+            ));
+        }
+        Ok(cluster)
     }
 }
 

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod failpoint;
 pub mod pipeline;
+pub mod source;
 pub mod stop;
 pub mod store;
 pub mod truth;
@@ -31,12 +32,12 @@ pub use store::{CheckpointStore, LocalStore};
 
 use config::SourceKind;
 use redoflow_checkpoint::Term;
-use redoflow_miner::{LogSource, ReplaySource, SimSource};
+use redoflow_miner::{LogSource, ReplaySource};
 
 /// Runs one node on `source` with a local checkpoint store until `stop` asks for it (or the
 /// source is finished), then takes a final checkpoint (none after an abort). A single node
 /// runs in term 0. This is what `redoflow run` and `redoflow replay` call.
-pub fn run<S: LogSource>(
+pub fn run<S: LogSource + ?Sized>(
     config: &Config,
     source: &mut S,
     pacing: Pacing,
@@ -79,24 +80,22 @@ pub fn run_node_paced(
     stop: &StopToken,
     progress: &Progress,
 ) -> Result<Summary, PipelineError> {
-    match config.source.kind {
-        SourceKind::Sim => {
-            let mut source = SimSource::new(config.source.sim.clone())?;
-            run(&config.for_sim(), &mut source, pacing, stop, progress)
-        }
-        #[cfg(feature = "oracle")]
-        SourceKind::Oracle => {
-            let mut source = redoflow_miner::oracle::open(config.source.oracle.clone())?;
-            run(config, &mut source, pacing, stop, progress)
-        }
-        #[cfg(not(feature = "oracle"))]
-        SourceKind::Oracle => Err(PipelineError::Source(redoflow_miner::SourceError::Fatal {
-            message: "this build has no Oracle source (feature `oracle`)".into(),
-        })),
-        SourceKind::Replay => {
-            let r = &config.source.replay;
-            let contents = r.contents.as_deref().unwrap_or(Path::new(""));
-            replay(config, contents, r.columns.as_deref(), stop, progress)
-        }
-    }
+    let mut source = source::open_source(config, now_unix_ms())?;
+    let config = match config.source.kind {
+        SourceKind::Sim => config.for_sim(),
+        _ => config.clone(),
+    };
+    // A paced replay is a live database: it sleeps between rounds like one.
+    let pacing = match (config.source.kind, config.source.replay.rate) {
+        (SourceKind::Replay, None) => Pacing::Unpaced,
+        _ => pacing,
+    };
+    run(&config, &mut *source, pacing, stop, progress)
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

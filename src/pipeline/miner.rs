@@ -79,7 +79,7 @@ struct Window {
 }
 
 /// The miner's state between rounds.
-pub(super) struct Miner<'a, S> {
+pub(super) struct Miner<'a, S: ?Sized> {
     opts: &'a PipelineOptions,
     source: Resilient<'a, S>,
     buffer: TxnBuffer,
@@ -100,7 +100,7 @@ pub(super) struct Miner<'a, S> {
     progress: &'a Progress,
 }
 
-impl<'a, S: LogSource> Miner<'a, S> {
+impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
     pub(super) fn new(
         opts: &'a PipelineOptions,
         source: &'a mut S,

@@ -217,7 +217,7 @@ enum Msg {
 /// [`PipelineError::Aborted`] and nothing more finished. Resumes from the store's last
 /// checkpoint and first recovers the output root (finishes that checkpoint's files, deletes
 /// in-progress files of this and older terms that no committed checkpoint lists).
-pub fn run_pipeline<S: LogSource>(
+pub fn run_pipeline<S: LogSource + ?Sized>(
     opts: &PipelineOptions,
     term: Term,
     source: &mut S,
@@ -286,7 +286,7 @@ pub fn run_pipeline<S: LogSource>(
 }
 
 /// The miner on its own thread, the writer on this one, a bounded channel between them.
-fn mine_and_write<S: LogSource>(
+fn mine_and_write<S: LogSource + ?Sized>(
     miner: Miner<'_, S>,
     writer: &mut Writer<'_>,
     store: &mut dyn CheckpointStore,

@@ -12,7 +12,7 @@ use crate::stop::StopToken;
 /// retryable error (with backoff), a log switch, or `session_max`; a clear stop after too many
 /// failures in a row, or at once on a fatal error; and no retry at all once the run is
 /// aborted (the error is then the interrupt the abort caused).
-pub(super) struct Resilient<'a, S> {
+pub(super) struct Resilient<'a, S: ?Sized> {
     pub(super) source: &'a mut S,
     retry: RetryPolicy,
     session_max: Option<Duration>,
@@ -21,7 +21,7 @@ pub(super) struct Resilient<'a, S> {
     failures: u32,
 }
 
-impl<'a, S: LogSource> Resilient<'a, S> {
+impl<'a, S: LogSource + ?Sized> Resilient<'a, S> {
     pub(super) fn new(source: &'a mut S, opts: &PipelineOptions, stop: &'a StopToken) -> Self {
         Resilient {
             source,

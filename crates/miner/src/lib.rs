@@ -8,6 +8,7 @@
 //! - [`sql`]: the SQL_REDO parser, a scanner that borrows values from the statement text.
 //! - [`value`], [`schema`]: typed values and table definitions shared with the CSV writer;
 //!   [`decimal`]: the integer printing both the simulator and the CSV writer use.
+//! - [`paced`]: [`paced::Paced`], a recorded export played back at a pace of rows per second.
 //! - [`planner`]: the pure adaptive batch planner that turns row targets into SCN windows.
 //! - [`sim`]: [`SimSource`], a seeded, deterministic simulated Oracle with its ground truth
 //!   and fault injection (the demo, the benchmarks and the HA tests run on it).
@@ -23,6 +24,7 @@ pub mod conformance;
 pub mod decimal;
 #[cfg(feature = "oracle")]
 pub mod oracle;
+pub mod paced;
 pub mod planner;
 pub mod replay;
 pub mod row;

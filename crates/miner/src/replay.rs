@@ -422,6 +422,23 @@ impl ReplaySource {
         &self.path
     }
 
+    /// The SCN position of every `every`-th row of an export (row 0, `every`, `2 × every`, ...)
+    /// and the total row count: what [`crate::paced::Paced`] needs to play the export back at a
+    /// pace of rows per second. Reads the whole file once.
+    pub fn scn_index(contents: &Path, every: u64) -> Result<(Vec<Scn>, u64), SourceError> {
+        let every = every.max(1);
+        let mut source = ReplaySource::open(contents, None)?;
+        let mut index = Vec::new();
+        let mut rows = 0u64;
+        while let Some((at, _)) = source.next_row()? {
+            if rows % every == 0 {
+                index.push(at);
+            }
+            rows += 1;
+        }
+        Ok((index, rows))
+    }
+
     /// Back to the first row (the header is checked again: the file may have been replaced).
     fn rewind(&mut self) -> Result<(), SourceError> {
         let mut reader = open_reader(&self.path)?;

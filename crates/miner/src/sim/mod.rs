@@ -32,7 +32,7 @@
 //! `log_switch_scns` SCNs (threads staggered); `session_stale` turns true once a session has
 //! read across one.
 
-mod clock;
+pub mod clock;
 mod config;
 mod gen;
 mod model;
