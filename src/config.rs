@@ -43,6 +43,10 @@ pub struct ClusterConfig {
     pub election_timeout: Duration,
     #[serde(default = "default_heartbeat", deserialize_with = "de_duration")]
     pub heartbeat_interval: Duration,
+    /// After the pipeline fails on a leader (anything but losing leadership), it restarts from
+    /// the last committed checkpoint after this delay, for as long as this node leads.
+    #[serde(default = "default_restart_delay", deserialize_with = "de_duration")]
+    pub restart_delay: Duration,
     /// Every voter, this node included. Used to initialise an empty cluster (by the member with
     /// the lowest id) and as the peers' addresses; after `redoflow cluster add|remove` the
     /// replicated membership is authoritative.
@@ -60,6 +64,10 @@ pub struct Member {
 
 fn default_election_timeout() -> Duration {
     Duration::from_millis(500)
+}
+
+fn default_restart_delay() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_heartbeat() -> Duration {
@@ -97,7 +105,10 @@ impl ClusterConfig {
             return bad(format!(
                 "node_id {} is not one of the members ({})",
                 self.node_id,
-                ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                ids.iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         };
         let listen_port = port_of(&self.listen)
@@ -245,6 +256,10 @@ impl Default for OutputConfig {
 pub struct CheckpointConfig {
     #[serde(deserialize_with = "de_duration")]
     pub interval: Duration,
+    /// A cluster checkpoint not committed by a majority within this long fails (the run then
+    /// restarts from the last committed checkpoint).
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
     /// Where the node keeps its checkpoint state (default: `<output.dir>/_state`).
     pub state_dir: Option<PathBuf>,
 }
@@ -253,6 +268,7 @@ impl Default for CheckpointConfig {
     fn default() -> Self {
         CheckpointConfig {
             interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(180),
             state_dir: None,
         }
     }

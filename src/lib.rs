@@ -12,9 +12,13 @@
 //!   points the binary and embedders call ([`replay`], [`run`], [`run_node`]).
 
 pub mod config;
+pub mod demo;
 pub mod failpoint;
+pub mod http;
+pub mod node;
 pub mod pipeline;
 pub mod source;
+pub mod status;
 pub mod stop;
 pub mod store;
 pub mod truth;

@@ -96,11 +96,114 @@ enum Command {
         config: PathBuf,
     },
     /// Check the output: every manifest against its files (present, rows, length, checksum)
-    /// and no orphans.
+    /// and no orphans; with --sim, also every finished row against the simulated database's
+    /// ground truth up to the last checkpoint.
     Verify {
         #[arg(long)]
         out: PathBuf,
+        /// The config the run mined the simulated Oracle with ([source.sim], [output]).
+        #[arg(long)]
+        sim: Option<PathBuf>,
     },
+    /// Run one node of a cluster ([cluster] in the config; deploy/ has a three-node example).
+    /// Only the leader mines; SIGTERM or Ctrl-C stops after a final checkpoint.
+    Node {
+        #[arg(long)]
+        config: PathBuf,
+        /// Do not print a status line every 10 s.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// A node's view of the cluster (GET /status).
+    Status {
+        /// A node's cluster.listen address.
+        #[arg(long, default_value = "127.0.0.1:7101")]
+        node: String,
+        /// Print the node's status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Membership: replace a dead node (add the new one, remove the old one).
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
+    },
+    /// Three local nodes on the simulated Oracle: the leader is killed part-way and restarted,
+    /// the failover timed, and every finished row checked against the simulator's truth.
+    Demo {
+        /// How long the cluster runs.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Kill the leader this often (default: once, a third into the run).
+        #[arg(long, value_parser = parse_duration)]
+        kill_every: Option<Duration>,
+        /// Changes per second of the simulated database.
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
+        /// Where configs, logs, node state and the output go (cleared first).
+        #[arg(long, default_value = "redoflow-demo")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// Add node ID at ADDR: it joins as a learner, catches up, then votes. Start the new node
+    /// (empty data_dir, its [[cluster.members]] including itself) before or after.
+    Add {
+        /// Any member's address (the request follows the leader).
+        #[arg(long)]
+        node: String,
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        addr: String,
+        #[command(flatten)]
+        secret: SecretArgs,
+    },
+    /// Remove node ID from the membership.
+    Remove {
+        #[arg(long)]
+        node: String,
+        #[arg(long)]
+        id: u64,
+        #[command(flatten)]
+        secret: SecretArgs,
+    },
+}
+
+/// Where the cluster secret comes from for an admin call.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct SecretArgs {
+    /// A node config whose [cluster] names the secret.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    #[arg(long)]
+    secret_env: Option<String>,
+}
+
+impl SecretArgs {
+    fn load(&self) -> anyhow::Result<redoflow_raft::Secret> {
+        Ok(match (&self.config, &self.secret_file, &self.secret_env) {
+            (Some(path), _, _) => {
+                let cfg = Config::load(path)?;
+                let c = cfg
+                    .cluster
+                    .with_context(|| format!("{} has no [cluster] section", path.display()))?;
+                match (c.secret_file, c.secret_env) {
+                    (Some(f), _) => redoflow_raft::Secret::from_file(f)?,
+                    (None, Some(v)) => redoflow_raft::Secret::from_env(&v)?,
+                    (None, None) => bail!("{} names no cluster secret", path.display()),
+                }
+            }
+            (None, Some(f), _) => redoflow_raft::Secret::from_file(f)?,
+            (None, None, Some(v)) => redoflow_raft::Secret::from_env(v)?,
+            (None, None, None) => bail!("give --config, --secret-file or --secret-env"),
+        })
+    }
 }
 
 // Rows are allocated on the miner thread and freed on the writer thread; mimalloc handles that
@@ -208,7 +311,32 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::Verify { out } => verify(&out),
+        Command::Verify { out, sim } => verify(&out, sim.as_deref()),
+        Command::Node { config, quiet } => node(&config, quiet),
+        Command::Status { node, json } => status(&node, json),
+        Command::Cluster { action } => cluster(action),
+        Command::Demo {
+            duration,
+            kill_every,
+            rate,
+            dir,
+        } => {
+            let binary = std::env::current_exe().context("locating the redoflow binary")?;
+            let ok = redoflow::demo::run_demo(
+                &binary,
+                &redoflow::demo::DemoOptions {
+                    dir,
+                    duration,
+                    kill_every,
+                    rate,
+                },
+            )?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
     }
 }
 
@@ -556,18 +684,166 @@ fn print_progress(p: &Progress, done: &StopToken) {
     }
 }
 
-fn verify(out: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn verify(out: &std::path::Path, sim: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     if !out.is_dir() {
         bail!("{} is not a directory", out.display());
     }
     let report =
         redoflow::sink_csv::verify(out).with_context(|| format!("verifying {}", out.display()))?;
     print!("{report}");
-    Ok(if report.is_ok() {
+    let mut ok = report.is_ok();
+    if let Some(path) = sim {
+        let cfg = Config::load(path)?;
+        if cfg.source.kind != redoflow::config::SourceKind::Sim {
+            bail!("{}: source.kind is not \"sim\"", path.display());
+        }
+        let truth =
+            redoflow::truth::compare_with_sim(out, &cfg.source.sim, &cfg.output.missing_marker)
+                .with_context(|| format!("comparing {} with the simulator", out.display()))?;
+        print!("{truth}");
+        ok &= truth.is_exact();
+    }
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
     })
+}
+
+fn node(path: &std::path::Path, quiet: bool) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(path)?;
+    let cluster = cfg.validate_for_cluster()?.clone();
+    let stop = stop_on_signals()?;
+    eprintln!(
+        "redoflow: node {} of {} listening on {}, output {} (SIGTERM or Ctrl-C stops it)",
+        cluster.node_id,
+        cluster.members.len(),
+        cluster.listen,
+        cfg.output.dir.display()
+    );
+    let node = redoflow::node::Node::start(&cfg, redoflow::node::NodeOptions::default(), &stop)?;
+    let printer = (!quiet).then(|| {
+        let addr = node.local_addr().to_string();
+        let done = stop.clone();
+        std::thread::spawn(move || {
+            while !done.wait_timeout(Duration::from_secs(10)) {
+                if let Ok(s) = redoflow::http::get_status_blocking(&addr, Duration::from_secs(1)) {
+                    eprintln!("{}", status_line(&s));
+                }
+            }
+        })
+    });
+    let result = node.join();
+    stop.stop();
+    if let Some(p) = printer {
+        let _ = p.join();
+    }
+    result.context("the node stopped")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line of a node's status.
+fn status_line(s: &redoflow::status::NodeStatus) -> String {
+    let mut line = format!(
+        "node {} {} term {} leader {}",
+        s.node_id,
+        s.role,
+        s.term,
+        s.leader_id.map_or("none".to_string(), |l| l.to_string())
+    );
+    if let Some(p) = &s.pipeline {
+        line += &format!(
+            "  rows {} changes {} SCN {} (current {})",
+            p.rows_read, p.changes_written, p.read_scn, p.current_scn
+        );
+    }
+    if let Some(c) = &s.last_checkpoint {
+        line += &format!("  checkpoint {} (resume SCN {})", c.id, c.resume_scn);
+    }
+    if let Some(e) = &s.error {
+        line += &format!("  error: {e}");
+    }
+    line
+}
+
+fn status(addr: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let s = redoflow::http::get_status_blocking(addr, Duration::from_secs(5))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", status_line(&s));
+    println!(
+        "  {:>4}  {:<24} {:<10} {:>5} {:>14} {:>12}",
+        "id", "addr", "role", "term", "last contact", "checkpoint"
+    );
+    for m in &s.members {
+        // Each member's own view, where it answers.
+        let theirs = if m.id == s.node_id {
+            Some(s.clone())
+        } else {
+            redoflow::http::get_status_blocking(&m.addr, Duration::from_secs(1)).ok()
+        };
+        let (role, term, cp) = match &theirs {
+            Some(t) => (
+                t.role.clone(),
+                t.term.to_string(),
+                t.last_checkpoint
+                    .as_ref()
+                    .map_or("-".to_string(), |c| c.id.to_string()),
+            ),
+            None => ("unreachable".to_string(), "-".into(), "-".into()),
+        };
+        let role = if m.voter {
+            role
+        } else {
+            format!("{role} (learner)")
+        };
+        println!(
+            "  {:>4}  {:<24} {:<10} {:>5} {:>14} {:>12}",
+            m.id,
+            m.addr,
+            role,
+            term,
+            m.last_contact_ms
+                .map_or("-".to_string(), |ms| format!("{ms} ms ago")),
+            cp
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cluster(action: ClusterAction) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match action {
+        ClusterAction::Add {
+            node,
+            id,
+            addr,
+            secret,
+        } => {
+            let secret = secret.load()?;
+            runtime.block_on(redoflow_raft::admin::add_member(
+                &node,
+                &secret,
+                redoflow::checkpoint::NodeId(id),
+                &addr,
+            ))?;
+            println!("node {id} at {addr} is a voting member");
+        }
+        ClusterAction::Remove { node, id, secret } => {
+            let secret = secret.load()?;
+            runtime.block_on(redoflow_raft::admin::remove_member(
+                &node,
+                &secret,
+                redoflow::checkpoint::NodeId(id),
+            ))?;
+            println!("node {id} is no longer a member");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -24,7 +24,13 @@ pub fn open_source(config: &Config, now_unix_ms: u64) -> Result<Box<dyn LogSourc
                 Some(rate) => {
                     let index = ReplaySource::scn_index(contents, INDEX_EVERY)?;
                     let start = r.start_unix_ms.unwrap_or(now_unix_ms);
-                    Ok(Box::new(Paced::new(source, index, INDEX_EVERY, rate, start)))
+                    Ok(Box::new(Paced::new(
+                        source,
+                        index,
+                        INDEX_EVERY,
+                        rate,
+                        start,
+                    )))
                 }
             }
         }
@@ -87,7 +93,8 @@ pub fn fingerprint(config: &Config) -> Result<SourceFingerprint, SourceError> {
                 )
                 .with(
                     "source.replay.start_unix_ms",
-                    r.start_unix_ms.map_or("none".to_string(), |v| v.to_string()),
+                    r.start_unix_ms
+                        .map_or("none".to_string(), |v| v.to_string()),
                 )
         }
         SourceKind::Oracle => SourceFingerprint::new("oracle"),
@@ -111,7 +118,10 @@ mod tests {
         let d = fingerprint(&b)
             .unwrap()
             .differences(&fingerprint(&a).unwrap());
-        assert_eq!(d, ["source.sim.seed is \"2\" here but \"1\" in the cluster"]);
+        assert_eq!(
+            d,
+            ["source.sim.seed is \"2\" here but \"1\" in the cluster"]
+        );
         // Faults are how one node reads, not which database it reads.
         let mut c = a.clone();
         c.source.sim.faults.drop_connection_every = Some(3);

@@ -183,6 +183,7 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             return Ok(Flow::Stop);
         };
         self.progress.rounds.fetch_add(1, Ordering::Relaxed);
+        Progress::mark_first(&self.progress.first_window_unix_ms);
         self.progress.log_round(RoundStats {
             rows: window.rows,
             redo_bytes: window.redo_bytes,

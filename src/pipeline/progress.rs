@@ -1,7 +1,7 @@
 //! Live counters of a run, readable from other threads (the progress line, `/status`, the
 //! node's failover timing) while the miner and writer threads update them.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -33,6 +33,10 @@ pub struct Progress {
     /// True when the writer runs on the mining thread (one usable core): everything but the
     /// source's own work is then in each round's time outside its fetches.
     pub writer_on_mining_thread: AtomicBool,
+    /// When the run mined its first window and committed its first checkpoint (ms since
+    /// 1970; 0 before): how long a new leader took to get going.
+    pub first_window_unix_ms: AtomicU64,
+    pub first_checkpoint_unix_ms: AtomicU64,
     /// Per-round figures, kept only after [`Progress::record_rounds`] (`redoflow bench`).
     rounds_log: Mutex<Option<Vec<RoundStats>>>,
 }
@@ -62,6 +66,13 @@ impl Progress {
     pub fn round_log(&self) -> Vec<RoundStats> {
         let log = self.rounds_log.lock().unwrap_or_else(|e| e.into_inner());
         log.clone().unwrap_or_default()
+    }
+
+    /// Sets `slot` to now if it is still 0.
+    pub(super) fn mark_first(slot: &AtomicU64) {
+        if slot.load(Ordering::Relaxed) == 0 {
+            slot.store(crate::now_unix_ms(), Ordering::Relaxed);
+        }
     }
 
     pub(super) fn log_round(&self, round: RoundStats) {

@@ -372,6 +372,7 @@ impl<'p> Writer<'p> {
         self.checkpoints += 1;
         let p = self.progress;
         p.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Progress::mark_first(&p.first_checkpoint_unix_ms);
         p.last_checkpoint_id
             .store(checkpoint.id.0, Ordering::Relaxed);
         p.resume_scn

@@ -70,10 +70,7 @@ impl<S: LogSource> Paced<S> {
 
     /// Rows of the export due by now.
     fn rows_due(&self) -> u64 {
-        let elapsed_ms = self
-            .clock
-            .now_unix_ms()
-            .saturating_sub(self.start_unix_ms);
+        let elapsed_ms = self.clock.now_unix_ms().saturating_sub(self.start_unix_ms);
         (elapsed_ms as f64 / 1000.0 * self.rate) as u64
     }
 
@@ -191,7 +188,11 @@ mod tests {
             handed_out: false,
         };
         let mut paced = Paced::with_clock(inner, index, 2, 2.0, 1_000_000, clock.clone());
-        assert_eq!(paced.current_scn().unwrap(), Scn(9), "nothing due at the start");
+        assert_eq!(
+            paced.current_scn().unwrap(),
+            Scn(9),
+            "nothing due at the start"
+        );
         clock.advance(Duration::from_millis(1000)); // 2 rows due: 10, 11
         assert_eq!(paced.current_scn().unwrap(), Scn(11));
         clock.advance(Duration::from_millis(1500)); // 5 rows due: up to the second 12

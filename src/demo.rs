@@ -1,0 +1,600 @@
+//! `redoflow demo` and the multi-process tests: a cluster of local node processes (the same
+//! binary, `redoflow node`) on loopback ports, all mining one simulated Oracle into one shared
+//! output directory.
+//!
+//! [`LocalCluster`] writes the configs and the secret, starts, kills (SIGKILL), restarts and
+//! stops (SIGTERM) the processes and reads their `/status`; [`run_demo`] is the README's first
+//! command on top of it: a leader killed part-way, the failover timed, every finished row
+//! checked against the simulator's ground truth.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::http::get_status_blocking;
+use crate::status::NodeStatus;
+use crate::truth::{compare_with_sim, TruthReport};
+
+/// A file that marks a directory as made by [`LocalCluster`], so it may be cleared again.
+const MARKER: &str = ".redoflow-demo";
+
+/// Settings of a local cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// Where configs, logs, node state and the shared output go.
+    pub dir: PathBuf,
+    pub nodes: u64,
+    /// Changes per second of the simulated database.
+    pub rate: f64,
+    pub checkpoint_interval: Duration,
+    /// Extra TOML appended to every node's config (tests: smaller files, faults).
+    pub extra_toml: String,
+    /// Environment variables per node id (tests: failpoints).
+    pub env: Vec<(u64, String, String)>,
+}
+
+impl ClusterSpec {
+    pub fn new(dir: impl Into<PathBuf>) -> ClusterSpec {
+        ClusterSpec {
+            dir: dir.into(),
+            nodes: 3,
+            rate: 2000.0,
+            checkpoint_interval: Duration::from_secs(2),
+            extra_toml: String::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
+    move |source| DemoError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One node process of a [`LocalCluster`].
+#[derive(Debug)]
+pub struct LocalNode {
+    pub id: u64,
+    pub addr: String,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl LocalNode {
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+/// Local node processes of one cluster. Dropping it kills whatever still runs.
+#[derive(Debug)]
+pub struct LocalCluster {
+    pub spec: ClusterSpec,
+    pub binary: PathBuf,
+    pub nodes: Vec<LocalNode>,
+    /// The sim settings every node mines (for the ground truth).
+    pub config: Config,
+}
+
+/// Free loopback ports: bound, read, released (another process could take one in between;
+/// the node then fails to start with a clear error).
+fn free_ports(n: usize) -> Result<Vec<u16>, DemoError> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .map_err(io(Path::new("127.0.0.1:0")))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()
+        .map_err(io(Path::new("127.0.0.1:0")))
+}
+
+impl LocalCluster {
+    /// Writes the configs and the secret under `spec.dir` (cleared first if an earlier demo
+    /// made it; refused if it holds anything else) and starts every node.
+    pub fn start(binary: &Path, spec: ClusterSpec) -> Result<LocalCluster, DemoError> {
+        let dir = &spec.dir;
+        if dir.exists() {
+            if !dir.join(MARKER).exists() && fs::read_dir(dir).map_err(io(dir))?.next().is_some() {
+                return Err(DemoError::Failed(format!(
+                    "{} exists and was not made by redoflow demo: choose another --dir",
+                    dir.display()
+                )));
+            }
+            fs::remove_dir_all(dir).map_err(io(dir))?;
+        }
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        fs::write(
+            dir.join(MARKER),
+            b"made by redoflow demo; removed by the next one\n",
+        )
+        .map_err(io(dir))?;
+        let secret = dir.join("cluster.secret");
+        fs::write(&secret, format!("{:032x}\n", random_u128())).map_err(io(&secret))?;
+        let ports = free_ports(spec.nodes as usize)?;
+        let start_unix_ms = crate::now_unix_ms();
+        let mut members = String::new();
+        for (i, port) in ports.iter().enumerate() {
+            let _ = write!(
+                members,
+                "\n[[cluster.members]]\nid = {}\naddr = \"127.0.0.1:{port}\"\n",
+                i + 1
+            );
+        }
+        let mut nodes = Vec::new();
+        let mut config = None;
+        for (i, port) in ports.iter().enumerate() {
+            let id = i as u64 + 1;
+            let text = format!(
+                "# Node {id} of a local demo cluster (written by redoflow demo).\n\
+                 [source]\nkind = \"sim\"\n\
+                 [source.sim]\nseed = 1\nrate = {rate:?}\nstart_unix_ms = {start_unix_ms}\n\
+                 [output]\ndir = {out:?}\n\
+                 [checkpoint]\ninterval = \"{interval}ms\"\n\
+                 [cluster]\nnode_id = {id}\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {data:?}\n\
+                 secret_file = {secret:?}\nelection_timeout = \"500ms\"\n\
+                 heartbeat_interval = \"150ms\"\nrestart_delay = \"1s\"\n{members}\n{extra}\n",
+                rate = spec.rate,
+                out = dir.join("out").display().to_string(),
+                interval = spec.checkpoint_interval.as_millis(),
+                data = dir.join(format!("node{id}")).display().to_string(),
+                secret = secret.display().to_string(),
+                extra = spec.extra_toml,
+            );
+            let path = dir.join(format!("node{id}.toml"));
+            fs::write(&path, &text).map_err(io(&path))?;
+            if config.is_none() {
+                config = Some(Config::load(&path).map_err(|e| DemoError::Failed(e.to_string()))?);
+            }
+            nodes.push(LocalNode {
+                id,
+                addr: format!("127.0.0.1:{port}"),
+                config: path,
+                log: dir.join(format!("node{id}.log")),
+                child: None,
+            });
+        }
+        let mut cluster = LocalCluster {
+            spec,
+            binary: binary.to_path_buf(),
+            nodes,
+            config: config.unwrap_or_default(),
+        };
+        for id in 1..=cluster.nodes.len() as u64 {
+            cluster.start_node(id)?;
+        }
+        Ok(cluster)
+    }
+
+    fn node_mut(&mut self, id: u64) -> Result<&mut LocalNode, DemoError> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .ok_or_else(|| DemoError::Failed(format!("no node {id}")))
+    }
+
+    /// Starts node `id`'s process (again), its output appended to its log.
+    pub fn start_node(&mut self, id: u64) -> Result<(), DemoError> {
+        let binary = self.binary.clone();
+        let env: Vec<(String, String)> = self
+            .spec
+            .env
+            .iter()
+            .filter(|(n, _, _)| *n == id)
+            .map(|(_, k, v)| (k.clone(), v.clone()))
+            .collect();
+        let node = self.node_mut(id)?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .map_err(io(&node.log))?;
+        let log2 = log.try_clone().map_err(io(&node.log))?;
+        let mut command = Command::new(&binary);
+        command
+            .args(["node", "--quiet", "--config"])
+            .arg(&node.config)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "info");
+        }
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        node.child = Some(command.spawn().map_err(io(&binary))?);
+        Ok(())
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill(&mut self, id: u64) -> Result<(), DemoError> {
+        let node = self.node_mut(id)?;
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the exit (SIGKILL after that). The exit status,
+    /// if the process ended by itself.
+    pub fn terminate(
+        &mut self,
+        id: u64,
+        timeout: Duration,
+    ) -> Result<Option<std::process::ExitStatus>, DemoError> {
+        let node = self.node_mut(id)?;
+        let Some(mut child) = node.child.take() else {
+            return Ok(None);
+        };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Ok(Some(status));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The exit status of node `id` if its process has ended.
+    pub fn exited(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let node = self.node_mut(id).ok()?;
+        node.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Node `id`'s `/status`, or `None` when it does not answer.
+    pub fn status(&self, id: u64) -> Option<NodeStatus> {
+        let node = self.nodes.iter().find(|n| n.id == id)?;
+        get_status_blocking(&node.addr, Duration::from_millis(500)).ok()
+    }
+
+    /// The node that says it leads with the highest term, among those that answer.
+    pub fn leader(&self) -> Option<NodeStatus> {
+        self.nodes
+            .iter()
+            .filter_map(|n| self.status(n.id))
+            .filter(|s| s.role == "leader")
+            .max_by_key(|s| s.term)
+    }
+
+    /// Fails naming the node and the end of its log when a node process has exited on its
+    /// own (a node that cannot start says why there).
+    pub fn check_alive(&mut self) -> Result<(), DemoError> {
+        for node in &mut self.nodes {
+            if let Some(Ok(Some(status))) = node.child.as_mut().map(|c| c.try_wait()) {
+                node.child = None;
+                let log = fs::read_to_string(&node.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(8).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(DemoError::Failed(format!(
+                    "node {} exited ({status}); the end of {}:\n{}",
+                    node.id,
+                    node.log.display(),
+                    tail.join("\n")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for a leader of a term above `after_term` that mines.
+    pub fn wait_leader(&mut self, after_term: u64, timeout: Duration) -> Result<NodeStatus, DemoError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_alive()?;
+            if let Some(l) = self.leader().filter(|l| l.term > after_term) {
+                return Ok(l);
+            }
+            if Instant::now() > deadline {
+                return Err(DemoError::Failed(format!(
+                    "no leader after term {after_term} within {timeout:?}; see the logs in {}",
+                    self.spec.dir.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until some node's last committed checkpoint is at least `id`.
+    pub fn wait_checkpoint(&self, id: u64, timeout: Duration) -> Result<u64, DemoError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let best = self
+                .nodes
+                .iter()
+                .filter_map(|n| self.status(n.id))
+                .filter_map(|s| s.last_checkpoint.map(|c| c.id))
+                .max()
+                .unwrap_or(0);
+            if best >= id {
+                return Ok(best);
+            }
+            if Instant::now() > deadline {
+                return Err(DemoError::Failed(format!(
+                    "checkpoint {id} not committed within {timeout:?} (last: {best}); see the logs in {}",
+                    self.spec.dir.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The shared output root.
+    pub fn out(&self) -> PathBuf {
+        self.spec.dir.join("out")
+    }
+
+    /// Every finished row against the simulator's truth, and the manifests against the files.
+    pub fn check(&self) -> Result<(TruthReport, crate::sink_csv::VerifyReport), DemoError> {
+        let out = self.out();
+        let truth = compare_with_sim(
+            &out,
+            &self.config.source.sim,
+            &self.config.output.missing_marker,
+        )
+        .map_err(|e| DemoError::Failed(e.to_string()))?;
+        let verify = crate::sink_csv::verify(&out).map_err(|e| DemoError::Failed(e.to_string()))?;
+        Ok((truth, verify))
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// A random number from the standard library's per-process hasher keys and the clock.
+fn random_u128() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = 0u128;
+    for i in 0..2u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        out = (out << 64) | u128::from(h.finish());
+    }
+    out
+}
+
+/// How long one failover took, from the SIGKILL of the leader.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Failover {
+    pub killed: u64,
+    pub new_leader: u64,
+    pub term: u64,
+    /// To the new leader's election (its own clock of becoming leader).
+    pub elected: Duration,
+    /// To its pipeline starting (log applied, output recovered).
+    pub recovered: Duration,
+    /// To its first mined window.
+    pub first_window: Duration,
+    /// To its first committed checkpoint.
+    pub first_checkpoint: Duration,
+}
+
+impl Failover {
+    /// Kills the current leader and waits for the next one's first checkpoint.
+    pub fn measure(cluster: &mut LocalCluster, timeout: Duration) -> Result<Failover, DemoError> {
+        let old = cluster.wait_leader(0, timeout)?;
+        // The leader mines before it is killed: a failover from a working leader.
+        let deadline = Instant::now() + timeout;
+        while cluster
+            .status(old.node_id)
+            .and_then(|s| s.leadership)
+            .and_then(|l| l.first_checkpoint_unix_ms)
+            .is_none()
+        {
+            if Instant::now() > deadline {
+                return Err(DemoError::Failed(format!(
+                    "leader {} committed no checkpoint within {timeout:?}",
+                    old.node_id
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let killed_at = crate::now_unix_ms();
+        cluster.kill(old.node_id)?;
+        let new = cluster.wait_leader(old.term, timeout)?;
+        let deadline = Instant::now() + timeout;
+        let leadership = loop {
+            let l = cluster.status(new.node_id).and_then(|s| s.leadership);
+            if let Some(l) = l.filter(|l| l.first_checkpoint_unix_ms.is_some()) {
+                break l;
+            }
+            if Instant::now() > deadline {
+                return Err(DemoError::Failed(format!(
+                    "the new leader {} committed no checkpoint within {timeout:?}",
+                    new.node_id
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let since =
+            |ms: Option<u64>| Duration::from_millis(ms.unwrap_or(0).saturating_sub(killed_at));
+        Ok(Failover {
+            killed: old.node_id,
+            new_leader: new.node_id,
+            term: leadership.term,
+            elected: since(Some(leadership.since_unix_ms)),
+            recovered: since(leadership.pipeline_started_unix_ms),
+            first_window: since(leadership.first_window_unix_ms),
+            first_checkpoint: since(leadership.first_checkpoint_unix_ms),
+        })
+    }
+}
+
+/// `redoflow demo`'s settings.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    pub dir: PathBuf,
+    pub duration: Duration,
+    /// Kill the leader this often (the first kill at a third of the duration when `None`).
+    pub kill_every: Option<Duration>,
+    pub rate: f64,
+}
+
+/// The README's first command: three nodes, the leader killed part-way and restarted, the
+/// failover timed, every finished row checked. Prints as it goes; returns whether the output
+/// is exactly the truth.
+pub fn run_demo(binary: &Path, options: &DemoOptions) -> Result<bool, DemoError> {
+    let mut spec = ClusterSpec::new(&options.dir);
+    spec.rate = options.rate;
+    println!(
+        "redoflow demo: 3 nodes on loopback, simulated Oracle at {} changes/s, output in {}",
+        options.rate,
+        options.dir.join("out").display()
+    );
+    let mut cluster = LocalCluster::start(binary, spec)?;
+    let started = Instant::now();
+    let leader = cluster.wait_leader(0, Duration::from_secs(20))?;
+    println!(
+        "  node {} leads (term {}) after {:.2} s",
+        leader.node_id,
+        leader.term,
+        started.elapsed().as_secs_f64()
+    );
+    let kill_every = options
+        .kill_every
+        .unwrap_or(options.duration / 3)
+        .max(Duration::from_secs(3));
+    let mut next_kill = started + kill_every;
+    let mut failovers = Vec::new();
+    let mut last_line = Instant::now();
+    let mut last_rows: Option<(u64, u64, Instant)> = None;
+    while started.elapsed() < options.duration {
+        if Instant::now() >= next_kill
+            && started.elapsed() + Duration::from_secs(3) < options.duration
+        {
+            let f = Failover::measure(&mut cluster, Duration::from_secs(30))?;
+            println!(
+                "  SIGKILL leader node {}: node {} leads term {} — elected after {:.2} s, mining \
+                 after {:.2} s, first window after {:.2} s, first checkpoint after {:.2} s",
+                f.killed,
+                f.new_leader,
+                f.term,
+                f.elected.as_secs_f64(),
+                f.recovered.as_secs_f64(),
+                f.first_window.as_secs_f64(),
+                f.first_checkpoint.as_secs_f64()
+            );
+            cluster.start_node(f.killed)?;
+            println!("  node {} restarted", f.killed);
+            failovers.push(f);
+            next_kill = Instant::now() + kill_every;
+        }
+        if last_line.elapsed() >= Duration::from_secs(1) {
+            last_line = Instant::now();
+            match cluster.leader() {
+                Some(l) => {
+                    let p = l.pipeline.clone().unwrap_or_default();
+                    let rate = match last_rows {
+                        Some((node, rows, at)) if node == l.node_id && p.rows_read >= rows => {
+                            (p.rows_read - rows) as f64 / at.elapsed().as_secs_f64().max(1e-3)
+                        }
+                        _ => 0.0,
+                    };
+                    last_rows = Some((l.node_id, p.rows_read, Instant::now()));
+                    println!(
+                        "  [{:>5.1}s] leader node {} term {}  {:>8.0} rows/s  lag {:>6} SCN  last checkpoint {}",
+                        started.elapsed().as_secs_f64(),
+                        l.node_id,
+                        l.term,
+                        rate,
+                        p.current_scn.saturating_sub(p.read_scn),
+                        l.last_checkpoint.map_or("none".to_string(), |c| format!(
+                            "{} ({} rows)",
+                            c.id, c.rows
+                        )),
+                    );
+                }
+                None => println!("  [{:>5.1}s] no leader", started.elapsed().as_secs_f64()),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The leader first, so it takes its final checkpoint while a majority still runs.
+    if let Some(l) = cluster.leader() {
+        cluster.terminate(l.node_id, Duration::from_secs(20))?;
+    }
+    for id in 1..=3 {
+        cluster.terminate(id, Duration::from_secs(20))?;
+    }
+    let (truth, verify) = cluster.check()?;
+    println!("  stopped after {:.1} s", started.elapsed().as_secs_f64());
+    for f in &failovers {
+        println!(
+            "  failover: node {} → node {}: first window {:.0} ms, first checkpoint {:.0} ms after the kill",
+            f.killed,
+            f.new_leader,
+            f.first_window.as_secs_f64() * 1e3,
+            f.first_checkpoint.as_secs_f64() * 1e3
+        );
+    }
+    print!("{truth}");
+    println!(
+        "  manifests: {} checkpoints, {} files, {} rows{}",
+        verify.checkpoints,
+        verify.files,
+        verify.rows,
+        if verify.is_ok() {
+            ", all match their files"
+        } else {
+            ""
+        }
+    );
+    if !verify.is_ok() {
+        print!("{verify}");
+    }
+    let ok = truth.is_exact() && verify.is_ok() && truth.expected_rows > 0;
+    println!(
+        "{}: lost {}, duplicated {}, wrong {}",
+        if ok { "PASS" } else { "FAIL" },
+        truth.lost,
+        truth.duplicated,
+        truth.wrong
+    );
+    Ok(ok)
+}

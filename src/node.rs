@@ -1,0 +1,708 @@
+//! A cluster node (`redoflow node`): the only module that knows both Raft and the pipeline.
+//!
+//! Parts and how they fit:
+//! - A [`RaftNode`] (crates/raft) replicates checkpoints; its routes and this node's status
+//!   routes share one HTTP listener (`cluster.listen`).
+//! - The *controller* (a thread) watches Raft's metrics every few milliseconds and starts or
+//!   stops the pipeline: only the leader mines. On becoming leader it waits until everything
+//!   in its log is applied (so the last committed checkpoint is final and no checkpoint of an
+//!   earlier run can still commit behind its back), checks the source's fingerprint against
+//!   the cluster's, and runs the pipeline in its term with a [`RaftCheckpointStore`]: the
+//!   pipeline's recovery finishes committed files and deletes unfinished ones of its own and
+//!   older terms, then mines from the last committed offset.
+//! - A node that loses leadership, or leads without a majority's acknowledgement for the
+//!   election timeout (a leader lease), aborts its run at once: no prepare, commit or rename
+//!   after that. A deposed leader that has not noticed yet cannot commit either: its term is
+//!   refused by the state machine, and the next leader's recovery removes what it left.
+//! - A run that fails for any other reason restarts after `cluster.restart_delay`, for as long
+//!   as this node leads.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use openraft::ServerState;
+use redoflow_checkpoint::{NodeId, SourceFingerprint, Term};
+use redoflow_miner::LogSource;
+use redoflow_raft::{Faults, RaftError, RaftNode, RaftNodeConfig, Secret};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ClusterConfig, Config, ConfigError};
+use crate::pipeline::{self, Pacing, PipelineError, PipelineOptions, Progress};
+use crate::status::{CheckpointStatus, LeadershipStatus, MemberStatus, NodeStatus, PipelineStatus};
+use crate::stop::StopToken;
+use crate::{http, now_unix_ms, source};
+
+/// How often the controller looks at Raft's metrics: the lease check's resolution, and the
+/// delay before a new leader starts mining.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Checkpoints kept in the replicated history.
+const HISTORY: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Raft(#[from] RaftError),
+    #[error("cannot listen on {addr}: {source} (is another node already running there?)")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("node id {id} is already served by another process at {addr}: two processes must never run as one node")]
+    DuplicateId { id: u64, addr: String },
+    #[error("this node's source is not the database the cluster mines: {}", differences.join("; "))]
+    FingerprintDiffers { differences: Vec<String> },
+    #[error("cannot start the node's runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the node's leadership controller panicked (a bug; its message is in the log)")]
+    Panicked,
+    #[error("cannot read the source's identity: {0}")]
+    Source(#[from] redoflow_miner::SourceError),
+}
+
+/// Settings of a node that are not in the config file (tests).
+#[derive(Clone, Debug, Default)]
+pub struct NodeOptions {
+    /// Injected network faults shared by the nodes of an in-process test cluster.
+    pub faults: Option<Faults>,
+    /// Pacing of the pipeline (`Live` for a real node).
+    pub unpaced: bool,
+}
+
+/// What the controller shares with the status page.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) leadership: Mutex<Option<LeadershipStatus>>,
+    pub(crate) progress: Mutex<Option<Arc<Progress>>>,
+    pub(crate) running: std::sync::atomic::AtomicBool,
+    pub(crate) error: Mutex<Option<String>>,
+}
+
+/// A running cluster node. [`Node::stop`] stops it gracefully (a leader takes a final
+/// checkpoint), [`Node::join`] waits for the end.
+#[derive(Debug)]
+pub struct Node {
+    raft: RaftNode,
+    runtime: Option<tokio::runtime::Runtime>,
+    shared: Arc<Shared>,
+    stop: StopToken,
+    controller: Option<JoinHandle<Result<(), NodeError>>>,
+    server_stop: CancellationToken,
+    addr: SocketAddr,
+}
+
+impl Node {
+    /// Starts a node: binds `cluster.listen`, opens the Raft store, initialises an empty
+    /// cluster if this is its lowest member, and starts the controller. Returns once the node
+    /// serves its port.
+    /// `stop` stops the node: gracefully (a leader takes a final checkpoint) or, aborted, at
+    /// once.
+    pub fn start(
+        config: &Config,
+        options: NodeOptions,
+        stop: &StopToken,
+    ) -> Result<Node, NodeError> {
+        let cluster = config.validate_for_cluster()?.clone();
+        let secret = match (&cluster.secret_file, &cluster.secret_env) {
+            (Some(file), _) => Secret::from_file(file)?,
+            (None, Some(var)) => Secret::from_env(var)?,
+            (None, None) => unreachable!("validated: one secret source is set"),
+        };
+        let fingerprint = source::fingerprint(config)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(format!("redoflow-node{}", cluster.node_id))
+            .enable_all()
+            .build()
+            .map_err(NodeError::Runtime)?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(&cluster.listen))
+            .map_err(|source| NodeError::Listen {
+                addr: cluster.listen.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| NodeError::Listen {
+            addr: cluster.listen.clone(),
+            source,
+        })?;
+        let me = cluster.me().map(|m| m.addr.clone()).unwrap_or_default();
+        check_no_twin(&runtime, &cluster)?;
+        let raft = runtime.block_on(RaftNode::start(RaftNodeConfig {
+            node_id: NodeId(cluster.node_id),
+            listen_addr: me,
+            data_dir: cluster.data_dir.clone(),
+            secret,
+            election_timeout: cluster.election_timeout,
+            heartbeat_interval: cluster.heartbeat_interval,
+            history: HISTORY,
+            faults: options.faults.clone(),
+        }))?;
+        let shared = Arc::new(Shared::default());
+        let server_stop = CancellationToken::new();
+        let router = raft
+            .router()
+            .merge(http::status_router(raft.clone(), shared.clone()));
+        {
+            let stop = server_stop.clone();
+            runtime.spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the HTTP listener stopped");
+                }
+            });
+        }
+        let members: BTreeMap<NodeId, String> = cluster
+            .members
+            .iter()
+            .map(|m| (NodeId(m.id), m.addr.clone()))
+            .collect();
+        if runtime.block_on(raft.initialize_if_first(members))? {
+            tracing::info!(node_id = cluster.node_id, "initialised the cluster");
+        }
+        let stop = stop.clone();
+        let controller = Controller {
+            raft: raft.clone(),
+            runtime: runtime.handle().clone(),
+            config: config.clone(),
+            cluster: cluster.clone(),
+            fingerprint,
+            shared: shared.clone(),
+            stop: stop.clone(),
+            pacing: if options.unpaced {
+                Pacing::Unpaced
+            } else {
+                Pacing::Live
+            },
+            source: None,
+        };
+        let controller = std::thread::Builder::new()
+            .name(format!("redoflow-leader{}", cluster.node_id))
+            .spawn(move || controller.run())
+            .map_err(NodeError::Runtime)?;
+        tracing::info!(node_id = cluster.node_id, %addr, "node started");
+        Ok(Node {
+            raft,
+            runtime: Some(runtime),
+            shared,
+            stop,
+            controller: Some(controller),
+            server_stop,
+            addr,
+        })
+    }
+
+    /// The address the node serves (the real port when `listen` named port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The Raft handle (tests look at its metrics).
+    pub fn raft(&self) -> &RaftNode {
+        &self.raft
+    }
+
+    /// What `GET /status` answers.
+    pub fn status(&self) -> NodeStatus {
+        status_of(&self.raft, &self.shared)
+    }
+
+    /// Waits until the node stopped (its stop token) or failed, then shuts Raft and the
+    /// listener down. The error is the one that ended the node.
+    pub fn join(mut self) -> Result<(), NodeError> {
+        let result = match self.controller.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(NodeError::Panicked),
+            None => Ok(()),
+        };
+        self.shutdown();
+        result
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            if let Err(e) = runtime.block_on(self.raft.shutdown()) {
+                tracing::warn!(error = %e, "raft shutdown");
+            }
+            self.server_stop.cancel();
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop.abort();
+        if let Some(c) = self.controller.take() {
+            let _ = c.join();
+        }
+        self.shutdown();
+    }
+}
+
+/// Runs a node until `stop` asks for it: what `redoflow node` calls.
+pub fn run(config: &Config, stop: &StopToken) -> Result<(), NodeError> {
+    Node::start(config, NodeOptions::default(), stop)?.join()
+}
+
+/// Refuses to start when another process already answers as this node id at another
+/// member's address (two processes with one id would be a split brain waiting to happen).
+fn check_no_twin(
+    runtime: &tokio::runtime::Runtime,
+    cluster: &ClusterConfig,
+) -> Result<(), NodeError> {
+    for m in cluster.members.iter().filter(|m| m.id != cluster.node_id) {
+        let probe = runtime.block_on(async {
+            tokio::time::timeout(
+                Duration::from_millis(500),
+                redoflow_raft::admin::whoami(&m.addr),
+            )
+            .await
+        });
+        if let Ok(Ok(who)) = probe {
+            if who.node_id.0 == cluster.node_id {
+                return Err(NodeError::DuplicateId {
+                    id: cluster.node_id,
+                    addr: m.addr.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One pipeline run, in one term.
+struct Run {
+    term: u64,
+    stop: StopToken,
+    cancel: CancellationToken,
+    thread: JoinHandle<(
+        Option<Box<dyn LogSource>>,
+        Result<pipeline::Summary, PipelineError>,
+    )>,
+}
+
+/// Starts and stops the pipeline as leadership comes and goes.
+struct Controller {
+    raft: RaftNode,
+    runtime: tokio::runtime::Handle,
+    config: Config,
+    cluster: ClusterConfig,
+    fingerprint: SourceFingerprint,
+    shared: Arc<Shared>,
+    stop: StopToken,
+    pacing: Pacing,
+    /// The source, kept between runs (a simulator or a file reader is cheaper to reuse than to
+    /// open again); `None` while a run has it.
+    source: Option<Box<dyn LogSource>>,
+}
+
+/// What the metrics say this node may do.
+#[derive(Debug, PartialEq, Eq)]
+enum Duty {
+    /// Lead in this term: mine.
+    Lead(u64),
+    /// Leading without a majority's acknowledgement for too long, or not leading.
+    Stand,
+}
+
+impl Controller {
+    fn run(mut self) -> Result<(), NodeError> {
+        let mut run: Option<Run> = None;
+        let mut retry_at: Option<Instant> = None;
+        let mut finished_term: Option<u64> = None;
+        let result = loop {
+            if self.stop.is_stopping() {
+                break Ok(());
+            }
+            let duty = self.duty();
+            if let Some(r) = run.take() {
+                let keep = duty == Duty::Lead(r.term) && !r.thread.is_finished();
+                if keep {
+                    run = Some(r);
+                } else {
+                    if !r.thread.is_finished() {
+                        tracing::warn!(
+                            term = r.term,
+                            ?duty,
+                            "no longer the leader with a majority: aborting the run"
+                        );
+                        r.stop.abort();
+                        r.cancel.cancel();
+                    }
+                    match self.collect(r) {
+                        Ok(Some(term)) => finished_term = Some(term),
+                        Ok(None) => {}
+                        Err(()) => retry_at = Some(Instant::now() + self.cluster.restart_delay),
+                    }
+                }
+            }
+            if let (None, Duty::Lead(term)) = (&run, &duty) {
+                let due = retry_at.is_none_or(|t| Instant::now() >= t);
+                if due && finished_term != Some(*term) {
+                    match self.start_run(*term) {
+                        Ok(Some(r)) => {
+                            retry_at = None;
+                            run = Some(r);
+                        }
+                        Ok(None) => {}
+                        Err(e @ NodeError::FingerprintDiffers { .. }) => break Err(e),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot start mining yet");
+                            retry_at = Some(Instant::now() + Duration::from_millis(200));
+                        }
+                    }
+                }
+            }
+            if !matches!(duty, Duty::Lead(_)) {
+                if let Err(e) = self.check_fingerprint() {
+                    break Err(e);
+                }
+                *self
+                    .shared
+                    .leadership
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
+                finished_term = None;
+            }
+            self.stop.wait_timeout(TICK);
+        };
+        // Stopping: a graceful stop lets a leader's run take its final checkpoint.
+        if let Some(r) = run {
+            if self.stop.is_aborted() {
+                r.stop.abort();
+                r.cancel.cancel();
+            } else {
+                r.stop.stop();
+                // A run stopping gracefully that loses leadership meanwhile must still abort.
+                while !r.thread.is_finished() {
+                    if self.stop.is_aborted()
+                        || !matches!(self.duty(), Duty::Lead(t) if t == r.term)
+                    {
+                        r.stop.abort();
+                        r.cancel.cancel();
+                    }
+                    std::thread::sleep(TICK);
+                }
+            }
+            let _ = self.collect(r);
+        }
+        result
+    }
+
+    /// Leader of the current term, acknowledged by a majority within the election timeout.
+    fn duty(&self) -> Duty {
+        let metrics = self.raft.raft().metrics();
+        let m = metrics.borrow();
+        let me = self.raft.node_id().0;
+        if m.state != ServerState::Leader || m.current_leader != Some(me) {
+            return Duty::Stand;
+        }
+        let alone = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .all(|id| id == me);
+        let lease = self.cluster.election_timeout.as_millis() as u64;
+        match m.millis_since_quorum_ack {
+            _ if alone => Duty::Lead(m.current_term),
+            Some(ms) if ms < lease => Duty::Lead(m.current_term),
+            _ => Duty::Stand,
+        }
+    }
+
+    /// Everything in this node's log applied, and the source verified: starts the pipeline in
+    /// `term`. `None` when leadership moved on meanwhile.
+    fn start_run(&mut self, term: u64) -> Result<Option<Run>, NodeError> {
+        let since = now_unix_ms();
+        {
+            let mut l = self
+                .shared
+                .leadership
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if l.as_ref().is_none_or(|l| l.term != term) {
+                *l = Some(LeadershipStatus {
+                    term,
+                    since_unix_ms: since,
+                    ..LeadershipStatus::default()
+                });
+            }
+        }
+        // Entries of earlier terms are applied once the leader's own first entry is.
+        let linearizable = self.runtime.block_on(async {
+            tokio::time::timeout(
+                self.cluster.election_timeout * 4,
+                self.raft.raft().ensure_linearizable(),
+            )
+            .await
+        });
+        if !matches!(linearizable, Ok(Ok(_))) {
+            return Ok(None);
+        }
+        // And every entry this node proposed (a checkpoint of an aborted run may still be in
+        // its log): nothing can commit behind the new run's back once all of it is applied.
+        let deadline = Instant::now() + self.cluster.election_timeout * 4;
+        loop {
+            if self.duty() != Duty::Lead(term) || Instant::now() > deadline {
+                return Ok(None);
+            }
+            let applied = {
+                let metrics = self.raft.raft().metrics();
+                let m = metrics.borrow();
+                m.last_applied.map(|l| l.index) >= m.last_log_index
+            };
+            if applied {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        match self.raft.state().fingerprint {
+            Some(agreed) => {
+                let differences = self.fingerprint.differences(&agreed);
+                if !differences.is_empty() {
+                    return Err(NodeError::FingerprintDiffers { differences });
+                }
+            }
+            None => match self
+                .runtime
+                .block_on(self.raft.propose_fingerprint(self.fingerprint.clone()))
+            {
+                Ok(()) => {}
+                Err(RaftError::FingerprintDiffers { differences }) => {
+                    return Err(NodeError::FingerprintDiffers { differences })
+                }
+                Err(e) => return Err(e.into()),
+            },
+        }
+        let source = match self.source.take() {
+            Some(s) => s,
+            None => source::open_source(&self.config, now_unix_ms())?,
+        };
+        let stop = StopToken::new();
+        let cancel = CancellationToken::new();
+        let mut store =
+            self.raft
+                .checkpoint_store(Term(term), cancel.clone(), self.config.checkpoint.timeout);
+        let opts = self.pipeline_options();
+        let progress = Arc::new(Progress::default());
+        *self
+            .shared
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(progress.clone());
+        if let Some(l) = self
+            .shared
+            .leadership
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            l.pipeline_started_unix_ms = Some(now_unix_ms());
+        }
+        self.shared.running.store(true, Ordering::Relaxed);
+        tracing::info!(term, node_id = %self.raft.node_id(), "leading: mining from the last committed checkpoint");
+        let run_stop = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("redoflow-run-t{term}"))
+            .spawn(move || {
+                let mut source = source;
+                let result = pipeline::run_pipeline(
+                    &opts,
+                    Term(term),
+                    &mut *source,
+                    &mut store,
+                    &run_stop,
+                    &progress,
+                );
+                (Some(source), result)
+            })
+            .map_err(NodeError::Runtime)?;
+        Ok(Some(Run {
+            term,
+            stop,
+            cancel,
+            thread,
+        }))
+    }
+
+    /// Joins a finished (or aborted) run. `Ok(Some(term))`: the source is finished (a replay
+    /// mined to its end); `Ok(None)`: stopped or aborted; `Err`: failed, restart later.
+    fn collect(&mut self, run: Run) -> Result<Option<u64>, ()> {
+        let term = run.term;
+        let (source, result) = match run.thread.join() {
+            Ok(r) => r,
+            Err(_) => (None, Err(PipelineError::MinerLost)),
+        };
+        self.shared.running.store(false, Ordering::Relaxed);
+        self.source = source;
+        self.publish_progress_times();
+        match result {
+            Ok(summary) => {
+                tracing::info!(term, checkpoints = summary.checkpoints, "run ended");
+                *self.shared.error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                Ok(if self.stop.is_stopping() {
+                    None
+                } else {
+                    Some(term)
+                })
+            }
+            Err(PipelineError::Aborted) => Ok(None),
+            Err(PipelineError::Store(e))
+                if !e.is_retryable() && self.duty() != Duty::Lead(term) =>
+            {
+                tracing::info!(term, error = %e, "run stopped: leadership moved on");
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::error!(term, error = %e, delay = ?self.cluster.restart_delay, "the pipeline failed; restarting from the last committed checkpoint after the delay");
+                *self.shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                // A source that failed may be in any state: open it again.
+                self.source = None;
+                Err(())
+            }
+        }
+    }
+
+    /// Keeps the run's first-window and first-checkpoint times in the leadership status.
+    fn publish_progress_times(&self) {
+        let progress = self
+            .shared
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(p) = progress else { return };
+        if let Some(l) = self
+            .shared
+            .leadership
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            let get = |v: &std::sync::atomic::AtomicU64| {
+                Some(v.load(Ordering::Relaxed)).filter(|v| *v > 0)
+            };
+            l.first_window_unix_ms = l.first_window_unix_ms.or(get(&p.first_window_unix_ms));
+            l.first_checkpoint_unix_ms = l
+                .first_checkpoint_unix_ms
+                .or(get(&p.first_checkpoint_unix_ms));
+        }
+    }
+
+    /// A follower whose source differs from the cluster's stops: it could never take over.
+    fn check_fingerprint(&self) -> Result<(), NodeError> {
+        if let Some(agreed) = self.raft.state().fingerprint {
+            let differences = self.fingerprint.differences(&agreed);
+            if !differences.is_empty() {
+                return Err(NodeError::FingerprintDiffers { differences });
+            }
+        }
+        Ok(())
+    }
+
+    fn pipeline_options(&self) -> PipelineOptions {
+        let config = match self.config.source.kind {
+            crate::config::SourceKind::Sim => self.config.for_sim(),
+            _ => self.config.clone(),
+        };
+        let pacing = match (config.source.kind, config.source.replay.rate) {
+            (crate::config::SourceKind::Replay, None) => Pacing::Unpaced,
+            _ => self.pacing,
+        };
+        PipelineOptions::from_config(&config, pacing)
+    }
+}
+
+/// This node's status for `/status` and `redoflow status`.
+pub(crate) fn status_of(raft: &RaftNode, shared: &Shared) -> NodeStatus {
+    let metrics = raft.raft().metrics();
+    let m = metrics.borrow().clone();
+    let role = match m.state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    };
+    let membership = m.membership_config.membership();
+    let voters: Vec<u64> = membership.voter_ids().collect();
+    let contacts: BTreeMap<NodeId, Duration> = BTreeMap::new();
+    let members = membership
+        .nodes()
+        .map(|(id, node)| MemberStatus {
+            id: *id,
+            addr: node.addr.clone(),
+            voter: voters.contains(id),
+            last_contact_ms: contacts.get(&NodeId(*id)).map(|d| d.as_millis() as u64),
+        })
+        .collect();
+    let state = raft.state();
+    let last_checkpoint = state.last().map(|cp| CheckpointStatus {
+        id: cp.id.0,
+        term: cp.term.0,
+        resume_scn: cp.offset.resume_scn.0,
+        created_at_ms: cp.created_at_ms,
+        files: cp.files.len() as u64,
+        rows: cp.files.iter().map(|f| f.rows).sum(),
+    });
+    let progress = shared
+        .progress
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let running = shared.running.load(Ordering::Relaxed);
+    let mut leadership = shared
+        .leadership
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .filter(|_| m.state == ServerState::Leader);
+    let pipeline = progress.as_ref().filter(|_| leadership.is_some()).map(|p| {
+        let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+        if let Some(l) = leadership.as_mut() {
+            let first = |v: &std::sync::atomic::AtomicU64| Some(load(v)).filter(|v| *v > 0);
+            l.first_window_unix_ms = l.first_window_unix_ms.or(first(&p.first_window_unix_ms));
+            l.first_checkpoint_unix_ms = l
+                .first_checkpoint_unix_ms
+                .or(first(&p.first_checkpoint_unix_ms));
+        }
+        PipelineStatus {
+            running,
+            rounds: load(&p.rounds),
+            rows_read: load(&p.rows_read),
+            transactions: load(&p.transactions),
+            changes_written: load(&p.changes_written),
+            read_scn: load(&p.read_scn),
+            current_scn: load(&p.current_scn),
+            checkpoints: load(&p.checkpoints),
+        }
+    });
+    NodeStatus {
+        node_id: raft.node_id().0,
+        role: role.to_string(),
+        term: m.current_term,
+        leader_id: m.current_leader,
+        leader_addr: m
+            .current_leader
+            .and_then(|id| membership.get_node(&id))
+            .map(|n| n.addr.clone()),
+        members,
+        last_checkpoint,
+        leadership,
+        pipeline,
+        auth_failures: raft.auth_failures(),
+        error: shared
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+    }
+}
