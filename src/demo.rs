@@ -94,13 +94,17 @@ pub struct LocalCluster {
     pub spec: ClusterSpec,
     pub binary: PathBuf,
     pub nodes: Vec<LocalNode>,
-    /// The sim settings every node mines (for the ground truth).
+    /// The first node's config: the sim settings every node mines (for the ground truth).
     pub config: Config,
+    /// The simulated database's start, the same for every node.
+    pub start_unix_ms: u64,
+    /// The cluster secret's file.
+    pub secret: PathBuf,
 }
 
 /// Free loopback ports: bound, read, released (another process could take one in between;
 /// the node then fails to start with a clear error).
-fn free_ports(n: usize) -> Result<Vec<u16>, DemoError> {
+pub fn free_ports(n: usize) -> Result<Vec<u16>, DemoError> {
     let listeners: Vec<std::net::TcpListener> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<_, _>>()
@@ -135,60 +139,75 @@ impl LocalCluster {
         let secret = dir.join("cluster.secret");
         fs::write(&secret, format!("{:032x}\n", random_u128())).map_err(io(&secret))?;
         let ports = free_ports(spec.nodes as usize)?;
-        let start_unix_ms = crate::now_unix_ms();
-        let mut members = String::new();
-        for (i, port) in ports.iter().enumerate() {
-            let _ = write!(
-                members,
-                "\n[[cluster.members]]\nid = {}\naddr = \"127.0.0.1:{port}\"\n",
-                i + 1
-            );
-        }
-        let mut nodes = Vec::new();
-        let mut config = None;
-        for (i, port) in ports.iter().enumerate() {
-            let id = i as u64 + 1;
-            let text = format!(
-                "# Node {id} of a local demo cluster (written by redoflow demo).\n\
-                 [source]\nkind = \"sim\"\n\
-                 [source.sim]\nseed = 1\nrate = {rate:?}\nstart_unix_ms = {start_unix_ms}\n\
-                 [output]\ndir = {out:?}\n\
-                 [checkpoint]\ninterval = \"{interval}ms\"\n\
-                 [cluster]\nnode_id = {id}\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {data:?}\n\
-                 secret_file = {secret:?}\nelection_timeout = \"500ms\"\n\
-                 heartbeat_interval = \"150ms\"\nrestart_delay = \"1s\"\n{members}\n{extra}\n",
-                rate = spec.rate,
-                out = dir.join("out").display().to_string(),
-                interval = spec.checkpoint_interval.as_millis(),
-                data = dir.join(format!("node{id}")).display().to_string(),
-                secret = secret.display().to_string(),
-                extra = spec.extra_toml,
-            );
-            let path = dir.join(format!("node{id}.toml"));
-            fs::write(&path, &text).map_err(io(&path))?;
-            if config.is_none() {
-                config = Some(Config::load(&path).map_err(|e| DemoError::Failed(e.to_string()))?);
-            }
-            nodes.push(LocalNode {
-                id,
-                addr: format!("127.0.0.1:{port}"),
-                config: path,
-                log: dir.join(format!("node{id}.log")),
-                child: None,
-            });
-        }
+        let members: Vec<(u64, String)> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| (i as u64 + 1, format!("127.0.0.1:{port}")))
+            .collect();
         let mut cluster = LocalCluster {
             spec,
             binary: binary.to_path_buf(),
-            nodes,
-            config: config.unwrap_or_default(),
+            nodes: Vec::new(),
+            config: Config::default(),
+            start_unix_ms: crate::now_unix_ms(),
+            secret,
         };
+        for (id, addr) in &members {
+            cluster.write_node(*id, addr, &members)?;
+        }
+        cluster.config =
+            Config::load(&cluster.nodes[0].config).map_err(|e| DemoError::Failed(e.to_string()))?;
         for id in 1..=cluster.nodes.len() as u64 {
             cluster.start_node(id)?;
         }
         Ok(cluster)
     }
 
+    /// Writes node `id`'s config (at `addr`, with `members`) and adds it to the cluster's
+    /// nodes; it is not started.
+    pub fn write_node(
+        &mut self,
+        id: u64,
+        addr: &str,
+        members: &[(u64, String)],
+    ) -> Result<(), DemoError> {
+        let dir = &self.spec.dir;
+        let mut member_list = String::new();
+        for (m, a) in members {
+            let _ = write!(
+                member_list,
+                "\n[[cluster.members]]\nid = {m}\naddr = \"{a}\"\n"
+            );
+        }
+        let text = format!(
+            "# Node {id} of a local demo cluster (written by redoflow demo).\n\
+             [source]\nkind = \"sim\"\n\
+             [source.sim]\nseed = 1\nrate = {rate:?}\nstart_unix_ms = {start_unix_ms}\n\
+             [output]\ndir = {out:?}\n\
+             [checkpoint]\ninterval = \"{interval}ms\"\n\
+             [cluster]\nnode_id = {id}\nlisten = \"{addr}\"\ndata_dir = {data:?}\n\
+             secret_file = {secret:?}\nelection_timeout = \"500ms\"\n\
+             heartbeat_interval = \"150ms\"\nrestart_delay = \"1s\"\n{member_list}\n{extra}\n",
+            rate = self.spec.rate,
+            start_unix_ms = self.start_unix_ms,
+            out = dir.join("out").display().to_string(),
+            interval = self.spec.checkpoint_interval.as_millis(),
+            data = dir.join(format!("node{id}")).display().to_string(),
+            secret = self.secret.display().to_string(),
+            extra = self.spec.extra_toml,
+        );
+        let path = dir.join(format!("node{id}.toml"));
+        fs::write(&path, &text).map_err(io(&path))?;
+        self.nodes.retain(|n| n.id != id);
+        self.nodes.push(LocalNode {
+            id,
+            addr: addr.to_string(),
+            config: path,
+            log: dir.join(format!("node{id}.log")),
+            child: None,
+        });
+        Ok(())
+    }
     fn node_mut(&mut self, id: u64) -> Result<&mut LocalNode, DemoError> {
         self.nodes
             .iter_mut()
@@ -267,12 +286,16 @@ impl LocalCluster {
         }
     }
 
-    /// The exit status of node `id` if its process has ended.
+    /// The exit status of node `id` if its process has ended by itself (reported once; the
+    /// node then counts as stopped).
     pub fn exited(&mut self, id: u64) -> Option<std::process::ExitStatus> {
         let node = self.node_mut(id).ok()?;
-        node.child
+        let status = node
+            .child
             .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
+            .and_then(|c| c.try_wait().ok().flatten())?;
+        node.child = None;
+        Some(status)
     }
 
     /// Node `id`'s `/status`, or `None` when it does not answer.
@@ -311,7 +334,11 @@ impl LocalCluster {
     }
 
     /// Waits up to `timeout` for a leader of a term above `after_term` that mines.
-    pub fn wait_leader(&mut self, after_term: u64, timeout: Duration) -> Result<NodeStatus, DemoError> {
+    pub fn wait_leader(
+        &mut self,
+        after_term: u64,
+        timeout: Duration,
+    ) -> Result<NodeStatus, DemoError> {
         let deadline = Instant::now() + timeout;
         loop {
             self.check_alive()?;

@@ -30,6 +30,7 @@ pub use config::Config;
 pub use pipeline::{Pacing, PipelineError, PipelineOptions, Progress, Summary};
 pub use redoflow_checkpoint as checkpoint;
 pub use redoflow_miner as miner;
+pub use redoflow_raft as raft;
 pub use redoflow_sink_csv as sink_csv;
 pub use stop::StopToken;
 pub use store::{CheckpointStore, LocalStore};
