@@ -16,6 +16,9 @@
 //! rebuild the state. The cluster id is persisted (flushed) the moment it is first known, so a
 //! restarted node checks its peers' cluster ids from its first request on.
 
+// openraft's traits return its `StorageError` (over 200 bytes); the helpers return it too.
+#![allow(clippy::result_large_err)]
+
 use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
