@@ -23,7 +23,8 @@ use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
 use openraft::{
@@ -58,24 +59,41 @@ pub(crate) struct Opened {
     pub handle: StoreHandle,
 }
 
-/// What the node keeps of the store after openraft took the two halves: a way to flush it.
+/// What the node keeps of the store after openraft took the two halves: a way to close it.
 #[derive(Debug)]
 pub(crate) struct StoreHandle {
-    db: sled::Db,
+    db: Mutex<Option<sled::Db>>,
     path: PathBuf,
+    /// Cloned into every half (and reader, and snapshot builder) openraft holds: while more
+    /// than this one exists, sled's files are still open.
+    in_use: Arc<()>,
 }
 
+/// How long closing waits for openraft's tasks to let go of the store.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl StoreHandle {
-    /// Makes everything written so far durable.
-    pub(crate) async fn flush(&self) -> Result<(), RaftError> {
-        self.db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(|e| RaftError::Storage {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })
+    /// Flushes the store and waits until openraft's tasks (stopped by the caller) have dropped
+    /// their halves, so the files are closed and the same data dir can be opened again.
+    pub(crate) async fn close(&self) -> Result<(), RaftError> {
+        let fail = |message: String| RaftError::Storage {
+            path: self.path.clone(),
+            message,
+        };
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(db) = db {
+            db.flush_async().await.map_err(|e| fail(e.to_string()))?;
+        }
+        let deadline = Instant::now() + CLOSE_TIMEOUT;
+        while Arc::strong_count(&self.in_use) > 1 {
+            if Instant::now() > deadline {
+                return Err(fail(format!(
+                    "still in use by openraft's tasks {CLOSE_TIMEOUT:?} after the shutdown"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
     }
 }
 
@@ -110,11 +128,13 @@ pub(crate) fn open(dir: &Path, history: usize) -> Result<Opened, RaftError> {
         let _ = cluster_id.set(id);
     }
     let state = Arc::new(RwLock::new(state));
+    let in_use = Arc::new(());
     Ok(Opened {
         log: LogStore {
             db: db.clone(),
             logs,
             meta,
+            _in_use: in_use.clone(),
         },
         sm: StateMachineStore {
             db: db.clone(),
@@ -123,12 +143,14 @@ pub(crate) fn open(dir: &Path, history: usize) -> Result<Opened, RaftError> {
             history,
             cluster_id: cluster_id.clone(),
             path: dir.to_path_buf(),
+            _in_use: in_use.clone(),
         },
         state,
         cluster_id,
         handle: StoreHandle {
-            db,
+            db: Mutex::new(Some(db)),
             path: dir.to_path_buf(),
+            in_use,
         },
     })
 }
@@ -151,6 +173,7 @@ pub(crate) struct LogStore {
     db: sled::Db,
     logs: sled::Tree,
     meta: sled::Tree,
+    _in_use: Arc<()>,
 }
 
 impl LogStore {
@@ -321,7 +344,7 @@ struct StoredSnapshot {
 
 /// openraft's state machine: the [`ClusterState`] in memory (shared with the node, which reads
 /// it), its snapshots in sled.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct StateMachineStore {
     db: sled::Db,
     tree: sled::Tree,
@@ -329,6 +352,7 @@ pub(crate) struct StateMachineStore {
     history: usize,
     cluster_id: Arc<OnceLock<String>>,
     path: PathBuf,
+    _in_use: Arc<()>,
 }
 
 impl StateMachineStore {
@@ -416,14 +440,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
             state: self.read_state().clone(),
-            sm: StateMachineStore {
-                db: self.db.clone(),
-                tree: self.tree.clone(),
-                state: self.state.clone(),
-                history: self.history,
-                cluster_id: self.cluster_id.clone(),
-                path: self.path.clone(),
-            },
+            sm: self.clone(),
         }
     }
 
