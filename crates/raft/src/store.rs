@@ -10,7 +10,11 @@
 //! Values are in the checkpoint codec's envelope.
 //!
 //! Durability: a vote, appended entries and a truncation are flushed before openraft is told; a
-//! purge writes `last_purged` (flushed) before it deletes anything. The state machine lives in
+//! purge writes `last_purged` (flushed) before it deletes anything. A flush is sled's flush
+//! followed by an fdatasync of sled's log file and an fsync of the large-value files sled has
+//! written since ([`Durable`]): on Linux sled's own flush is a `sync_file_range`, which leaves
+//! the data in the device's write cache, and it never syncs its large-value files at all. A
+//! vote lost in a power cut could let a node vote twice in one term. The state machine lives in
 //! memory: a restart loads the newest snapshot and openraft re-applies the committed entries
 //! after it. openraft purges only entries a durable snapshot covers, so a restart can always
 //! rebuild the state. The cluster id is persisted (flushed) the moment it is first known, so a
@@ -19,6 +23,8 @@
 // openraft's traits return its `StorageError` (over 200 bytes); the helpers return it too.
 #![allow(clippy::result_large_err)]
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
@@ -59,10 +65,71 @@ pub(crate) struct Opened {
     pub handle: StoreHandle,
 }
 
+/// sled's database plus what makes its flush durable. Shared by both halves and the handle.
+#[derive(Debug)]
+pub(crate) struct Durable {
+    db: sled::Db,
+    /// sled's log file (`db` in its directory), opened again to fdatasync it.
+    log_file: std::fs::File,
+    /// Where sled writes values too large for its log.
+    blobs_dir: PathBuf,
+    /// Blob files already synced; sled writes each once and later deletes it.
+    synced_blobs: Mutex<HashSet<OsString>>,
+}
+
+impl Durable {
+    fn open(db: sled::Db, dir: &Path) -> std::io::Result<Durable> {
+        let log_file = std::fs::File::open(dir.join("db"))?;
+        let blobs_dir = dir.join("blobs");
+        // The files' directory entries are durable too, once.
+        std::fs::File::open(dir)?.sync_all()?;
+        std::fs::File::open(&blobs_dir)?.sync_all()?;
+        Ok(Durable {
+            db,
+            log_file,
+            blobs_dir,
+            synced_blobs: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Makes everything written so far durable.
+    async fn flush(self: &Arc<Self>) -> std::io::Result<()> {
+        self.db.flush_async().await.map_err(std::io::Error::other)?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.sync_files())
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    fn sync_files(&self) -> std::io::Result<()> {
+        self.log_file.sync_data()?;
+        let mut synced = self.synced_blobs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut present = HashSet::new();
+        let mut new_files = false;
+        for entry in std::fs::read_dir(&self.blobs_dir)? {
+            let name = entry?.file_name();
+            if !synced.contains(&name) {
+                match std::fs::File::open(self.blobs_dir.join(&name)).and_then(|f| f.sync_all()) {
+                    Ok(()) => new_files = true,
+                    // sled removed it meanwhile: nothing points to it any more.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            present.insert(name);
+        }
+        if new_files {
+            std::fs::File::open(&self.blobs_dir)?.sync_all()?;
+        }
+        *synced = present;
+        Ok(())
+    }
+}
+
 /// What the node keeps of the store after openraft took the two halves: a way to close it.
 #[derive(Debug)]
 pub(crate) struct StoreHandle {
-    db: Mutex<Option<sled::Db>>,
+    db: Mutex<Option<Arc<Durable>>>,
     path: PathBuf,
     /// Cloned into every half (and reader, and snapshot builder) openraft holds: while more
     /// than this one exists, sled's files are still open.
@@ -82,7 +149,7 @@ impl StoreHandle {
         };
         let db = self.db.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(db) = db {
-            db.flush_async().await.map_err(|e| fail(e.to_string()))?;
+            db.flush().await.map_err(|e| fail(e.to_string()))?;
         }
         let deadline = Instant::now() + CLOSE_TIMEOUT;
         while Arc::strong_count(&self.in_use) > 1 {
@@ -127,6 +194,7 @@ pub(crate) fn open(dir: &Path, history: usize) -> Result<Opened, RaftError> {
         state.cluster_id.get_or_insert_with(|| id.clone());
         let _ = cluster_id.set(id);
     }
+    let db = Arc::new(Durable::open(db, dir).map_err(|e| fail(&e))?);
     let state = Arc::new(RwLock::new(state));
     let in_use = Arc::new(());
     Ok(Opened {
@@ -170,7 +238,7 @@ fn write_err(subject: ErrorSubject<u64>, e: impl std::error::Error + 'static) ->
 /// openraft's log store: the Raft log, the vote, the committed and last purged log ids.
 #[derive(Clone, Debug)]
 pub(crate) struct LogStore {
-    db: sled::Db,
+    db: Arc<Durable>,
     logs: sled::Tree,
     meta: sled::Tree,
     _in_use: Arc<()>,
@@ -195,11 +263,7 @@ impl LogStore {
     }
 
     async fn flush(&self, subject: ErrorSubject<u64>) -> StorageResult<()> {
-        self.db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(|e| write_err(subject, e))
+        self.db.flush().await.map_err(|e| write_err(subject, e))
     }
 }
 
@@ -346,7 +410,7 @@ struct StoredSnapshot {
 /// it), its snapshots in sled.
 #[derive(Clone, Debug)]
 pub(crate) struct StateMachineStore {
-    db: sled::Db,
+    db: Arc<Durable>,
     tree: sled::Tree,
     state: Arc<RwLock<ClusterState>>,
     history: usize,
@@ -372,7 +436,7 @@ impl StateMachineStore {
             .insert(CLUSTER_ID, encode_value(&id))
             .map_err(|e| write_err(ErrorSubject::StateMachine, e))?;
         self.db
-            .flush_async()
+            .flush()
             .await
             .map_err(|e| write_err(ErrorSubject::StateMachine, e))?;
         tracing::info!(cluster_id = %id, path = %self.path.display(), "cluster id recorded");
@@ -473,7 +537,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         // The snapshot is durable before the state it replaces is dropped: openraft may purge
         // the log up to it right after.
         self.db
-            .flush_async()
+            .flush()
             .await
             .map_err(|e| StorageIOError::write_snapshot(signature, AnyError::new(&e)))?;
         let new_cluster_id = state.cluster_id.clone();
@@ -524,7 +588,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             data: data.clone(),
         })?;
         // Durable before openraft learns of it: it purges the log up to the snapshot next.
-        self.sm.db.flush_async().await.map_err(|e| {
+        self.sm.db.flush().await.map_err(|e| {
             StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e))
         })?;
         tracing::debug!(last_log_id = ?meta.last_log_id, bytes = data.len(), "snapshot built");

@@ -34,7 +34,6 @@ fn secret() -> Secret {
 
 struct Member {
     node: RaftNode,
-    addr: String,
     stop: CancellationToken,
     server: JoinHandle<()>,
 }
@@ -43,6 +42,8 @@ struct Cluster {
     dir: tempfile::TempDir,
     faults: Faults,
     members: BTreeMap<u64, Member>,
+    /// Every node's address, also while it is stopped (a restart rebinds it).
+    addrs: BTreeMap<u64, String>,
 }
 
 async fn bind(addr: &str) -> TcpListener {
@@ -121,6 +122,7 @@ impl Cluster {
             dir: tempfile::tempdir().unwrap(),
             faults: Faults::new(),
             members: BTreeMap::new(),
+            addrs: BTreeMap::new(),
         };
         let mut listeners = Vec::new();
         for &id in ids {
@@ -171,6 +173,7 @@ impl Cluster {
         })
         .await
         .unwrap();
+        self.addrs.insert(id, addr.clone());
         let stop = CancellationToken::new();
         let app = node
             .router()
@@ -182,23 +185,11 @@ impl Cluster {
                 .await
                 .unwrap();
         });
-        self.members.insert(
-            id,
-            Member {
-                node,
-                addr,
-                stop,
-                server,
-            },
-        );
+        self.members.insert(id, Member { node, stop, server });
     }
 
     fn node(&self, id: u64) -> &RaftNode {
         &self.members[&id].node
-    }
-
-    fn addr(&self, id: u64) -> String {
-        self.members[&id].addr.clone()
     }
 
     fn ids(&self) -> Vec<u64> {
@@ -379,12 +370,13 @@ async fn three_nodes_elect_commit_and_fail_over_with_the_history_intact() {
 
     // The old leader restarts on its data dir and address and catches up; it does not
     // initialise anything.
-    let listener = bind(&format!("127.0.0.1:{}", c_port(&c, leader))).await;
+    let listener = bind(&c.addrs[&leader]).await;
     c.serve(leader, listener).await;
     let restarted = c.node(leader).clone();
-    let members: BTreeMap<NodeId, String> = all
+    let members: BTreeMap<NodeId, String> = c
+        .addrs
         .iter()
-        .map(|&id| (NodeId(id), format!("127.0.0.1:{}", c_port(&c, id))))
+        .map(|(&id, addr)| (NodeId(id), addr.clone()))
         .collect();
     assert!(!restarted.initialize_if_first(members).await.unwrap());
     c.wait_applied(&all, 8).await;
@@ -394,23 +386,6 @@ async fn three_nodes_elect_commit_and_fail_over_with_the_history_intact() {
         c.node(new_leader).state().checkpoints
     );
     c.shutdown().await;
-}
-
-/// The port node `id` was first given (its address is fixed in the membership).
-fn c_port(c: &Cluster, id: u64) -> u16 {
-    let membership = c
-        .members
-        .values()
-        .next()
-        .unwrap()
-        .node
-        .raft()
-        .metrics()
-        .borrow()
-        .membership_config
-        .clone();
-    let addr = &membership.membership().get_node(&id).unwrap().addr;
-    addr.rsplit(':').next().unwrap().parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -492,7 +467,7 @@ async fn a_member_is_replaced_through_the_admin_routes() {
     }
     let (leader, _) = c.leader(&all).await;
     let followers: Vec<u64> = all.iter().copied().filter(|&id| id != leader).collect();
-    let (victim, via) = (followers[0], c.addr(followers[1]));
+    let (victim, via) = (followers[0], c.addrs[&followers[1]].clone());
 
     let listener = bind("127.0.0.1:0").await;
     let new_addr = listener.local_addr().unwrap().to_string();
