@@ -1,16 +1,18 @@
 //! How big the Raft store grows, and how long a commit takes, over many checkpoints.
 //!
-//! One real single-node Raft (sled store, fsync on every append, the product's snapshot and
-//! purge settings) commits checkpoints through `RaftCheckpointStore` from a plain thread, as
-//! the pipeline does. Every 10 000 commits it prints the data dir's size and the commit latency
-//! percentiles of that stretch.
+//! A real Raft group (sled store synced on every append, the product's snapshot and purge
+//! settings) commits checkpoints through `RaftCheckpointStore` from a plain thread, as the
+//! pipeline does. With `--nodes 3` the group is three nodes of this process talking HTTP over
+//! loopback, so every commit is replicated and synced on a majority. Every 10 000 commits it
+//! prints the leader's data dir size and the commit latency percentiles of that stretch; at the
+//! end it restarts the leader on its data dir and checks the state came back.
 //!
 //! ```text
-//! cargo run --release -p redoflow-raft --example store_growth -- [COMMITS] [DATA_DIR]
+//! cargo run --release -p redoflow-raft --example store_growth -- [COMMITS] [--nodes 1|3] [--dir DATA_DIR]
 //! ```
 //!
-//! COMMITS defaults to 100 000; DATA_DIR to a temporary directory next to the target dir (not
-//! /tmp, which may be a RAM disk where fsync costs nothing).
+//! COMMITS defaults to 100 000, nodes to 1; DATA_DIR to a temporary directory under the target
+//! dir (not /tmp, which may be a RAM disk where a sync costs nothing).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use redoflow_checkpoint::{
     Term, ThreadId, Xid,
 };
 use redoflow_raft::{RaftNode, RaftNodeConfig, Secret};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 const REPORT_EVERY: u64 = 10_000;
@@ -84,14 +87,74 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+struct Args {
+    commits: u64,
+    nodes: u64,
+    dir: Option<PathBuf>,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        commits: 100_000,
+        nodes: 1,
+        dir: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--nodes" => args.nodes = it.next().and_then(|n| n.parse().ok()).expect("--nodes N"),
+            "--dir" => args.dir = Some(it.next().expect("--dir PATH").into()),
+            n => args.commits = n.parse().expect("COMMITS is a number"),
+        }
+    }
+    args
+}
+
+fn config(id: u64, addr: &str, data_dir: &Path) -> RaftNodeConfig {
+    RaftNodeConfig {
+        node_id: NodeId(id),
+        listen_addr: addr.to_string(),
+        data_dir: data_dir.join(format!("node-{id}")),
+        secret: Secret::from_bytes("store growth example secret", "the example").unwrap(),
+        election_timeout: Duration::from_millis(1000),
+        heartbeat_interval: Duration::from_millis(100),
+        history: redoflow_raft::state::DEFAULT_HISTORY,
+        faults: None,
+    }
+}
+
+/// Starts node `id` and serves its routes on `listener`.
+async fn start(id: u64, listener: TcpListener, data_dir: &Path) -> RaftNode {
+    let addr = listener.local_addr().unwrap().to_string();
+    let node = RaftNode::start(config(id, &addr, data_dir))
+        .await
+        .expect("the node starts");
+    let app = node.router();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    node
+}
+
+async fn leader_of(nodes: &[RaftNode]) -> RaftNode {
+    loop {
+        for node in nodes {
+            if node.raft().metrics().borrow().current_leader == Some(node.node_id().0) {
+                return node.clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let commits: u64 = args
-        .next()
-        .map(|a| a.parse().expect("COMMITS is a number"))
-        .unwrap_or(100_000);
-    let (data_dir, _guard) = match args.next() {
-        Some(dir) => (PathBuf::from(dir), None),
+    let Args {
+        commits,
+        nodes: node_count,
+        dir,
+    } = args();
+    let (data_dir, _guard) = match dir {
+        Some(dir) => (dir, None),
         None => {
             let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target");
             std::fs::create_dir_all(&base).expect("the target dir");
@@ -105,40 +168,44 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let node = runtime.block_on(async {
-        let node = RaftNode::start(RaftNodeConfig {
-            node_id: NodeId(1),
-            listen_addr: "127.0.0.1:1".into(),
-            data_dir: data_dir.clone(),
-            secret: Secret::from_bytes("store growth example secret", "the example").unwrap(),
-            election_timeout: Duration::from_millis(300),
-            heartbeat_interval: Duration::from_millis(100),
-            history: redoflow_raft::state::DEFAULT_HISTORY,
-            faults: None,
-        })
-        .await
-        .expect("the node starts");
-        node.initialize_if_first(BTreeMap::from([(NodeId(1), "127.0.0.1:1".to_string())]))
-            .await
-            .expect("the cluster initialises");
-        while node.raft().metrics().borrow().current_leader != Some(1) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    let (nodes, leader, listen_addrs) = runtime.block_on(async {
+        let mut listeners = Vec::new();
+        for id in 1..=node_count {
+            listeners.push((id, TcpListener::bind("127.0.0.1:0").await.expect("a port")));
         }
-        node.propose_fingerprint(SourceFingerprint::new("sim").with("source.sim.seed", 1))
+        let members: BTreeMap<NodeId, String> = listeners
+            .iter()
+            .map(|(id, l)| (NodeId(*id), l.local_addr().unwrap().to_string()))
+            .collect();
+        let mut nodes = Vec::new();
+        for (id, listener) in listeners {
+            nodes.push(start(id, listener, &data_dir).await);
+        }
+        for node in &nodes {
+            node.initialize_if_first(members.clone())
+                .await
+                .expect("the cluster initialises");
+        }
+        let leader = leader_of(&nodes).await;
+        leader
+            .propose_fingerprint(SourceFingerprint::new("sim").with("source.sim.seed", 1))
             .await
             .expect("the fingerprint is recorded");
-        node
+        (nodes, leader, members)
     });
-    let term = Term(node.raft().metrics().borrow().current_term);
-    let mut store = node.checkpoint_store(term, CancellationToken::new(), Duration::from_secs(30));
+    let leader_dir = data_dir.join(format!("node-{}", leader.node_id()));
+    let term = Term(leader.raft().metrics().borrow().current_term);
+    let mut store =
+        leader.checkpoint_store(term, CancellationToken::new(), Duration::from_secs(30));
 
     println!(
-        "{commits} commits into {} (history {}, term {term})",
-        data_dir.display(),
+        "{commits} commits, {node_count} node(s), leader {} in {} (history {}, term {term})",
+        leader.node_id(),
+        leader_dir.display(),
         redoflow_raft::state::DEFAULT_HISTORY
     );
     println!(
-        "{:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "{:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>15}",
         "commits", "disk MiB", "len MiB", "p50 ms", "p99 ms", "max ms", "log"
     );
     let started = Instant::now();
@@ -147,16 +214,16 @@ fn main() {
     for id in 1..=commits {
         let cp = checkpoint(id, term);
         let t = Instant::now();
-        store.commit(&cp).expect("a single node commits");
+        store.commit(&cp).expect("the leader commits");
         let took = t.elapsed();
         window.push(took);
         all.push(took);
         if id % REPORT_EVERY == 0 || id == commits {
             window.sort();
-            let (allocated, apparent) = dir_size(&data_dir);
-            let m = node.raft().metrics().borrow().clone();
+            let (allocated, apparent) = dir_size(&leader_dir);
+            let m = leader.raft().metrics().borrow().clone();
             println!(
-                "{id:>8} {:>10.2} {:>10.2} {:>9.3} {:>9.3} {:>9.3} {:>9}",
+                "{id:>8} {:>10.2} {:>10.2} {:>9.3} {:>9.3} {:>9.3} {:>15}",
                 mib(allocated),
                 mib(apparent),
                 percentile(&window, 0.50).as_secs_f64() * 1e3,
@@ -181,37 +248,35 @@ fn main() {
         percentile(&all, 0.99).as_secs_f64() * 1e3,
         all.last().unwrap().as_secs_f64() * 1e3,
     );
-    let state = node.state();
+    let state = leader.state();
     println!(
         "state: last checkpoint {}, {} kept, snapshot of {} bytes",
         state.last_id(),
         state.checkpoints.len(),
         redoflow_checkpoint::codec::encode_value(&state).len()
     );
-    runtime
-        .block_on(node.shutdown())
-        .expect("the node shuts down");
-    let (allocated, apparent) = dir_size(&data_dir);
-    println!(
-        "after shutdown: {:.2} MiB on disk ({:.2} MiB apparent)",
-        mib(allocated),
-        mib(apparent)
-    );
-    drop(node);
-    // Reopen: the state comes back from the snapshot and the log.
+    for node in &nodes {
+        runtime
+            .block_on(node.shutdown())
+            .expect("the node shuts down");
+        let (allocated, apparent) = dir_size(&data_dir.join(format!("node-{}", node.node_id())));
+        println!(
+            "node {} after shutdown: {:.2} MiB on disk ({:.2} MiB apparent)",
+            node.node_id(),
+            mib(allocated),
+            mib(apparent)
+        );
+    }
+    drop(nodes);
+
+    // The leader alone, restarted on its data dir: its state comes back from its snapshot and
+    // log (it does not need a quorum to apply what it had committed).
+    let leader_id = leader.node_id();
+    drop(leader);
     let reopened = runtime.block_on(async {
-        let node = RaftNode::start(RaftNodeConfig {
-            node_id: NodeId(1),
-            listen_addr: "127.0.0.1:1".into(),
-            data_dir: data_dir.clone(),
-            secret: Secret::from_bytes("store growth example secret", "the example").unwrap(),
-            election_timeout: Duration::from_millis(300),
-            heartbeat_interval: Duration::from_millis(100),
-            history: redoflow_raft::state::DEFAULT_HISTORY,
-            faults: None,
-        })
-        .await
-        .expect("the node restarts");
+        let node = RaftNode::start(config(leader_id.0, &listen_addrs[&leader_id], &data_dir))
+            .await
+            .expect("the node restarts");
         let deadline = Instant::now() + Duration::from_secs(60);
         while node.state().last_id() != CheckpointId(commits) {
             assert!(
@@ -222,12 +287,9 @@ fn main() {
         }
         node
     });
-    let (allocated, apparent) = dir_size(&data_dir);
     println!(
-        "after restart: last checkpoint {}, {:.2} MiB on disk ({:.2} MiB apparent)",
-        reopened.state().last_id(),
-        mib(allocated),
-        mib(apparent)
+        "node {leader_id} restarted: last checkpoint {}",
+        reopened.state().last_id()
     );
     runtime.block_on(reopened.shutdown()).expect("shutdown");
 }
