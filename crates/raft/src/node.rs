@@ -159,7 +159,7 @@ impl RaftNode {
             message: e.to_string(),
         })?;
 
-        let opened = store::open(&data_dir.join("raft"), history)?;
+        let opened = store::open(&data_dir.join("raft"), history).await?;
         let network = Network::new(node_id.0, secret.clone(), opened.cluster_id.clone(), faults);
         let raft = Raft::new(
             node_id.0,

@@ -136,6 +136,9 @@ pub(crate) struct StoreHandle {
     in_use: Arc<()>,
 }
 
+/// How long opening waits for a lock left by a store closed in this process.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
 /// How long closing waits for openraft's tasks to let go of the store.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -166,17 +169,36 @@ impl StoreHandle {
 
 /// Opens (or creates) the store in `dir` and loads the state machine from the newest snapshot.
 /// `history` bounds the checkpoints the state machine keeps.
-pub(crate) fn open(dir: &Path, history: usize) -> Result<Opened, RaftError> {
+///
+/// sled locks its files while open. The lock of a store closed in this process can outlive the
+/// close by a moment (sled's I/O threads let go last), so a locked store is retried for
+/// [`LOCK_WAIT`] before the lock counts as another process's.
+pub(crate) async fn open(dir: &Path, history: usize) -> Result<Opened, RaftError> {
     let fail = |e: &dyn std::fmt::Display| RaftError::Storage {
         path: dir.to_path_buf(),
         message: e.to_string(),
     };
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(CACHE_CAPACITY)
-        .mode(sled::Mode::LowSpace)
-        .open()
-        .map_err(|e| fail(&e))?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    let db = loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_CAPACITY)
+            .mode(sled::Mode::LowSpace)
+            .open();
+        // sled reports its lock as an `Other` I/O error with this text.
+        let locked = |e: &sled::Error| e.to_string().contains("could not acquire lock");
+        match opened {
+            Err(e) if locked(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) if locked(&e) => {
+                return Err(fail(&format!(
+                    "{e}: another process has this store open (is this node running twice?)"
+                )));
+            }
+            other => break other.map_err(|e| fail(&e))?,
+        }
+    };
     let logs = db.open_tree("logs").map_err(|e| fail(&e))?;
     let meta = db.open_tree("meta").map_err(|e| fail(&e))?;
     let sm = db.open_tree("sm").map_err(|e| fail(&e))?;
@@ -616,6 +638,7 @@ mod tests {
         async fn build(&self) -> StorageResult<(TempDir, LogStore, StateMachineStore)> {
             let dir = TempDir::new().expect("a temp dir");
             let opened = open(&dir.path().join("raft"), DEFAULT_HISTORY)
+                .await
                 .unwrap_or_else(|e| panic!("opening a fresh store: {e}"));
             Ok((dir, opened.log, opened.sm))
         }
@@ -651,7 +674,7 @@ mod tests {
     #[tokio::test]
     async fn snapshot_round_trips_into_another_store_and_survives_a_restart() {
         let dir = TempDir::new().unwrap();
-        let mut leader = open(&dir.path().join("a"), DEFAULT_HISTORY).unwrap();
+        let mut leader = open(&dir.path().join("a"), DEFAULT_HISTORY).await.unwrap();
         let mut entries = vec![membership_entry(0)];
         entries.extend((1..=5).map(|i| commit_entry(i, 1, i)));
         let responses = leader.sm.apply(entries).await.unwrap();
@@ -671,7 +694,7 @@ mod tests {
 
         let follower_dir = dir.path().join("b");
         {
-            let mut follower = open(&follower_dir, 3).unwrap();
+            let mut follower = open(&follower_dir, 3).await.unwrap();
             let mut receiving = follower.sm.begin_receiving_snapshot().await.unwrap();
             *receiving = *current.snapshot;
             follower
@@ -687,7 +710,7 @@ mod tests {
             assert!(state.cluster_id.is_some());
         }
         // A restart loads the installed snapshot and the cluster id.
-        let reopened = open(&follower_dir, 3).unwrap();
+        let reopened = open(&follower_dir, 3).await.unwrap();
         let state = reopened.state.read().unwrap().clone();
         assert_eq!(state.last_id(), CheckpointId(5));
         assert_eq!(
@@ -697,9 +720,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_store_open_elsewhere_is_refused_by_name() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("raft");
+        let _held = open(&path, DEFAULT_HISTORY).await.unwrap();
+        let Err(e) = open(&path, DEFAULT_HISTORY).await else {
+            panic!("a second open of a store in use must fail");
+        };
+        let e = e.to_string();
+        assert!(e.contains("another process has this store open"), "{e}");
+        assert!(e.contains(&path.display().to_string()), "{e}");
+    }
+
+    #[tokio::test]
     async fn install_refuses_a_snapshot_whose_data_disagrees_with_its_meta() {
         let dir = TempDir::new().unwrap();
-        let mut a = open(&dir.path().join("a"), DEFAULT_HISTORY).unwrap();
+        let mut a = open(&dir.path().join("a"), DEFAULT_HISTORY).await.unwrap();
         a.sm.apply([membership_entry(0), commit_entry(1, 1, 1)])
             .await
             .unwrap();
@@ -711,7 +747,7 @@ mod tests {
                 .unwrap();
         let mut meta = snap.meta.clone();
         meta.last_log_id = Some(log_id(1, 1, 7));
-        let mut b = open(&dir.path().join("b"), DEFAULT_HISTORY).unwrap();
+        let mut b = open(&dir.path().join("b"), DEFAULT_HISTORY).await.unwrap();
         assert!(b.sm.install_snapshot(&meta, snap.snapshot).await.is_err());
         assert_eq!(b.state.read().unwrap().last_applied, None);
     }
@@ -721,7 +757,7 @@ mod tests {
         let dir = TempDir::new().unwrap();
         let path = dir.path().join("raft");
         {
-            let mut opened = open(&path, DEFAULT_HISTORY).unwrap();
+            let mut opened = open(&path, DEFAULT_HISTORY).await.unwrap();
             let log = &mut opened.log;
             // `append` needs openraft's flush callback, which only openraft can make (the suite
             // covers it); write the entries the way `append` does.
@@ -733,7 +769,7 @@ mod tests {
             log.purge(log_id(1, 1, 3)).await.unwrap();
             log.save_vote(&Vote::new(4, 2)).await.unwrap();
         }
-        let mut opened = open(&path, DEFAULT_HISTORY).unwrap();
+        let mut opened = open(&path, DEFAULT_HISTORY).await.unwrap();
         let log = &mut opened.log;
         let state = log.get_log_state().await.unwrap();
         assert_eq!(state.last_purged_log_id, Some(log_id(1, 1, 3)));
