@@ -56,7 +56,7 @@ const CLUSTER_ID: &[u8] = b"cluster_id";
 const CACHE_CAPACITY: u64 = 16 << 20;
 
 /// What [`open`] returns: the two halves openraft takes over, plus what the node keeps to read
-/// the state and to flush on shutdown.
+/// the state and to close the store on shutdown.
 pub(crate) struct Opened {
     pub log: LogStore,
     pub sm: StateMachineStore,
@@ -210,11 +210,15 @@ pub(crate) async fn open(dir: &Path, history: usize) -> Result<Opened, RaftError
             decode_value(&stored.data).map_err(|e| fail(&e))?
         }
     };
+    // The id is in the snapshot once one covers the first membership, and under its own key
+    // from the moment it was first known; either tells.
     let cluster_id = Arc::new(OnceLock::new());
     if let Some(bytes) = sm.get(CLUSTER_ID).map_err(|e| fail(&e))? {
         let id: String = decode_value(&bytes).map_err(|e| fail(&e))?;
-        state.cluster_id.get_or_insert_with(|| id.clone());
-        let _ = cluster_id.set(id);
+        state.cluster_id.get_or_insert(id);
+    }
+    if let Some(id) = &state.cluster_id {
+        let _ = cluster_id.set(id.clone());
     }
     let db = Arc::new(Durable::open(db, dir).map_err(|e| fail(&e))?);
     let state = Arc::new(RwLock::new(state));
