@@ -11,8 +11,9 @@ use crate::{RaftError, RaftNode};
 /// Commits checkpoints through the Raft group, for the leader of one term.
 ///
 /// Contract on top of [`CheckpointStore`]'s:
-/// - `commit` is called from a plain thread (never a tokio worker); it runs the proposal on the
-///   node's runtime and blocks until a majority has the entry and this node has applied it.
+/// - `commit` blocks its thread: call it from a plain thread (or a blocking-pool thread), never
+///   from an async task. The proposal runs on the node's runtime; `commit` returns once a
+///   majority has the entry and this node has applied it.
 /// - It fails fast, without proposing, with `NotLeader` when this node does not lead, and with
 ///   `Fenced` when the current term is not the store's term (leadership was lost and regained)
 ///   or the checkpoint carries another term.
@@ -47,48 +48,49 @@ impl RaftCheckpointStore {
     pub fn term(&self) -> Term {
         self.term
     }
+}
 
-    fn unavailable(message: impl Into<String>) -> StoreError {
-        StoreError::Unavailable {
-            message: message.into(),
-        }
+fn unavailable(message: impl Into<String>) -> StoreError {
+    StoreError::Unavailable {
+        message: message.into(),
     }
+}
 
-    async fn propose(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        let write = self
-            .node
-            .raft()
-            .client_write(Request::Commit(checkpoint.clone()));
-        let response = tokio::select! {
-            _ = self.cancel.cancelled() => {
-                return Err(Self::unavailable(format!(
-                    "cancelled while committing checkpoint {}", checkpoint.id
+/// Proposes `checkpoint` and waits for it to be applied here, for the timeout or the
+/// cancellation, whichever comes first.
+async fn propose(
+    node: RaftNode,
+    checkpoint: Checkpoint,
+    cancel: CancellationToken,
+    timeout: Duration,
+) -> Result<(), StoreError> {
+    let id = checkpoint.id;
+    let write = node.raft().client_write(Request::Commit(checkpoint));
+    let response = tokio::select! {
+        _ = cancel.cancelled() => {
+            return Err(unavailable(format!("cancelled while committing checkpoint {id}")));
+        }
+        result = tokio::time::timeout(timeout, write) => match result {
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "checkpoint {id} was not committed by a majority within {timeout:?}"
                 )));
             }
-            result = tokio::time::timeout(self.timeout, write) => match result {
-                Err(_) => {
-                    return Err(Self::unavailable(format!(
-                        "checkpoint {} was not committed by a majority within {:?}",
-                        checkpoint.id, self.timeout
-                    )));
-                }
-                Ok(Err(e)) => return Err(into_store_error(self.node.write_error(e))),
-                Ok(Ok(response)) => response,
-            },
-        };
-        match response.data {
-            Response::Committed(id) if id == checkpoint.id => Ok(()),
-            Response::Refused(Refusal::OutOfOrder { last, got }) => {
-                Err(StoreError::OutOfOrder { last, got })
-            }
-            Response::Refused(Refusal::Fenced { term, current_term }) => {
-                Err(StoreError::Fenced { term, current_term })
-            }
-            other => Err(Self::unavailable(format!(
-                "the state machine answered {other:?} to checkpoint {}",
-                checkpoint.id
-            ))),
+            Ok(Err(e)) => return Err(into_store_error(node.write_error(e))),
+            Ok(Ok(response)) => response,
+        },
+    };
+    match response.data {
+        Response::Committed(committed) if committed == id => Ok(()),
+        Response::Refused(Refusal::OutOfOrder { last, got }) => {
+            Err(StoreError::OutOfOrder { last, got })
         }
+        Response::Refused(Refusal::Fenced { term, current_term }) => {
+            Err(StoreError::Fenced { term, current_term })
+        }
+        other => Err(unavailable(format!(
+            "the state machine answered {other:?} to checkpoint {id}"
+        ))),
     }
 }
 
@@ -108,17 +110,10 @@ impl CheckpointStore for RaftCheckpointStore {
 
     fn commit(&mut self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         if self.cancel.is_cancelled() {
-            return Err(Self::unavailable(format!(
+            return Err(unavailable(format!(
                 "cancelled before committing checkpoint {}",
                 checkpoint.id
             )));
-        }
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // Blocking a runtime thread on the runtime would deadlock or panic.
-            return Err(Self::unavailable(
-                "RaftCheckpointStore::commit was called on a tokio runtime thread; \
-                 call it from a plain thread",
-            ));
         }
         let current_term = self.node.ensure_leader().map_err(into_store_error)?;
         if current_term != self.term || checkpoint.term != self.term {
@@ -131,14 +126,29 @@ impl CheckpointStore for RaftCheckpointStore {
                 current_term,
             });
         }
-        let _span = tracing::debug_span!(
-            "raft_commit",
+        tracing::debug!(
             node = %self.node.node_id(),
             checkpoint = %checkpoint.id,
-            term = %self.term
-        )
-        .entered();
-        let runtime = self.node.runtime().clone();
-        runtime.block_on(self.propose(checkpoint))
+            term = %self.term,
+            "proposing a checkpoint"
+        );
+        // The proposal runs as a task on the node's runtime and this thread waits on a plain
+        // channel, so the caller may be any thread that is not driving that runtime alone.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let proposal = propose(
+            self.node.clone(),
+            checkpoint.clone(),
+            self.cancel.clone(),
+            self.timeout,
+        );
+        self.node.runtime().spawn(async move {
+            // The receiver is gone only if the calling thread is; nobody is left to tell.
+            let _ = tx.send(proposal.await);
+        });
+        rx.recv().unwrap_or_else(|_| {
+            Err(unavailable(
+                "the node's runtime stopped before the checkpoint was committed",
+            ))
+        })
     }
 }

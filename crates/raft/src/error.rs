@@ -10,14 +10,27 @@ use redoflow_checkpoint::NodeId;
 pub enum RaftError {
     /// The sled store under the data dir could not be opened or read.
     #[error("raft store {path}: {message}", path = path.display())]
-    Storage { path: PathBuf, message: String },
+    Storage {
+        /// The store's directory.
+        path: PathBuf,
+        /// What sled or the codec said.
+        message: String,
+    },
     /// The node's settings are inconsistent (e.g. an election timeout not above the heartbeat).
     #[error("invalid raft settings: {message}")]
-    Config { message: String },
+    Config {
+        /// Which setting, and why.
+        message: String,
+    },
     /// The cluster secret is missing, unreadable or too short. `origin` names the file or the
     /// environment variable.
     #[error("cluster secret from {origin}: {problem}")]
-    Secret { origin: String, problem: String },
+    Secret {
+        /// `file PATH` or `environment variable NAME`.
+        origin: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// This node is not the leader; the operation has to go to the leader.
     #[error("node {node} is not the leader{}", match (leader_hint, leader_addr) {
         (Some(id), Some(addr)) => format!(" (the leader is node {id} at {addr})"),
@@ -25,30 +38,57 @@ pub enum RaftError {
         _ => " (no leader is known)".to_string(),
     })]
     NotLeader {
+        /// The node that answered.
         node: NodeId,
+        /// The leader as that node knows it.
         leader_hint: Option<NodeId>,
+        /// The leader's address, when its node is in the membership.
         leader_addr: Option<String>,
     },
     /// The proposed source fingerprint differs from the one the cluster agreed on.
     #[error("this node's source is not the cluster's: {}", differences.join("; "))]
-    FingerprintDiffers { differences: Vec<String> },
+    FingerprintDiffers {
+        /// One line per differing setting ([`redoflow_checkpoint::SourceFingerprint::differences`]).
+        differences: Vec<String>,
+    },
     /// The Raft core of this node has stopped (shut down, or a storage error).
     #[error("raft on node {node} has stopped: {message}")]
-    Stopped { node: NodeId, message: String },
+    Stopped {
+        /// This node.
+        node: NodeId,
+        /// openraft's reason.
+        message: String,
+    },
     /// A membership change was refused (another change in progress, an unknown node, ...).
     #[error("membership change refused: {message}")]
-    Membership { message: String },
+    Membership {
+        /// openraft's reason.
+        message: String,
+    },
     /// The operation did not finish in time (no quorum, a slow or unreachable peer).
     #[error("{what} did not finish within {after:?}")]
-    Timeout { what: String, after: Duration },
+    Timeout {
+        /// The operation.
+        what: String,
+        /// How long it was given.
+        after: Duration,
+    },
     /// An admin request could not be sent or its answer not read.
     #[error("request to {addr} failed: {message}")]
-    Transport { addr: String, message: String },
+    Transport {
+        /// The node's address.
+        addr: String,
+        /// What went wrong on the way.
+        message: String,
+    },
     /// A node answered an admin request with a refusal (bad secret, wrong node, bad request).
     #[error("{addr} refused the request (HTTP {status}): {message}")]
     Refused {
+        /// The node's address.
         addr: String,
+        /// The HTTP status.
         status: u16,
+        /// The node's explanation.
         message: String,
     },
 }

@@ -22,6 +22,8 @@
 //! openraft (its storage suite needs `NodeId: From<u64>`). Everything persisted or sent uses
 //! [`redoflow_checkpoint::codec`]'s versioned envelope.
 
+#![warn(missing_docs)]
+
 pub mod admin;
 mod checkpoint_store;
 mod error;

@@ -159,7 +159,7 @@ impl RaftNode {
             message: e.to_string(),
         })?;
 
-        let opened = store::open(&data_dir.join("raft"), history)?;
+        let opened = store::open(&data_dir.join("raft"), history).await?;
         let network = Network::new(node_id.0, secret.clone(), opened.cluster_id.clone(), faults);
         let raft = Raft::new(
             node_id.0,
@@ -498,14 +498,16 @@ impl RaftNode {
         });
     }
 
-    /// Stops the Raft core and flushes the store. Other clones of this node see a stopped node.
+    /// Stops the Raft core, flushes and closes the store: once it returns, the data dir can be
+    /// opened again (a restart in the same process). Other clones of this node see a stopped
+    /// node.
     pub async fn shutdown(&self) -> Result<(), RaftError> {
         self.inner
             .raft
             .shutdown()
             .await
             .map_err(|e| self.stopped(e))?;
-        self.inner.store.flush().await?;
+        self.inner.store.close().await?;
         tracing::info!(node_id = self.inner.id, "raft node stopped");
         Ok(())
     }

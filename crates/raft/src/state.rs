@@ -43,15 +43,25 @@ pub enum Response {
 pub enum Refusal {
     /// The checkpoint's id is not the last committed id + 1.
     OutOfOrder {
+        /// The last committed checkpoint.
         last: CheckpointId,
+        /// The proposed one.
         got: CheckpointId,
     },
     /// The checkpoint was produced in term `term`, but the log entry carrying it belongs to
     /// `current_term`, or a newer term has already been applied: its producer is not the leader
     /// that proposed it, or was deposed.
-    Fenced { term: Term, current_term: Term },
+    Fenced {
+        /// The checkpoint's term.
+        term: Term,
+        /// The term it lost to: its log entry's, or the newest applied.
+        current_term: Term,
+    },
     /// A different fingerprint is already agreed; one line per differing setting.
-    FingerprintDiffers { differences: Vec<String> },
+    FingerprintDiffers {
+        /// One line per setting, as [`SourceFingerprint::differences`] words it.
+        differences: Vec<String>,
+    },
 }
 
 /// The state machine's content: the committed checkpoints (the newest plus a bounded history),

@@ -10,17 +10,27 @@
 //! Values are in the checkpoint codec's envelope.
 //!
 //! Durability: a vote, appended entries and a truncation are flushed before openraft is told; a
-//! purge writes `last_purged` (flushed) before it deletes anything. The state machine lives in
+//! purge writes `last_purged` (flushed) before it deletes anything. A flush is sled's flush
+//! followed by an fdatasync of sled's log file and an fsync of the large-value files sled has
+//! written since ([`Durable`]): on Linux sled's own flush is a `sync_file_range`, which leaves
+//! the data in the device's write cache, and it never syncs its large-value files at all. A
+//! vote lost in a power cut could let a node vote twice in one term. The state machine lives in
 //! memory: a restart loads the newest snapshot and openraft re-applies the committed entries
 //! after it. openraft purges only entries a durable snapshot covers, so a restart can always
 //! rebuild the state. The cluster id is persisted (flushed) the moment it is first known, so a
 //! restarted node checks its peers' cluster ids from its first request on.
 
+// openraft's traits return its `StorageError` (over 200 bytes); the helpers return it too.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
 use openraft::{
@@ -46,7 +56,7 @@ const CLUSTER_ID: &[u8] = b"cluster_id";
 const CACHE_CAPACITY: u64 = 16 << 20;
 
 /// What [`open`] returns: the two halves openraft takes over, plus what the node keeps to read
-/// the state and to flush on shutdown.
+/// the state and to close the store on shutdown.
 pub(crate) struct Opened {
     pub log: LogStore,
     pub sm: StateMachineStore,
@@ -55,40 +65,140 @@ pub(crate) struct Opened {
     pub handle: StoreHandle,
 }
 
-/// What the node keeps of the store after openraft took the two halves: a way to flush it.
+/// sled's database plus what makes its flush durable. Shared by both halves and the handle.
 #[derive(Debug)]
-pub(crate) struct StoreHandle {
+pub(crate) struct Durable {
     db: sled::Db,
-    path: PathBuf,
+    /// sled's log file (`db` in its directory), opened again to fdatasync it.
+    log_file: std::fs::File,
+    /// Where sled writes values too large for its log.
+    blobs_dir: PathBuf,
+    /// Blob files already synced; sled writes each once and later deletes it.
+    synced_blobs: Mutex<HashSet<OsString>>,
 }
 
-impl StoreHandle {
+impl Durable {
+    fn open(db: sled::Db, dir: &Path) -> std::io::Result<Durable> {
+        let log_file = std::fs::File::open(dir.join("db"))?;
+        let blobs_dir = dir.join("blobs");
+        // The files' directory entries are durable too, once.
+        std::fs::File::open(dir)?.sync_all()?;
+        std::fs::File::open(&blobs_dir)?.sync_all()?;
+        Ok(Durable {
+            db,
+            log_file,
+            blobs_dir,
+            synced_blobs: Mutex::new(HashSet::new()),
+        })
+    }
+
     /// Makes everything written so far durable.
-    pub(crate) async fn flush(&self) -> Result<(), RaftError> {
-        self.db
-            .flush_async()
+    async fn flush(self: &Arc<Self>) -> std::io::Result<()> {
+        self.db.flush_async().await.map_err(std::io::Error::other)?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.sync_files())
             .await
-            .map(|_| ())
-            .map_err(|e| RaftError::Storage {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })
+            .map_err(std::io::Error::other)?
+    }
+
+    fn sync_files(&self) -> std::io::Result<()> {
+        self.log_file.sync_data()?;
+        let mut synced = self.synced_blobs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut present = HashSet::new();
+        let mut new_files = false;
+        for entry in std::fs::read_dir(&self.blobs_dir)? {
+            let name = entry?.file_name();
+            if !synced.contains(&name) {
+                match std::fs::File::open(self.blobs_dir.join(&name)).and_then(|f| f.sync_all()) {
+                    Ok(()) => new_files = true,
+                    // sled removed it meanwhile: nothing points to it any more.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            present.insert(name);
+        }
+        if new_files {
+            std::fs::File::open(&self.blobs_dir)?.sync_all()?;
+        }
+        *synced = present;
+        Ok(())
+    }
+}
+
+/// What the node keeps of the store after openraft took the two halves: a way to close it.
+#[derive(Debug)]
+pub(crate) struct StoreHandle {
+    db: Mutex<Option<Arc<Durable>>>,
+    path: PathBuf,
+    /// Cloned into every half (and reader, and snapshot builder) openraft holds: while more
+    /// than this one exists, sled's files are still open.
+    in_use: Arc<()>,
+}
+
+/// How long opening waits for a lock left by a store closed in this process.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// How long closing waits for openraft's tasks to let go of the store.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl StoreHandle {
+    /// Flushes the store and waits until openraft's tasks (stopped by the caller) have dropped
+    /// their halves, so the files are closed and the same data dir can be opened again.
+    pub(crate) async fn close(&self) -> Result<(), RaftError> {
+        let fail = |message: String| RaftError::Storage {
+            path: self.path.clone(),
+            message,
+        };
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(db) = db {
+            db.flush().await.map_err(|e| fail(e.to_string()))?;
+        }
+        let deadline = Instant::now() + CLOSE_TIMEOUT;
+        while Arc::strong_count(&self.in_use) > 1 {
+            if Instant::now() > deadline {
+                return Err(fail(format!(
+                    "still in use by openraft's tasks {CLOSE_TIMEOUT:?} after the shutdown"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
     }
 }
 
 /// Opens (or creates) the store in `dir` and loads the state machine from the newest snapshot.
 /// `history` bounds the checkpoints the state machine keeps.
-pub(crate) fn open(dir: &Path, history: usize) -> Result<Opened, RaftError> {
+///
+/// sled locks its files while open. The lock of a store closed in this process can outlive the
+/// close by a moment (sled's I/O threads let go last), so a locked store is retried for
+/// [`LOCK_WAIT`] before the lock counts as another process's.
+pub(crate) async fn open(dir: &Path, history: usize) -> Result<Opened, RaftError> {
     let fail = |e: &dyn std::fmt::Display| RaftError::Storage {
         path: dir.to_path_buf(),
         message: e.to_string(),
     };
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(CACHE_CAPACITY)
-        .mode(sled::Mode::LowSpace)
-        .open()
-        .map_err(|e| fail(&e))?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    let db = loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_CAPACITY)
+            .mode(sled::Mode::LowSpace)
+            .open();
+        // sled reports its lock as an `Other` I/O error with this text.
+        let locked = |e: &sled::Error| e.to_string().contains("could not acquire lock");
+        match opened {
+            Err(e) if locked(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) if locked(&e) => {
+                return Err(fail(&format!(
+                    "{e}: another process has this store open (is this node running twice?)"
+                )));
+            }
+            other => break other.map_err(|e| fail(&e))?,
+        }
+    };
     let logs = db.open_tree("logs").map_err(|e| fail(&e))?;
     let meta = db.open_tree("meta").map_err(|e| fail(&e))?;
     let sm = db.open_tree("sm").map_err(|e| fail(&e))?;
@@ -100,18 +210,25 @@ pub(crate) fn open(dir: &Path, history: usize) -> Result<Opened, RaftError> {
             decode_value(&stored.data).map_err(|e| fail(&e))?
         }
     };
+    // The id is in the snapshot once one covers the first membership, and under its own key
+    // from the moment it was first known; either tells.
     let cluster_id = Arc::new(OnceLock::new());
     if let Some(bytes) = sm.get(CLUSTER_ID).map_err(|e| fail(&e))? {
         let id: String = decode_value(&bytes).map_err(|e| fail(&e))?;
-        state.cluster_id.get_or_insert_with(|| id.clone());
-        let _ = cluster_id.set(id);
+        state.cluster_id.get_or_insert(id);
     }
+    if let Some(id) = &state.cluster_id {
+        let _ = cluster_id.set(id.clone());
+    }
+    let db = Arc::new(Durable::open(db, dir).map_err(|e| fail(&e))?);
     let state = Arc::new(RwLock::new(state));
+    let in_use = Arc::new(());
     Ok(Opened {
         log: LogStore {
             db: db.clone(),
             logs,
             meta,
+            _in_use: in_use.clone(),
         },
         sm: StateMachineStore {
             db: db.clone(),
@@ -120,12 +237,14 @@ pub(crate) fn open(dir: &Path, history: usize) -> Result<Opened, RaftError> {
             history,
             cluster_id: cluster_id.clone(),
             path: dir.to_path_buf(),
+            _in_use: in_use.clone(),
         },
         state,
         cluster_id,
         handle: StoreHandle {
-            db,
+            db: Mutex::new(Some(db)),
             path: dir.to_path_buf(),
+            in_use,
         },
     })
 }
@@ -145,9 +264,10 @@ fn write_err(subject: ErrorSubject<u64>, e: impl std::error::Error + 'static) ->
 /// openraft's log store: the Raft log, the vote, the committed and last purged log ids.
 #[derive(Clone, Debug)]
 pub(crate) struct LogStore {
-    db: sled::Db,
+    db: Arc<Durable>,
     logs: sled::Tree,
     meta: sled::Tree,
+    _in_use: Arc<()>,
 }
 
 impl LogStore {
@@ -169,11 +289,7 @@ impl LogStore {
     }
 
     async fn flush(&self, subject: ErrorSubject<u64>) -> StorageResult<()> {
-        self.db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(|e| write_err(subject, e))
+        self.db.flush().await.map_err(|e| write_err(subject, e))
     }
 }
 
@@ -318,14 +434,15 @@ struct StoredSnapshot {
 
 /// openraft's state machine: the [`ClusterState`] in memory (shared with the node, which reads
 /// it), its snapshots in sled.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct StateMachineStore {
-    db: sled::Db,
+    db: Arc<Durable>,
     tree: sled::Tree,
     state: Arc<RwLock<ClusterState>>,
     history: usize,
     cluster_id: Arc<OnceLock<String>>,
     path: PathBuf,
+    _in_use: Arc<()>,
 }
 
 impl StateMachineStore {
@@ -345,7 +462,7 @@ impl StateMachineStore {
             .insert(CLUSTER_ID, encode_value(&id))
             .map_err(|e| write_err(ErrorSubject::StateMachine, e))?;
         self.db
-            .flush_async()
+            .flush()
             .await
             .map_err(|e| write_err(ErrorSubject::StateMachine, e))?;
         tracing::info!(cluster_id = %id, path = %self.path.display(), "cluster id recorded");
@@ -413,14 +530,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
             state: self.read_state().clone(),
-            sm: StateMachineStore {
-                db: self.db.clone(),
-                tree: self.tree.clone(),
-                state: self.state.clone(),
-                history: self.history,
-                cluster_id: self.cluster_id.clone(),
-                path: self.path.clone(),
-            },
+            sm: self.clone(),
         }
     }
 
@@ -453,7 +563,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         // The snapshot is durable before the state it replaces is dropped: openraft may purge
         // the log up to it right after.
         self.db
-            .flush_async()
+            .flush()
             .await
             .map_err(|e| StorageIOError::write_snapshot(signature, AnyError::new(&e)))?;
         let new_cluster_id = state.cluster_id.clone();
@@ -504,7 +614,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             data: data.clone(),
         })?;
         // Durable before openraft learns of it: it purges the log up to the snapshot next.
-        self.sm.db.flush_async().await.map_err(|e| {
+        self.sm.db.flush().await.map_err(|e| {
             StorageIOError::write_snapshot(Some(meta.signature()), AnyError::new(&e))
         })?;
         tracing::debug!(last_log_id = ?meta.last_log_id, bytes = data.len(), "snapshot built");
@@ -532,6 +642,7 @@ mod tests {
         async fn build(&self) -> StorageResult<(TempDir, LogStore, StateMachineStore)> {
             let dir = TempDir::new().expect("a temp dir");
             let opened = open(&dir.path().join("raft"), DEFAULT_HISTORY)
+                .await
                 .unwrap_or_else(|e| panic!("opening a fresh store: {e}"));
             Ok((dir, opened.log, opened.sm))
         }
@@ -567,7 +678,7 @@ mod tests {
     #[tokio::test]
     async fn snapshot_round_trips_into_another_store_and_survives_a_restart() {
         let dir = TempDir::new().unwrap();
-        let mut leader = open(&dir.path().join("a"), DEFAULT_HISTORY).unwrap();
+        let mut leader = open(&dir.path().join("a"), DEFAULT_HISTORY).await.unwrap();
         let mut entries = vec![membership_entry(0)];
         entries.extend((1..=5).map(|i| commit_entry(i, 1, i)));
         let responses = leader.sm.apply(entries).await.unwrap();
@@ -587,7 +698,7 @@ mod tests {
 
         let follower_dir = dir.path().join("b");
         {
-            let mut follower = open(&follower_dir, 3).unwrap();
+            let mut follower = open(&follower_dir, 3).await.unwrap();
             let mut receiving = follower.sm.begin_receiving_snapshot().await.unwrap();
             *receiving = *current.snapshot;
             follower
@@ -603,7 +714,7 @@ mod tests {
             assert!(state.cluster_id.is_some());
         }
         // A restart loads the installed snapshot and the cluster id.
-        let reopened = open(&follower_dir, 3).unwrap();
+        let reopened = open(&follower_dir, 3).await.unwrap();
         let state = reopened.state.read().unwrap().clone();
         assert_eq!(state.last_id(), CheckpointId(5));
         assert_eq!(
@@ -613,9 +724,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_store_open_elsewhere_is_refused_by_name() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("raft");
+        let _held = open(&path, DEFAULT_HISTORY).await.unwrap();
+        let Err(e) = open(&path, DEFAULT_HISTORY).await else {
+            panic!("a second open of a store in use must fail");
+        };
+        let e = e.to_string();
+        assert!(e.contains("another process has this store open"), "{e}");
+        assert!(e.contains(&path.display().to_string()), "{e}");
+    }
+
+    #[tokio::test]
     async fn install_refuses_a_snapshot_whose_data_disagrees_with_its_meta() {
         let dir = TempDir::new().unwrap();
-        let mut a = open(&dir.path().join("a"), DEFAULT_HISTORY).unwrap();
+        let mut a = open(&dir.path().join("a"), DEFAULT_HISTORY).await.unwrap();
         a.sm.apply([membership_entry(0), commit_entry(1, 1, 1)])
             .await
             .unwrap();
@@ -627,7 +751,7 @@ mod tests {
                 .unwrap();
         let mut meta = snap.meta.clone();
         meta.last_log_id = Some(log_id(1, 1, 7));
-        let mut b = open(&dir.path().join("b"), DEFAULT_HISTORY).unwrap();
+        let mut b = open(&dir.path().join("b"), DEFAULT_HISTORY).await.unwrap();
         assert!(b.sm.install_snapshot(&meta, snap.snapshot).await.is_err());
         assert_eq!(b.state.read().unwrap().last_applied, None);
     }
@@ -637,7 +761,7 @@ mod tests {
         let dir = TempDir::new().unwrap();
         let path = dir.path().join("raft");
         {
-            let mut opened = open(&path, DEFAULT_HISTORY).unwrap();
+            let mut opened = open(&path, DEFAULT_HISTORY).await.unwrap();
             let log = &mut opened.log;
             // `append` needs openraft's flush callback, which only openraft can make (the suite
             // covers it); write the entries the way `append` does.
@@ -649,7 +773,7 @@ mod tests {
             log.purge(log_id(1, 1, 3)).await.unwrap();
             log.save_vote(&Vote::new(4, 2)).await.unwrap();
         }
-        let mut opened = open(&path, DEFAULT_HISTORY).unwrap();
+        let mut opened = open(&path, DEFAULT_HISTORY).await.unwrap();
         let log = &mut opened.log;
         let state = log.get_log_state().await.unwrap();
         assert_eq!(state.last_purged_log_id, Some(log_id(1, 1, 3)));

@@ -17,6 +17,8 @@ mod auth;
 pub(crate) mod client;
 mod faults;
 pub(crate) mod server;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
