@@ -176,6 +176,9 @@ pub enum PipelineError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The output root or the state dir is locked by another process.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
     #[error("the miner thread stopped unexpectedly")]
     MinerLost,
     #[error("giving up after {attempts} attempts at SCN {scn}: {last}")]

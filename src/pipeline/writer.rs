@@ -353,7 +353,7 @@ impl<'p> Writer<'p> {
             return Err(PipelineError::Aborted);
         }
         let files = self.sink.prepare()?;
-        failpoint::hit("after-prepare");
+        failpoint::hit("after-prepare", &self.stop);
         let checkpoint = Checkpoint {
             id: self.next_id,
             term: self.term,
@@ -367,7 +367,7 @@ impl<'p> Writer<'p> {
             return Err(PipelineError::Aborted);
         }
         store.commit(&checkpoint)?;
-        failpoint::hit("after-commit");
+        failpoint::hit("after-commit", &self.stop);
         self.next_id = self.next_id.next();
         self.checkpoints += 1;
         let p = self.progress;
