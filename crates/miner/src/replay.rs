@@ -545,18 +545,39 @@ impl LogSource for ReplaySource {
         end_scn: Scn,
         out: &mut Vec<RedoRow>,
     ) -> Result<(), SourceError> {
+        self.fetch_capped(read_scn, end_scn, out, usize::MAX)
+            .map(|_| ())
+    }
+
+    /// Stops before the first row of a new SCN position once `max_rows` rows are appended (the
+    /// row is kept for the next window), so one read never holds more than about `max_rows`
+    /// rows whatever the window's span.
+    fn fetch_capped(
+        &mut self,
+        read_scn: Scn,
+        end_scn: Scn,
+        out: &mut Vec<RedoRow>,
+        max_rows: usize,
+    ) -> Result<Scn, SourceError> {
         let skip_through = read_scn.max(self.resume);
+        let before = out.len();
+        let mut last_at = read_scn;
         while let Some((at, row)) = self.next_row()? {
-            if at > end_scn {
+            let full = out.len() > before && out.len() - before >= max_rows && at > last_at;
+            if at > end_scn || full {
                 self.peeked = Some((at, row));
+                if full {
+                    return Ok(last_at);
+                }
                 break;
             }
             self.consumed = self.consumed.max(at);
             if at > skip_through {
                 out.push(row);
+                last_at = at;
             }
         }
-        Ok(())
+        Ok(end_scn)
     }
 
     fn table_schema(
