@@ -475,3 +475,27 @@ fn a_window_over_a_whole_export_is_read_in_bounded_pieces_with_checkpoints() {
     assert_eq!(data_rows(&outputs["HR.T"]), 10_000);
     assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
 }
+
+/// The case: an export whose COMMITs go back in SCN, replayed in two parts. Before, the
+/// resumed run skipped the late transaction as written (`lost`, exit 0); now the export is
+/// refused with both lines named, and nothing of it is lost silently.
+#[test]
+fn an_export_with_commits_out_of_scn_order_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "10,0A00000000000001,6,,,,set transaction read write;",
+        "11,0A00000000000001,1,HR,T,AAA,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\") values ('1');\"",
+        "20,0A00000000000001,7,,,,commit;",
+        "12,0A00000000000002,6,,,,set transaction read write;",
+        "13,0A00000000000002,1,HR,T,AAB,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\") values ('2');\"",
+        "15,0A00000000000002,7,,,,commit;",
+    ];
+    let contents = write_export(dir.path(), &rows);
+    let out = dir.path().join("out");
+    let err = replay(&config(&out), &contents, None)
+        .unwrap_err()
+        .to_string();
+    for w in ["bad.csv:7", "SCN 15", "SCN 20", "line 4"] {
+        assert!(err.contains(w), "{w:?} missing from: {err}");
+    }
+}

@@ -61,6 +61,9 @@ pub struct ReplaySource {
     last_scn: Scn,
     /// Records whose SCN is lower than an earlier record's.
     out_of_order: u64,
+    /// Per redo thread, the commit SCN and line of the last COMMIT read: a COMMIT below it
+    /// is refused (see [`ReplaySource::check_commit_order`]).
+    last_commit: HashMap<ThreadId, (Scn, u64)>,
     /// Highest SCN of a row taken out of the stream (returned or skipped), not counting `peeked`.
     consumed: Scn,
     /// Rows with SCN <= this are skipped.
@@ -406,6 +409,7 @@ impl ReplaySource {
             max_scn: Scn::ZERO,
             last_scn: Scn::ZERO,
             out_of_order: 0,
+            last_commit: HashMap::new(),
             consumed: Scn::ZERO,
             resume: Scn::ZERO,
             owners: NameCache::default(),
@@ -432,6 +436,7 @@ impl ReplaySource {
         self.peeked = None;
         self.eof = false;
         self.last_scn = Scn::ZERO;
+        self.last_commit.clear();
         self.consumed = Scn::ZERO;
         Ok(())
     }
@@ -473,9 +478,39 @@ impl ReplaySource {
                 );
             }
         }
+        self.check_commit_order(&row)?;
         self.last_scn = self.last_scn.max(row.scn);
         self.max_scn = self.max_scn.max(row.scn);
         Ok(Some((self.last_scn, row)))
+    }
+
+    /// Refuses a COMMIT whose commit SCN is below an earlier COMMIT's on the same redo thread.
+    /// The restart rule skips every commit below the checkpoint's commit mark as written
+    /// already, so resuming such an export would silently lose the late one; rows other than
+    /// COMMITs out of SCN order are safe (kept in file order, with a warning).
+    fn check_commit_order(&mut self, row: &RedoRow) -> Result<(), SourceError> {
+        if row.op != OpCode::COMMIT {
+            return Ok(());
+        }
+        let commit_scn = row.commit_scn.unwrap_or(row.scn);
+        let last = self
+            .last_commit
+            .entry(row.thread)
+            .or_insert((commit_scn, row.line));
+        if commit_scn < last.0 {
+            return Err(malformed(
+                &self.path,
+                row.line,
+                format!(
+                    "COMMIT of XID {} at SCN {commit_scn} comes after the COMMIT at SCN {} on \
+                     line {} (redo thread {}): commits must be in SCN order, as LogMiner returns \
+                     them (export with ORDER BY SCN, or without it: LogMiner's own order)",
+                    row.xid, last.0, last.1, row.thread
+                ),
+            ));
+        }
+        *last = (commit_scn, row.line);
+        Ok(())
     }
 
     fn parse_record(&mut self, line: u64) -> Result<RedoRow, SourceError> {

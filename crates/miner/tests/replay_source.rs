@@ -382,3 +382,26 @@ fn text_that_is_not_utf8_names_the_line_and_the_column() {
         }
     }
 }
+
+/// A COMMIT below an earlier COMMIT of its redo thread would be skipped as "written before"
+/// when a resumed run's checkpoint lies between them: such an export is refused, naming both
+/// lines. Other threads' commits and non-COMMIT rows out of SCN order are fine.
+#[test]
+fn commits_going_back_in_scn_are_refused_naming_both_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        &dir,
+        "c.csv",
+        "SCN,OPERATION_CODE,XID,SQL_REDO,THREAD#\n\
+         10,6,0A,\"a\",1\n11,7,0A,\"commit\",1\n9,7,0C,\"commit\",2\n\
+         20,6,0B,\"b\",1\n21,7,0B,\"commit\",1\n15,7,0D,\"commit\",1\n",
+    );
+    let mut src = ReplaySource::open(&p, None).unwrap();
+    src.start_session(Scn(0)).unwrap();
+    let mut out = Vec::new();
+    let err = src.fetch(Scn(0), Scn(100), &mut out).unwrap_err();
+    let message = err.to_string();
+    for w in ["c.csv:7", "SCN 15", "SCN 21", "line 6", "0D"] {
+        assert!(message.contains(w), "{message:?} lacks {w:?}");
+    }
+}
