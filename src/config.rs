@@ -377,6 +377,38 @@ mod tests {
         );
     }
 
+    /// One duration syntax in every section: a unit is required, out-of-range values are
+    /// errors naming the key (never a panic).
+    #[test]
+    fn durations_share_one_syntax_and_never_panic() {
+        for text in [
+            "[checkpoint]\ninterval = \"99999999999999999999d\"\n",
+            "[checkpoint]\ninterval = \"99999999999999999999s\"\n",
+            "[mining]\ntransaction_retention = \"18446744073709551615s\"\n",
+            "[mining]\nsleep_max = \"600\"\n",
+            "[mining]\nsleep_max = 600\n",
+        ] {
+            let err = toml::from_str::<Config>(text).unwrap_err().to_string();
+            assert!(err.contains("invalid duration"), "{text}: {err}");
+            let key = text.lines().nth(1).unwrap().split(' ').next().unwrap();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        let c: Config = toml::from_str("[checkpoint]\ninterval = \"1h 30m\"\n").unwrap();
+        assert_eq!(c.checkpoint.interval, Duration::from_secs(5400));
+    }
+
+    #[cfg(feature = "oracle")]
+    #[test]
+    fn the_oracle_section_takes_the_same_durations() {
+        for value in ["\"600\"", "600", "\"99999999999999999999d\""] {
+            let text = format!("[source.oracle]\ncall_timeout = {value}\n");
+            let err = toml::from_str::<Config>(&text).unwrap_err().to_string();
+            assert!(err.contains("invalid duration"), "{text}: {err}");
+        }
+        let c: Config = toml::from_str("[source.oracle]\ncall_timeout = \"1.5s\"\n").unwrap();
+        assert_eq!(c.source.oracle.call_timeout, Duration::from_millis(1500));
+    }
+
     #[test]
     fn invalid_relations_are_refused() {
         let c: Config = toml::from_str("[mining]\nbatch_rows_min = 5000\n").unwrap();

@@ -213,3 +213,27 @@ fn bench_on_the_simulated_oracle_reports_and_writes_verified_output() {
         assert_verifies(&out);
     }
 }
+
+/// A duration out of range on the command line is a usage error (exit 2) naming the flag, not
+/// a panic (exit 101).
+#[test]
+fn an_out_of_range_duration_flag_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = redoflow()
+        .args([
+            "replay",
+            "--contents",
+            &example("logmnr_contents.csv"),
+            "--checkpoint-interval",
+            "99999999999999999999s",
+            "--out",
+        ])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--checkpoint-interval"), "{stderr}");
+    assert!(stderr.contains("invalid duration"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
