@@ -263,6 +263,18 @@ fn print_summary(summary: &redoflow::Summary, cfg: &Config) {
         summary.skipped_already_written
     );
     println!("  rejected             {:>12}", summary.rejected);
+    if summary.unknown_operations > 0 {
+        println!(
+            "  unknown operations   {:>12}  (OPERATION_CODE not known: not written, see the warnings)",
+            summary.unknown_operations
+        );
+    }
+    if summary.ignored_operations > 0 {
+        println!(
+            "  ignored operations   {:>12}  (LOB and SELECT FOR UPDATE rows)",
+            summary.ignored_operations
+        );
+    }
     if summary.spilled_transactions > 0 {
         println!(
             "  spilled to disk      {:>12}  (transactions larger than mining.transaction_memory)",

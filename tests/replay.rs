@@ -499,3 +499,49 @@ fn an_export_with_commits_out_of_scn_order_is_refused() {
         assert!(err.contains(w), "{w:?} missing from: {err}");
     }
 }
+
+/// The case: a committed INSERT whose OPERATION_CODE was changed to 99. It used to
+/// vanish (exit 0, no warning); now it stops the run naming SCN, XID, table and line, or with
+/// dead-letter goes to `_rejected/` and is counted.
+#[test]
+fn a_committed_row_with_an_unknown_operation_code_is_never_dropped_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "10,0A00000000000001,6,,,,set transaction read write;",
+        "11,0A00000000000001,1,HR,T,AAA,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\") values ('1');\"",
+        "12,0A00000000000001,99,HR,T,AAB,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\") values ('2');\"",
+        "13,0A00000000000001,7,,,,commit;",
+    ];
+    let contents = write_export(dir.path(), &rows);
+    let out = dir.path().join("stop");
+    let err = replay(&config(&out), &contents, None)
+        .unwrap_err()
+        .to_string();
+    for w in [
+        "OPERATION_CODE 99",
+        "SCN 12",
+        "0A00000000000001",
+        "HR.T",
+        "line 4",
+    ] {
+        assert!(err.contains(w), "{w:?} missing from: {err}");
+    }
+
+    let out = dir.path().join("dead-letter");
+    let mut cfg = config(&out);
+    cfg.output.on_parse_error = OnParseError::DeadLetter;
+    let summary = replay(&cfg, &contents, None).unwrap();
+    assert_eq!(summary.unknown_operations, 1, "{summary:?}");
+    assert_eq!(summary.rejected, 1, "{summary:?}");
+    assert_eq!(data_rows(&table_outputs(&out)["HR.T"]), 1);
+    let rejected: Vec<_> = fs::read_dir(out.join("_rejected"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let text = fs::read_to_string(&rejected[0]).unwrap();
+    assert!(
+        text.contains("OPERATION_CODE 99") && text.contains("values ('2')"),
+        "{text}"
+    );
+    assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
+}

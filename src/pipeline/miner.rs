@@ -40,6 +40,8 @@ pub(super) struct Mined {
     pub(super) expired: u64,
     pub(super) skipped: u64,
     pub(super) rolled_back: u64,
+    pub(super) unknown_operations: u64,
+    pub(super) ignored_operations: u64,
     pub(super) open_at_end: u64,
 }
 
@@ -158,6 +160,8 @@ impl<'a, S: LogSource> Miner<'a, S> {
             expired: stats.expired_reported,
             skipped: stats.skipped_already_written,
             rolled_back: stats.rolled_back,
+            unknown_operations: stats.unknown_operations,
+            ignored_operations: stats.ignored,
             open_at_end: self.buffer.open_transactions() as u64,
         })
     }

@@ -145,6 +145,11 @@ pub struct Summary {
     pub rejected: u64,
     pub skipped_already_written: u64,
     pub rolled_back: u64,
+    /// Rows with an OPERATION_CODE the engine does not know (each one warned about; those of
+    /// committed transactions on a table are also stopped at or dead-lettered).
+    pub unknown_operations: u64,
+    /// LOB and SELECT FOR UPDATE rows, which carry nothing the CSV output holds.
+    pub ignored_operations: u64,
     pub open_at_end: u64,
     /// Committed transactions whose changes had spilled to disk.
     pub spilled_transactions: u64,
@@ -171,6 +176,16 @@ pub enum PipelineError {
         position: usize,
         kind: String,
         snippet: String,
+    },
+    #[error("unknown OPERATION_CODE {code} at SCN {scn}, XID {xid}, table {table}{line}, in a committed transaction: the row may carry data the engine cannot write (output.on_parse_error = \"dead-letter\" writes it to _rejected/ and goes on)\n  {sql_redo}")]
+    UnknownOperation {
+        code: u16,
+        scn: Scn,
+        xid: Xid,
+        table: String,
+        line: LineRef,
+        /// The start of its SQL_REDO.
+        sql_redo: String,
     },
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -273,6 +288,8 @@ pub fn run_pipeline<S: LogSource>(
         rejected: progress.rejected.load(Ordering::Relaxed),
         skipped_already_written: mined.skipped,
         rolled_back: mined.rolled_back,
+        unknown_operations: mined.unknown_operations,
+        ignored_operations: mined.ignored_operations,
         open_at_end: mined.open_at_end,
         spilled_transactions: mined.spilled,
         expired_reported: mined.expired,

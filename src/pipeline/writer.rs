@@ -177,6 +177,10 @@ impl<'p> Writer<'p> {
                     self.on_ddl(owner, table, &change.sql_redo, change.scn);
                     continue;
                 }
+                ChangeOp::Unknown(code) => {
+                    self.unknown_operation(txn, change, code)?;
+                    continue;
+                }
             };
             let meta = RowMeta {
                 op,
@@ -340,6 +344,44 @@ impl<'p> Writer<'p> {
         }
     }
 
+    /// A committed row on a table with an OPERATION_CODE the engine does not know: it may
+    /// carry data, so it is handled like a SQL_REDO that cannot be parsed (stop, or dead-letter
+    /// and count), never dropped.
+    fn unknown_operation(
+        &mut self,
+        txn: &CommittedTxn,
+        change: &Change,
+        code: u16,
+    ) -> Result<(), PipelineError> {
+        let (owner, table) = table_names(change);
+        let table = format!("{owner}.{table}");
+        match self.opts.on_parse_error {
+            OnParseError::Stop => Err(PipelineError::UnknownOperation {
+                code,
+                scn: change.scn,
+                xid: txn.xid,
+                table,
+                line: LineRef(change.line),
+                sql_redo: clip(&change.sql_redo, SNIPPET_CHARS),
+            }),
+            OnParseError::DeadLetter => {
+                let message = format!("unknown OPERATION_CODE {code}");
+                tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, line = change.line, code,
+                    "row with an unknown OPERATION_CODE rejected");
+                self.sink.write_rejected(&RejectedRow {
+                    scn: change.scn,
+                    xid: txn.xid,
+                    table: &table,
+                    line: change.line,
+                    error: &message,
+                    sql_redo: &change.sql_redo,
+                })?;
+                self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
     /// The two-phase checkpoint: make the files durable, commit the checkpoint listing them,
     /// then give them their final names. An abort between the steps stops before the next one:
     /// whatever was committed is finished by the next leader's (or run's) recovery.
@@ -388,6 +430,20 @@ impl<'p> Writer<'p> {
     }
 }
 
+/// How much of a value an error message quotes: a statement can be megabytes long.
+pub(crate) const SNIPPET_CHARS: usize = 80;
+
+/// The start of `text`, at most `max` bytes (cut at a character boundary, `...` appended when
+/// cut), on one line.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let more = if end < text.len() { "..." } else { "" };
+    format!("{}{more}", text[..end].replace(['\n', '\r'], " "))
+}
+
 /// Up to 40 characters either side of `pos`, on one line, with a marker at the position.
 fn snippet(sql: &str, pos: usize) -> String {
     let pos = pos.min(sql.len());
@@ -431,5 +487,16 @@ mod tests {
         assert!(s.contains(">>>"), "{s}");
         assert!(!s.contains('\n'));
         assert_eq!(snippet("é", 1), ">>>é");
+    }
+
+    #[test]
+    fn clip_keeps_the_start_on_one_line() {
+        assert_eq!(clip("abc", 10), "abc");
+        assert_eq!(clip("a\nbcdef", 3), "a b...");
+        assert_eq!(clip("ééé", 3), "é...");
+        assert_eq!(
+            clip(&"x".repeat(1 << 20), SNIPPET_CHARS).len(),
+            SNIPPET_CHARS + 3
+        );
     }
 }
