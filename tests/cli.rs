@@ -237,3 +237,25 @@ fn an_out_of_range_duration_flag_is_a_usage_error() {
     assert!(stderr.contains("invalid duration"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// An I/O error names its cause once (it used to print `Not a directory (os error 20)` twice).
+#[test]
+fn an_io_error_prints_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    fs::write(&file, "not a directory").unwrap();
+    let run = redoflow()
+        .args([
+            "replay",
+            "--contents",
+            &example("logmnr_contents.csv"),
+            "--out",
+        ])
+        .arg(file.join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("os error 20").count(), 1, "{stderr}");
+    assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+}

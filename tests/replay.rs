@@ -261,6 +261,10 @@ fn dead_letter_mode_commits_rejected_rows_and_goes_on() {
     cfg.output.on_parse_error = OnParseError::DeadLetter;
     let summary = replay(&cfg, &contents, None).unwrap();
     assert_eq!(summary.rejected, 1);
+    assert_eq!(
+        summary.changes_written, 1,
+        "the rejected row is not written"
+    );
     let outputs = table_outputs(&out);
     assert_eq!(data_rows(&outputs["HR.T"]), 1);
     let rejected: Vec<_> = fs::read_dir(out.join("_rejected"))
@@ -333,7 +337,7 @@ fn schema_switches_new_columns_and_ddl_put_every_row_in_its_table() {
     .unwrap();
     let out = dir.path().join("out");
     let summary = replay(&config(&out), &contents, Some(&columns)).unwrap();
-    assert_eq!(summary.changes_written, 8, "seven rows and the DDL");
+    assert_eq!(summary.changes_written, 7, "seven rows (a DDL is not a row)");
     let files = common::table_files(&out);
     // Each file's header columns after the metadata, and its rows' user fields.
     let read = |table: &str| -> Vec<(String, Vec<String>)> {
@@ -544,4 +548,25 @@ fn a_committed_row_with_an_unknown_operation_code_is_never_dropped_silently() {
         "{text}"
     );
     assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
+}
+
+/// The state dir deleted under a finished output: the error says what happened and what to do.
+#[test]
+fn a_lost_state_dir_is_named_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let contents = example("logmnr_contents.csv");
+    let columns = example("all_tab_columns.csv");
+    replay(&cfg, &contents, Some(&columns)).unwrap();
+    fs::remove_dir_all(dir.path().join("_state")).unwrap();
+    let err = replay(&cfg, &contents, Some(&columns))
+        .unwrap_err()
+        .to_string();
+    for w in [
+        "state was lost",
+        "Restore the state dir",
+        "empty output directory",
+    ] {
+        assert!(err.contains(w), "{w:?} missing from: {err}");
+    }
 }

@@ -129,12 +129,16 @@ impl<'p> Writer<'p> {
                 let (mut written, mut changes) = (0u64, 0u64);
                 let mut result = Ok(());
                 for txn in &txns {
-                    result = self.write_txn(txn);
-                    if result.is_err() {
-                        break;
+                    match self.write_txn(txn) {
+                        Ok(rows) => {
+                            written += 1;
+                            changes += rows;
+                        }
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
                     }
-                    written += 1;
-                    changes += txn.change_count() as u64;
                 }
                 self.progress
                     .transactions
@@ -155,7 +159,10 @@ impl<'p> Writer<'p> {
         Ok(())
     }
 
-    fn write_txn(&mut self, txn: &CommittedTxn) -> Result<(), PipelineError> {
+    /// Writes a committed transaction; returns the rows written (DDL, rejected rows and
+    /// unknown operations are not rows of the output).
+    fn write_txn(&mut self, txn: &CommittedTxn) -> Result<u64, PipelineError> {
+        let mut rows = 0u64;
         // Read the first byte of each statement up front: the loads miss the nearest caches
         // (the text was generated a while ago) and, issued together, they overlap instead of
         // stalling one parse each.
@@ -217,6 +224,7 @@ impl<'p> Writer<'p> {
                 .write_statement(&schema, &meta, &change.sql_redo)?
             {
                 self.last_schema = Some(schema);
+                rows += 1;
                 continue;
             }
             // Parsed straight into the row image, in the schema's column order.
@@ -226,6 +234,7 @@ impl<'p> Writer<'p> {
                         self.sink.write_row(&schema, &meta, &row.values)?;
                         row.recycle(&mut self.row_buffers);
                         self.last_schema = Some(schema);
+                        rows += 1;
                         break;
                     }
                     Err(RowError::UnknownColumn(UnknownColumn(name))) => {
@@ -245,7 +254,7 @@ impl<'p> Writer<'p> {
                 }
             }
         }
-        Ok(())
+        Ok(rows)
     }
 
     /// The table's schema, if the source knows the table.

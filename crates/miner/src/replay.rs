@@ -119,6 +119,17 @@ fn read_header(
             field
         };
         let name = String::from_utf8_lossy(field).trim().to_ascii_uppercase();
+        if let Some(first) = names.iter().position(|n| !name.is_empty() && *n == name) {
+            return Err(malformed(
+                path,
+                1,
+                format!(
+                    "header names column {name} twice (fields {} and {}): which one holds it?",
+                    first + 1,
+                    i + 1
+                ),
+            ));
+        }
         names.push(name);
     }
     let crlf = record

@@ -405,3 +405,28 @@ fn commits_going_back_in_scn_are_refused_naming_both_lines() {
         assert!(message.contains(w), "{message:?} lacks {w:?}");
     }
 }
+
+/// A header naming a column twice is refused: which field holds it is anyone's guess.
+#[test]
+fn a_duplicated_header_column_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        &dir,
+        "c.csv",
+        "SCN,OPERATION_CODE,XID,SQL_REDO,scn\n10,6,0A,\"a\",11\n",
+    );
+    let err = ReplaySource::open(&p, None).unwrap_err().to_string();
+    for w in ["c.csv:1", "SCN twice", "fields 1 and 5"] {
+        assert!(err.contains(w), "{err:?} lacks {w:?}");
+    }
+    let cols = write(
+        &dir,
+        "cols.csv",
+        "OWNER,TABLE_NAME,COLUMN_NAME,DATA_TYPE,COLUMN_ID,OWNER\nHR,T,A,NUMBER,1,HR\n",
+    );
+    let ok = write(&dir, "ok.csv", "SCN,OPERATION_CODE,XID,SQL_REDO\n");
+    let err = ReplaySource::open(&ok, Some(&cols))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("OWNER twice"), "{err}");
+}

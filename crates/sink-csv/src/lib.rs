@@ -137,7 +137,7 @@ pub enum SinkError {
         path: String,
         inprogress_path: String,
     },
-    #[error("checkpoint {checkpoint} is already finished ({path} exists); open the sink with a later id", path = path.display())]
+    #[error("checkpoint {checkpoint} is already finished in this output ({path} exists), but the checkpoint store's last checkpoint is older: the node's state was lost (its state dir deleted, or another one configured). Restore the state dir (checkpoint.state_dir, by default <output>/_state), or start over with an empty output directory", path = path.display())]
     CheckpointAlreadyFinished {
         checkpoint: CheckpointId,
         path: PathBuf,
