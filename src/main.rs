@@ -305,6 +305,12 @@ fn print_summary(summary: &redoflow::Summary, cfg: &Config) {
         "  open at end          {:>12}  (no COMMIT yet: the next run picks them up)",
         summary.open_at_end
     );
+    if !summary.derived_tables.is_empty() {
+        println!(
+            "  columns derived from redo (not in the columns definition): {}",
+            summary.derived_tables.join(", ")
+        );
+    }
     println!(
         "  checkpoints          {:>12}  (last: {})",
         summary.checkpoints,

@@ -337,7 +337,10 @@ fn schema_switches_new_columns_and_ddl_put_every_row_in_its_table() {
     .unwrap();
     let out = dir.path().join("out");
     let summary = replay(&config(&out), &contents, Some(&columns)).unwrap();
-    assert_eq!(summary.changes_written, 7, "seven rows (a DDL is not a row)");
+    assert_eq!(
+        summary.changes_written, 7,
+        "seven rows (a DDL is not a row)"
+    );
     let files = common::table_files(&out);
     // Each file's header columns after the metadata, and its rows' user fields.
     let read = |table: &str| -> Vec<(String, Vec<String>)> {
@@ -569,4 +572,55 @@ fn a_lost_state_dir_is_named_with_what_to_do() {
     ] {
         assert!(err.contains(w), "{w:?} missing from: {err}");
     }
+}
+
+/// A table in the columns file whose redo names a column the file lacks (and no DDL explains
+/// it) used to get the column appended last, out of COLUMN_ID order, with only a warning. Now
+/// it stops naming table, column, SCN, XID and line, or with dead-letter rejects that row. A
+/// table absent from the columns file keeps the order its statements give, and the summary
+/// lists it as derived from redo.
+#[test]
+fn a_column_missing_from_the_columns_file_is_an_error_not_a_reorder() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "10,0A00000000000001,6,,,,set transaction read write;",
+        "11,0A00000000000001,1,HR,T,AAA,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\",\"\"B\"\") values ('a1','b1');\"",
+        "12,0A00000000000001,1,HR,T,AAB,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\",\"\"C\"\",\"\"B\"\") values ('a2','c2','b2');\"",
+        "13,0A00000000000001,1,HR,U,AAC,\"update \"\"HR\"\".\"\"U\"\" set \"\"Y\"\" = '1' where \"\"X\"\" = '2';\"",
+        "14,0A00000000000001,7,,,,commit;",
+    ];
+    let contents = write_export(dir.path(), &rows);
+    let columns = dir.path().join("cols.csv");
+    fs::write(
+        &columns,
+        "OWNER,TABLE_NAME,COLUMN_NAME,DATA_TYPE,COLUMN_ID\nHR,T,A,VARCHAR2,1\nHR,T,B,VARCHAR2,2\n",
+    )
+    .unwrap();
+    let out = dir.path().join("stop");
+    let err = replay(&config(&out), &contents, Some(&columns))
+        .unwrap_err()
+        .to_string();
+    for w in [
+        "HR.T",
+        "column \"C\"",
+        "SCN 12",
+        "0A00000000000001",
+        "line 4",
+    ] {
+        assert!(err.contains(w), "{w:?} missing from: {err}");
+    }
+
+    let out = dir.path().join("dead-letter");
+    let mut cfg = config(&out);
+    cfg.output.on_parse_error = OnParseError::DeadLetter;
+    let summary = replay(&cfg, &contents, Some(&columns)).unwrap();
+    assert_eq!(summary.rejected, 1, "{summary:?}");
+    assert_eq!(summary.changes_written, 2, "{summary:?}");
+    assert_eq!(summary.derived_tables, vec!["HR.U".to_string()]);
+    let outputs = table_outputs(&out);
+    let t = &outputs["HR.T"];
+    assert!(t.lines().next().unwrap().ends_with(",A,B"), "{t}");
+    assert_eq!(data_rows(t), 1);
+    assert!(outputs["HR.U"].lines().next().unwrap().ends_with(",Y,X"));
+    assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
 }

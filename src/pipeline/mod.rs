@@ -151,6 +151,9 @@ pub struct Summary {
     /// LOB and SELECT FOR UPDATE rows, which carry nothing the CSV output holds.
     pub ignored_operations: u64,
     pub open_at_end: u64,
+    /// Tables the source had no definition of (absent from the columns file): their columns
+    /// were taken from their statements, in the order the first one named them.
+    pub derived_tables: Vec<String>,
     /// Committed transactions whose changes had spilled to disk.
     pub spilled_transactions: u64,
     /// Open transactions reported for exceeding the retention.
@@ -186,6 +189,14 @@ pub enum PipelineError {
         line: LineRef,
         /// The start of its SQL_REDO.
         sql_redo: String,
+    },
+    #[error("table {table} has no column {column:?} in its definition (the columns file, or the database's dictionary), but its redo at SCN {scn}, XID {xid}{line} names it and no DDL on the table came before: the definition is incomplete or out of date; export the table's columns again (output.on_parse_error = \"dead-letter\" writes such rows to _rejected/ and goes on)")]
+    ColumnMissing {
+        column: String,
+        scn: Scn,
+        xid: Xid,
+        table: String,
+        line: LineRef,
     },
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -291,6 +302,7 @@ pub fn run_pipeline<S: LogSource>(
         unknown_operations: mined.unknown_operations,
         ignored_operations: mined.ignored_operations,
         open_at_end: mined.open_at_end,
+        derived_tables: writer.derived.iter().map(|t| t.to_string()).collect(),
         spilled_transactions: mined.spilled,
         expired_reported: mined.expired,
         checkpoints: writer.checkpoints,

@@ -1,7 +1,7 @@
 //! The writer side: committed transactions into the CSV sink, and the two-phase checkpoint
 //! (prepare → commit in the store → finish) at each barrier from the miner.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -66,6 +66,12 @@ pub(super) struct Writer<'p> {
     /// The source's shared names of `last_schema`'s table: a change carrying the same
     /// allocations is of that table, found without comparing strings.
     last_names: Option<(Name, Name)>,
+    /// Tables the source has no definition of: their columns are derived from their
+    /// statements (listed in the run's summary).
+    pub(super) derived: BTreeSet<TableId>,
+    /// Tables with a definition from the source and a DDL since: a column their definition
+    /// lacks is taken as added by that DDL.
+    altered: HashSet<TableId>,
     pub(super) next_id: CheckpointId,
     pub(super) checkpoints: u64,
     pub(super) last_offset: Option<Offset>,
@@ -92,6 +98,8 @@ impl<'p> Writer<'p> {
             schemas: HashMap::new(),
             last_schema: None,
             last_names: None,
+            derived: BTreeSet::new(),
+            altered: HashSet::new(),
             next_id,
             checkpoints: 0,
             last_offset,
@@ -238,13 +246,21 @@ impl<'p> Writer<'p> {
                         break;
                     }
                     Err(RowError::UnknownColumn(UnknownColumn(name))) => {
-                        // A column the catalog does not know (added after the columns export
-                        // was taken, or a table missing from it): extend the table and roll
-                        // its file.
-                        tracing::warn!(table = %schema.id, column = name, scn = %change.scn, "column not in the table definition; adding it");
-                        let evolved = Arc::new(schema.with_added_column(name, "UNKNOWN"));
-                        self.set_schema(evolved.clone());
-                        schema = evolved;
+                        // A table whose columns are derived from its statements, or one altered
+                        // by a DDL since its definition was read, takes the new column at its
+                        // end (in a new file). Anywhere else the definition is incomplete: the
+                        // column's place is unknown, and guessing it would reorder the header.
+                        if self.derived.contains(&schema.id) || self.altered.contains(&schema.id) {
+                            tracing::warn!(table = %schema.id, column = name, scn = %change.scn, "column not in the table definition; adding it");
+                            let evolved = Arc::new(schema.with_added_column(name, "UNKNOWN"));
+                            self.set_schema(evolved.clone());
+                            schema = evolved;
+                            continue;
+                        }
+                        let column = name.to_string();
+                        self.last_schema = Some(schema);
+                        self.column_missing(txn, change, table_names(change), &column)?;
+                        break;
                     }
                     Err(RowError::Parse(e)) => {
                         self.last_schema = Some(schema);
@@ -294,6 +310,7 @@ impl<'p> Writer<'p> {
             }
         }
         let schema = TableSchema::from_names(TableId::new(owner, table), names, "UNKNOWN");
+        self.derived.insert(schema.id.clone());
         stmt.recycle(&mut self.parse_buffers);
         let schema = Arc::new(schema);
         self.set_schema(schema.clone());
@@ -314,6 +331,7 @@ impl<'p> Writer<'p> {
         if let Some(s) = self.schemas.get(owner).and_then(|t| t.get(table)) {
             let mut next = (**s).clone();
             next.version += 1;
+            self.altered.insert(next.id.clone());
             self.set_schema(Arc::new(next));
         }
     }
@@ -339,6 +357,42 @@ impl<'p> Writer<'p> {
             OnParseError::DeadLetter => {
                 let message = format!("{:?} at position {}", e.kind, e.pos);
                 tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, error = %message, "SQL_REDO rejected");
+                self.sink.write_rejected(&RejectedRow {
+                    scn: change.scn,
+                    xid: txn.xid,
+                    table: &table,
+                    line: change.line,
+                    error: &message,
+                    sql_redo: &change.sql_redo,
+                })?;
+                self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    /// A statement naming a column its table's definition (from the source: the columns file,
+    /// the dictionary) lacks, with no DDL to explain it: stop, or dead-letter the row.
+    fn column_missing(
+        &mut self,
+        txn: &CommittedTxn,
+        change: &Change,
+        (owner, table): (&str, &str),
+        column: &str,
+    ) -> Result<(), PipelineError> {
+        let table = format!("{owner}.{table}");
+        match self.opts.on_parse_error {
+            OnParseError::Stop => Err(PipelineError::ColumnMissing {
+                column: column.to_string(),
+                scn: change.scn,
+                xid: txn.xid,
+                table,
+                line: LineRef(change.line),
+            }),
+            OnParseError::DeadLetter => {
+                let message = format!("column {column:?} is not in the table's definition");
+                tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, column, line = change.line,
+                    "row naming a column the table's definition lacks rejected");
                 self.sink.write_rejected(&RejectedRow {
                     scn: change.scn,
                     xid: txn.xid,
