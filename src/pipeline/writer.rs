@@ -326,7 +326,7 @@ impl<'p> Writer<'p> {
     }
 
     fn on_ddl(&mut self, owner: &str, table: &str, sql: &str, scn: Scn) {
-        tracing::info!(owner, table, %scn, ddl = sql, "DDL");
+        tracing::info!(owner, table, %scn, ddl = %clip(sql, 1000), "DDL");
         // Roll the table's file: rows after a DDL never share a file with rows before it.
         if let Some(s) = self.schemas.get(owner).and_then(|t| t.get(table)) {
             let mut next = (**s).clone();

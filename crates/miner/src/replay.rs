@@ -229,14 +229,48 @@ struct Fields<'a> {
     crlf: bool,
 }
 
+/// Bytes quoted either side of the offending position when a value is too long to echo whole.
+const QUOTE_SIDE: usize = 40;
+
+/// A field's value for an error message: whole when short, else about [`QUOTE_SIDE`] bytes
+/// either side of `pos` (where the value goes wrong) and its length, so that one bad byte in a
+/// 50 MB SQL_REDO does not make a 50 MB message.
+fn quote(value: &[u8], pos: usize) -> String {
+    if value.len() <= 2 * QUOTE_SIDE {
+        return format!("{:?}", String::from_utf8_lossy(value));
+    }
+    let pos = pos.min(value.len());
+    let start = pos.saturating_sub(QUOTE_SIDE);
+    let end = pos.saturating_add(QUOTE_SIDE).min(value.len());
+    format!(
+        "{}{:?}{} ({} bytes; the part around byte {pos})",
+        if start > 0 { "..." } else { "" },
+        String::from_utf8_lossy(&value[start..end]),
+        if end < value.len() { "..." } else { "" },
+        value.len()
+    )
+}
+
+/// Where `bytes` stop being UTF-8 (0 if they are).
+fn utf8_error_at(bytes: &[u8]) -> usize {
+    std::str::from_utf8(bytes)
+        .err()
+        .map_or(0, |e| e.valid_up_to())
+}
+
 impl<'a> Fields<'a> {
     fn bad(&self, column: &str, value: &[u8], expected: &str) -> SourceError {
+        self.bad_at(column, value, 0, expected)
+    }
+
+    /// [`Fields::bad`] for a value that goes wrong at byte `pos`.
+    fn bad_at(&self, column: &str, value: &[u8], pos: usize, expected: &str) -> SourceError {
         malformed(
             self.path,
             self.line,
             format!(
-                "{column}: invalid value {:?}, expected {expected}",
-                String::from_utf8_lossy(value)
+                "{column}: invalid value {}, expected {expected}",
+                quote(value, pos)
             ),
         )
     }
@@ -256,7 +290,8 @@ impl<'a> Fields<'a> {
             return Ok("");
         };
         let bytes = self.raw(pos);
-        simdutf8::basic::from_utf8(bytes).map_err(|_| self.bad(column, bytes, "UTF-8 text"))
+        simdutf8::basic::from_utf8(bytes)
+            .map_err(|_| self.bad_at(column, bytes, utf8_error_at(bytes), "UTF-8 text"))
     }
 
     fn text(&self, pos: Option<usize>, column: &str) -> Result<String, SourceError> {
@@ -270,7 +305,7 @@ impl<'a> Fields<'a> {
         // SQL_REDO is most of a row's bytes: checked with SIMD.
         match simdutf8::basic::from_utf8(bytes) {
             Ok(s) => Ok(s.to_owned()),
-            Err(_) => Err(self.bad(column, bytes, "UTF-8 text")),
+            Err(_) => Err(self.bad_at(column, bytes, utf8_error_at(bytes), "UTF-8 text")),
         }
     }
 

@@ -430,3 +430,33 @@ fn a_duplicated_header_column_is_refused() {
         .to_string();
     assert!(err.contains("OWNER twice"), "{err}");
 }
+
+/// One bad byte in a huge SQL_REDO: the error names the file, line and column and quotes the
+/// part around the byte, not the whole value.
+#[test]
+fn a_bad_byte_in_a_huge_value_is_quoted_around_it_not_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.csv");
+    let mut text = b"SCN,OPERATION_CODE,XID,SQL_REDO\n10,1,0A,\"".to_vec();
+    text.extend(std::iter::repeat_n(b'x', 1 << 20));
+    text.extend(b"BAD\xFFBYTE");
+    text.extend(std::iter::repeat_n(b'y', 1 << 20));
+    text.extend(b"\"\n");
+    std::fs::write(&p, text).unwrap();
+    let mut src = ReplaySource::open(&p, None).unwrap();
+    src.start_session(Scn(0)).unwrap();
+    let err = src
+        .fetch(Scn(0), Scn(100), &mut Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.len() < 400, "{} bytes: {}", err.len(), &err[..400]);
+    for w in [
+        "c.csv:2",
+        "SQL_REDO",
+        "BAD\u{FFFD}BYTE",
+        "2097160 bytes",
+        "byte 1048579",
+    ] {
+        assert!(err.contains(w), "{err:?} lacks {w:?}");
+    }
+}
