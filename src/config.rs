@@ -39,6 +39,10 @@ pub struct SourceConfig {
     pub replay: ReplayConfig,
     #[cfg(feature = "oracle")]
     pub oracle: redoflow_miner::oracle::OracleConfig,
+    /// A build without the Oracle source still reads a config with `[source.oracle]` (the
+    /// example's, one shared with full builds); only `kind = "oracle"` is refused.
+    #[cfg(not(feature = "oracle"))]
+    pub oracle: toml::Table,
 }
 
 impl Default for SourceConfig {
@@ -52,7 +56,6 @@ impl Default for SourceConfig {
                 ..Default::default()
             },
             replay: ReplayConfig::default(),
-            #[cfg(feature = "oracle")]
             oracle: Default::default(),
         }
     }
@@ -98,8 +101,8 @@ impl Default for OutputConfig {
     fn default() -> Self {
         OutputConfig {
             dir: PathBuf::from("out"),
-            max_file_bytes: 128 << 20,
-            missing_marker: "__missing__".to_string(),
+            max_file_bytes: redoflow_sink_csv::SinkConfig::DEFAULT_MAX_FILE_BYTES,
+            missing_marker: redoflow_sink_csv::SinkConfig::DEFAULT_MISSING_MARKER.to_string(),
             fsync: true,
             on_parse_error: OnParseError::Stop,
         }
@@ -328,6 +331,32 @@ mod tests {
         assert_eq!(c.mining.writer_thread, WriterThread::Auto);
         assert_eq!(c.source.sim.catalog, redoflow_miner::SimCatalog::Mixed);
         assert_eq!(c.mining.transaction_memory, 64 << 20);
+    }
+
+    /// One default for the missing marker: the config's is the sink's.
+    #[test]
+    fn the_missing_marker_default_is_the_sinks() {
+        let c = Config::default();
+        let sink = redoflow_sink_csv::SinkConfig::new("out");
+        assert_eq!(c.output.missing_marker, sink.missing_marker);
+        assert_eq!(c.output.max_file_bytes, sink.max_file_bytes);
+    }
+
+    /// `[source.oracle]` parses in every build; a build without the Oracle source refuses
+    /// only `kind = "oracle"`.
+    #[test]
+    fn the_oracle_section_parses_in_every_build() {
+        let text = "[source.oracle]\nconnect_string = \"db:1521/ORCL\"\nuser = \"C##REDOFLOW\"\n";
+        let c: Config = toml::from_str(text).unwrap();
+        c.validate().unwrap();
+        let c: Config = toml::from_str(&format!("[source]\nkind = \"oracle\"\n{text}")).unwrap();
+        let result = c.validate();
+        if cfg!(feature = "oracle") {
+            result.unwrap();
+        } else {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("`oracle` feature"), "{err}");
+        }
     }
 
     #[test]

@@ -66,9 +66,10 @@ pub struct SinkConfig {
 
 impl SinkConfig {
     pub const DEFAULT_MAX_FILE_BYTES: u64 = 128 * 1024 * 1024;
-    pub const DEFAULT_MISSING_MARKER: &'static str = "__MISSING__";
+    /// The marker's default everywhere (the config's `output.missing_marker` included).
+    pub const DEFAULT_MISSING_MARKER: &'static str = "__missing__";
 
-    /// Defaults: 128 MiB files, `__MISSING__` marker, fsync on.
+    /// Defaults: 128 MiB files, `__missing__` marker, fsync on.
     pub fn new(root: impl Into<PathBuf>) -> SinkConfig {
         SinkConfig {
             root: root.into(),
