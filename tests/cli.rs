@@ -238,7 +238,8 @@ fn an_out_of_range_duration_flag_is_a_usage_error() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// An I/O error names its cause once (it used to print `Not a directory (os error 20)` twice).
+/// An I/O error names its path and its cause, the cause once (many errors carry their cause in
+/// their own message as well as in the error chain).
 #[test]
 fn an_io_error_prints_its_cause_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -483,9 +483,8 @@ fn a_window_over_a_whole_export_is_read_in_bounded_pieces_with_checkpoints() {
     assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
 }
 
-/// The case: an export whose COMMITs go back in SCN, replayed in two parts. Before, the
-/// resumed run skipped the late transaction as written (`lost`, exit 0); now the export is
-/// refused with both lines named, and nothing of it is lost silently.
+/// An export whose COMMITs go back in SCN: a run resumed from a checkpoint between the two
+/// would skip the late transaction as written. The export is refused with both lines named.
 #[test]
 fn an_export_with_commits_out_of_scn_order_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -507,9 +506,9 @@ fn an_export_with_commits_out_of_scn_order_is_refused() {
     }
 }
 
-/// The case: a committed INSERT whose OPERATION_CODE was changed to 99. It used to
-/// vanish (exit 0, no warning); now it stops the run naming SCN, XID, table and line, or with
-/// dead-letter goes to `_rejected/` and is counted.
+/// A committed INSERT whose OPERATION_CODE reads 99: the engine cannot know what it carries,
+/// so it stops the run naming SCN, XID, table and line, or with dead-letter goes to
+/// `_rejected/` and is counted; it is never dropped silently.
 #[test]
 fn a_committed_row_with_an_unknown_operation_code_is_never_dropped_silently() {
     let dir = tempfile::tempdir().unwrap();
@@ -575,10 +574,10 @@ fn a_lost_state_dir_is_named_with_what_to_do() {
 }
 
 /// A table in the columns file whose redo names a column the file lacks (and no DDL explains
-/// it) used to get the column appended last, out of COLUMN_ID order, with only a warning. Now
-/// it stops naming table, column, SCN, XID and line, or with dead-letter rejects that row. A
-/// table absent from the columns file keeps the order its statements give, and the summary
-/// lists it as derived from redo.
+/// it): the column's place in COLUMN_ID order is unknown, so the run stops naming table,
+/// column, SCN, XID and line, or with dead-letter rejects that row. A table absent from the
+/// columns file keeps the order its statements give, and the summary lists it as derived from
+/// redo.
 #[test]
 fn a_column_missing_from_the_columns_file_is_an_error_not_a_reorder() {
     let dir = tempfile::tempdir().unwrap();
