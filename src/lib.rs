@@ -67,8 +67,16 @@ pub fn lock_single_node(config: &Config) -> Result<Vec<DirLock>, LockError> {
                 .map(|n| n.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "redoflow".into());
-    let command = std::env::args().nth(1).unwrap_or_default();
-    let purpose = |what: &str| format!("{program} {command}: {what}").replace("  ", " ");
+    let command = std::env::args_os()
+        .nth(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let who = if command.is_empty() {
+        program
+    } else {
+        format!("{program} {command}")
+    };
+    let purpose = |what: &str| format!("{who}: {what}");
     let out = DirLock::acquire(&config.output.dir, &purpose("output root"))?;
     let state = config.state_dir();
     let same = match (std::fs::canonicalize(&state), out.dir().canonicalize()) {
