@@ -178,6 +178,10 @@ pub struct SourceConfig {
     pub replay: ReplayConfig,
     #[cfg(feature = "oracle")]
     pub oracle: redoflow_miner::oracle::OracleConfig,
+    /// A build without the Oracle source still reads a config with `[source.oracle]` (the
+    /// example's, one shared with full builds); only `kind = "oracle"` is refused.
+    #[cfg(not(feature = "oracle"))]
+    pub oracle: toml::Table,
 }
 
 impl Default for SourceConfig {
@@ -191,7 +195,6 @@ impl Default for SourceConfig {
                 ..Default::default()
             },
             replay: ReplayConfig::default(),
-            #[cfg(feature = "oracle")]
             oracle: Default::default(),
         }
     }
@@ -243,8 +246,8 @@ impl Default for OutputConfig {
     fn default() -> Self {
         OutputConfig {
             dir: PathBuf::from("out"),
-            max_file_bytes: 128 << 20,
-            missing_marker: "__missing__".to_string(),
+            max_file_bytes: redoflow_sink_csv::SinkConfig::DEFAULT_MAX_FILE_BYTES,
+            missing_marker: redoflow_sink_csv::SinkConfig::DEFAULT_MISSING_MARKER.to_string(),
             fsync: true,
             on_parse_error: OnParseError::Stop,
         }
@@ -526,6 +529,32 @@ mod tests {
         assert_eq!(c.mining.transaction_memory, 64 << 20);
     }
 
+    /// One default for the missing marker: the config's is the sink's.
+    #[test]
+    fn the_missing_marker_default_is_the_sinks() {
+        let c = Config::default();
+        let sink = redoflow_sink_csv::SinkConfig::new("out");
+        assert_eq!(c.output.missing_marker, sink.missing_marker);
+        assert_eq!(c.output.max_file_bytes, sink.max_file_bytes);
+    }
+
+    /// `[source.oracle]` parses in every build; a build without the Oracle source refuses
+    /// only `kind = "oracle"`.
+    #[test]
+    fn the_oracle_section_parses_in_every_build() {
+        let text = "[source.oracle]\nconnect_string = \"db:1521/ORCL\"\nuser = \"C##REDOFLOW\"\n";
+        let c: Config = toml::from_str(text).unwrap();
+        c.validate().unwrap();
+        let c: Config = toml::from_str(&format!("[source]\nkind = \"oracle\"\n{text}")).unwrap();
+        let result = c.validate();
+        if cfg!(feature = "oracle") {
+            result.unwrap();
+        } else {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("`oracle` feature"), "{err}");
+        }
+    }
+
     #[test]
     fn defaults_match_the_spec() {
         let c: Config = toml::from_str("").unwrap();
@@ -571,6 +600,38 @@ mod tests {
             bad.is_err(),
             "a password in the config file must be refused"
         );
+    }
+
+    /// One duration syntax in every section: a unit is required, out-of-range values are
+    /// errors naming the key (never a panic).
+    #[test]
+    fn durations_share_one_syntax_and_never_panic() {
+        for text in [
+            "[checkpoint]\ninterval = \"99999999999999999999d\"\n",
+            "[checkpoint]\ninterval = \"99999999999999999999s\"\n",
+            "[mining]\ntransaction_retention = \"18446744073709551615s\"\n",
+            "[mining]\nsleep_max = \"600\"\n",
+            "[mining]\nsleep_max = 600\n",
+        ] {
+            let err = toml::from_str::<Config>(text).unwrap_err().to_string();
+            assert!(err.contains("invalid duration"), "{text}: {err}");
+            let key = text.lines().nth(1).unwrap().split(' ').next().unwrap();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        let c: Config = toml::from_str("[checkpoint]\ninterval = \"1h 30m\"\n").unwrap();
+        assert_eq!(c.checkpoint.interval, Duration::from_secs(5400));
+    }
+
+    #[cfg(feature = "oracle")]
+    #[test]
+    fn the_oracle_section_takes_the_same_durations() {
+        for value in ["\"600\"", "600", "\"99999999999999999999d\""] {
+            let text = format!("[source.oracle]\ncall_timeout = {value}\n");
+            let err = toml::from_str::<Config>(&text).unwrap_err().to_string();
+            assert!(err.contains("invalid duration"), "{text}: {err}");
+        }
+        let c: Config = toml::from_str("[source.oracle]\ncall_timeout = \"1.5s\"\n").unwrap();
+        assert_eq!(c.source.oracle.call_timeout, Duration::from_millis(1500));
     }
 
     #[test]

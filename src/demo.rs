@@ -631,7 +631,8 @@ pub fn failover_summary(failovers: &[Failover]) -> String {
         "  failover over {} SIGKILLs of the leader (ms after the kill: p50 / p99 / max):\n",
         failovers.len()
     );
-    let steps: [(&str, fn(&Failover) -> Duration); 4] = [
+    type Step = (&'static str, fn(&Failover) -> Duration);
+    let steps: [Step; 4] = [
         ("new leader elected", |f| f.elected),
         ("its pipeline started", |f| f.recovered),
         ("its first window mined", |f| f.first_window),

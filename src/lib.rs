@@ -8,13 +8,15 @@
 //! - `redoflow-sink-csv`: the rolling CSV writer with two-phase commit, recovery and `verify`.
 //! - this crate: node wiring — [`config`], the [`pipeline`] (miner thread → bounded channel →
 //!   writer with checkpoints), the single node's [`store`], the [`stop`] token, the
-//!   [`truth`] check of a simulator run's output, and the entry
-//!   points the binary and embedders call ([`replay`], [`run`], [`run_node`]).
+//!   [`truth`] check of a simulator run's output, the [`lock`] that keeps a second process
+//!   off a directory, and the entry points the binary and embedders call ([`replay`],
+//!   [`run`], [`run_node`]).
 
 pub mod config;
 pub mod demo;
 pub mod failpoint;
 pub mod http;
+pub mod lock;
 pub mod node;
 pub mod pipeline;
 pub mod source;
@@ -27,6 +29,7 @@ pub mod units;
 use std::path::Path;
 
 pub use config::Config;
+pub use lock::{DirLock, LockError};
 pub use pipeline::{Pacing, PipelineError, PipelineOptions, Progress, Summary};
 pub use redoflow_checkpoint as checkpoint;
 pub use redoflow_miner as miner;
@@ -42,6 +45,9 @@ use redoflow_miner::{LogSource, ReplaySource};
 /// Runs one node on `source` with a local checkpoint store until `stop` asks for it (or the
 /// source is finished), then takes a final checkpoint (none after an abort). A single node
 /// runs in term 0. This is what `redoflow run` and `redoflow replay` call.
+///
+/// Before touching anything it locks the output root and the state dir ([`lock_single_node`]):
+/// a second process on either stops at once with [`PipelineError::Lock`] naming the holder.
 pub fn run<S: LogSource + ?Sized>(
     config: &Config,
     source: &mut S,
@@ -49,9 +55,45 @@ pub fn run<S: LogSource + ?Sized>(
     stop: &StopToken,
     progress: &Progress,
 ) -> Result<Summary, PipelineError> {
+    let _locks = lock_single_node(config)?;
     let opts = PipelineOptions::from_config(config, pacing);
     let mut store = LocalStore::open(&config.state_dir())?;
     pipeline::run_pipeline(&opts, Term(0), source, &mut store, stop, progress)
+}
+
+/// The locks a single-node process holds while it runs: its output root and its state dir (one
+/// lock when they are the same directory). A cluster node locks its own state dir only; the
+/// shared output is guarded by Raft leadership and the terms in file names.
+pub fn lock_single_node(config: &Config) -> Result<Vec<DirLock>, LockError> {
+    let program = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "redoflow".into());
+    let command = std::env::args_os()
+        .nth(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let who = if command.is_empty() {
+        program
+    } else {
+        format!("{program} {command}")
+    };
+    let purpose = |what: &str| format!("{who}: {what}");
+    let out = DirLock::acquire(&config.output.dir, &purpose("output root"))?;
+    let state = config.state_dir();
+    let same = match (std::fs::canonicalize(&state), out.dir().canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let mut locks = vec![out];
+    if !same {
+        locks.push(DirLock::acquire(&state, &purpose("state dir"))?);
+    }
+    Ok(locks)
 }
 
 /// The whole pipeline on a recorded LogMiner export (SPEC.md §10), single node, to completion.

@@ -229,10 +229,24 @@ fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, each cause once: many errors already print their cause in their
+/// own message (`cannot read X: No such file`), and the chain would repeat it.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn real_main() -> anyhow::Result<ExitCode> {
@@ -391,6 +405,18 @@ fn print_summary(summary: &redoflow::Summary, cfg: &Config) {
         summary.skipped_already_written
     );
     println!("  rejected             {:>12}", summary.rejected);
+    if summary.unknown_operations > 0 {
+        println!(
+            "  unknown operations   {:>12}  (OPERATION_CODE not known: not written, see the warnings)",
+            summary.unknown_operations
+        );
+    }
+    if summary.ignored_operations > 0 {
+        println!(
+            "  ignored operations   {:>12}  (LOB and SELECT FOR UPDATE rows)",
+            summary.ignored_operations
+        );
+    }
     if summary.spilled_transactions > 0 {
         println!(
             "  spilled to disk      {:>12}  (transactions larger than mining.transaction_memory)",
@@ -407,6 +433,12 @@ fn print_summary(summary: &redoflow::Summary, cfg: &Config) {
         "  open at end          {:>12}  (no COMMIT yet: the next run picks them up)",
         summary.open_at_end
     );
+    if !summary.derived_tables.is_empty() {
+        println!(
+            "  columns derived from redo (not in the columns definition): {}",
+            summary.derived_tables.join(", ")
+        );
+    }
     println!(
         "  checkpoints          {:>12}  (last: {})",
         summary.checkpoints,

@@ -31,6 +31,7 @@ use redoflow_raft::{Faults, RaftError, RaftNode, RaftNodeConfig, Secret};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClusterConfig, Config, ConfigError};
+use crate::lock::DirLock;
 use crate::pipeline::{self, Pacing, PipelineError, PipelineOptions, Progress};
 use crate::status::{CheckpointStatus, LeadershipStatus, MemberStatus, NodeStatus, PipelineStatus};
 use crate::stop::StopToken;
@@ -58,6 +59,8 @@ pub enum NodeError {
     DuplicateId { id: u64, addr: String },
     #[error("this node's source is not the database the cluster mines: {}", differences.join("; "))]
     FingerprintDiffers { differences: Vec<String> },
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
     #[error("cannot start the node's runtime: {0}")]
     Runtime(std::io::Error),
     #[error("the node's leadership controller panicked (a bug; its message is in the log)")]
@@ -95,6 +98,8 @@ pub struct Node {
     controller: Option<JoinHandle<Result<(), NodeError>>>,
     server_stop: CancellationToken,
     addr: SocketAddr,
+    /// Held for the node's life: released last, after Raft's store is closed.
+    _lock: DirLock,
 }
 
 impl Node {
@@ -109,6 +114,9 @@ impl Node {
         stop: &StopToken,
     ) -> Result<Node, NodeError> {
         let cluster = config.validate_for_cluster()?.clone();
+        // The node's own state is its alone; the shared output is kept apart by leadership and
+        // terms, not by a lock.
+        let lock = DirLock::acquire(&cluster.data_dir, "redoflow node: data dir")?;
         let secret = match (&cluster.secret_file, &cluster.secret_env) {
             (Some(file), _) => Secret::from_file(file)?,
             (None, Some(var)) => Secret::from_env(var)?,
@@ -189,6 +197,7 @@ impl Node {
             .map_err(NodeError::Runtime)?;
         tracing::info!(node_id = cluster.node_id, %addr, "node started");
         Ok(Node {
+            _lock: lock,
             raft,
             runtime: Some(runtime),
             shared,
@@ -278,15 +287,18 @@ fn check_no_twin(
     Ok(())
 }
 
+/// What a run's thread returns: the source, to reuse, and how the run ended.
+type RunEnd = (
+    Option<Box<dyn LogSource>>,
+    Result<pipeline::Summary, PipelineError>,
+);
+
 /// One pipeline run, in one term.
 struct Run {
     term: u64,
     stop: StopToken,
     cancel: CancellationToken,
-    thread: JoinHandle<(
-        Option<Box<dyn LogSource>>,
-        Result<pipeline::Summary, PipelineError>,
-    )>,
+    thread: JoinHandle<RunEnd>,
 }
 
 /// Starts and stops the pipeline as leadership comes and goes.

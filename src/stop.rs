@@ -129,6 +129,15 @@ impl StopToken {
         guard.level >= Level::Graceful
     }
 
+    /// Blocks until an abort is asked for (a graceful stop does not end the wait).
+    pub fn wait_aborted(&self) {
+        let (lock, cvar) = &*self.inner;
+        let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = cvar
+            .wait_while(guard, |state| state.level != Level::Abort)
+            .unwrap_or_else(|p| p.into_inner());
+    }
+
     /// A future that completes once a stop (either kind) was asked for.
     pub fn stopped(&self) -> Stopped {
         Stopped(self.clone())

@@ -126,7 +126,7 @@ pub fn compare_with_sim(
                 ChangeOp::Insert => "I",
                 ChangeOp::Update => "U",
                 ChangeOp::Delete => "D",
-                ChangeOp::Ddl => continue,
+                ChangeOp::Ddl | ChangeOp::Unknown(_) => continue,
             };
             let mut fields = vec![
                 op.to_string(),

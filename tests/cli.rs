@@ -213,3 +213,50 @@ fn bench_on_the_simulated_oracle_reports_and_writes_verified_output() {
         assert_verifies(&out);
     }
 }
+
+/// A duration out of range on the command line is a usage error (exit 2) naming the flag, not
+/// a panic (exit 101).
+#[test]
+fn an_out_of_range_duration_flag_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = redoflow()
+        .args([
+            "replay",
+            "--contents",
+            &example("logmnr_contents.csv"),
+            "--checkpoint-interval",
+            "99999999999999999999s",
+            "--out",
+        ])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--checkpoint-interval"), "{stderr}");
+    assert!(stderr.contains("invalid duration"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// An I/O error names its path and its cause, the cause once (many errors carry their cause in
+/// their own message as well as in the error chain).
+#[test]
+fn an_io_error_prints_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    fs::write(&file, "not a directory").unwrap();
+    let run = redoflow()
+        .args([
+            "replay",
+            "--contents",
+            &example("logmnr_contents.csv"),
+            "--out",
+        ])
+        .arg(file.join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("os error 20").count(), 1, "{stderr}");
+    assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+}

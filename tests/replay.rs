@@ -261,6 +261,10 @@ fn dead_letter_mode_commits_rejected_rows_and_goes_on() {
     cfg.output.on_parse_error = OnParseError::DeadLetter;
     let summary = replay(&cfg, &contents, None).unwrap();
     assert_eq!(summary.rejected, 1);
+    assert_eq!(
+        summary.changes_written, 1,
+        "the rejected row is not written"
+    );
     let outputs = table_outputs(&out);
     assert_eq!(data_rows(&outputs["HR.T"]), 1);
     let rejected: Vec<_> = fs::read_dir(out.join("_rejected"))
@@ -333,7 +337,10 @@ fn schema_switches_new_columns_and_ddl_put_every_row_in_its_table() {
     .unwrap();
     let out = dir.path().join("out");
     let summary = replay(&config(&out), &contents, Some(&columns)).unwrap();
-    assert_eq!(summary.changes_written, 8, "seven rows and the DDL");
+    assert_eq!(
+        summary.changes_written, 7,
+        "seven rows (a DDL is not a row)"
+    );
     let files = common::table_files(&out);
     // Each file's header columns after the metadata, and its rows' user fields.
     let read = |table: &str| -> Vec<(String, Vec<String>)> {
@@ -409,4 +416,210 @@ fn spilling_transactions_to_disk_changes_nothing_in_the_output() {
     let spill = tight.join("_state/spill");
     let left = fs::read_dir(&spill).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "spill files left in {}", spill.display());
+}
+
+/// `n` one-insert transactions of `HR.T` from SCN `base` on (START, INSERT, COMMIT at three
+/// consecutive SCNs each).
+fn dense_export(path: &Path, base: u64, n: u64) {
+    let mut text = String::from("SCN,XID,OPERATION_CODE,SEG_OWNER,TABLE_NAME,ROW_ID,SQL_REDO\n");
+    for i in 0..n {
+        let scn = base + 3 * i;
+        let xid = format!("0A{:014X}", i + 1);
+        text.push_str(&format!("{scn},{xid},6,,,,set transaction read write;\n"));
+        text.push_str(&format!(
+            "{},{xid},1,HR,T,AAA{i},\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\") values ('{i}');\"\n",
+            scn + 1
+        ));
+        text.push_str(&format!("{},{xid},7,,,,commit;\n", scn + 2));
+    }
+    fs::write(path, text).unwrap();
+}
+
+/// An export whose first SCN is far past `mining.start_scn`: the planner crosses the gap
+/// blindly and its window, or a piece grown across the empty stretch, spans the whole export.
+/// Every read is still ended at an SCN boundary past a row budget, so the rows held at once
+/// stay bounded whatever the export's size, and the run checkpoints at its interval inside
+/// that one window.
+#[test]
+fn a_window_over_a_whole_export_is_read_in_bounded_pieces_with_checkpoints() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let contents = dir.path().join("dense.csv");
+    dense_export(&contents, 10_000_000_000, 10_000);
+    let out = dir.path().join("out");
+    let mut cfg = config(&out);
+    cfg.checkpoint.interval = Duration::from_millis(1);
+    let most = Arc::new(AtomicUsize::new(0));
+    let seen = most.clone();
+    let source = redoflow::miner::ReplaySource::open(&contents, None).unwrap();
+    let mut tap = common::Tap::new(
+        source,
+        move |s: &mut redoflow::miner::ReplaySource, read, end, out: &mut Vec<_>, cap| {
+            let before = out.len();
+            let r = redoflow::miner::LogSource::fetch_capped(s, read, end, out, cap);
+            seen.fetch_max(out.len() - before, Ordering::Relaxed);
+            r
+        },
+    );
+    let summary = redoflow::run(
+        &cfg,
+        &mut tap,
+        redoflow::Pacing::Unpaced,
+        &redoflow::StopToken::new(),
+        &Progress::default(),
+    )
+    .unwrap();
+    let most = most.load(Ordering::Relaxed);
+    assert!(
+        most <= 5_000,
+        "one read held {most} of the export's 30000 rows"
+    );
+    assert!(summary.checkpoints > 5, "{summary:?}");
+    assert_eq!(summary.transactions, 10_000);
+    let outputs = table_outputs(&out);
+    assert_eq!(data_rows(&outputs["HR.T"]), 10_000);
+    assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
+}
+
+/// An export whose COMMITs go back in SCN: a run resumed from a checkpoint between the two
+/// would skip the late transaction as written. The export is refused with both lines named.
+#[test]
+fn an_export_with_commits_out_of_scn_order_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "10,0A00000000000001,6,,,,set transaction read write;",
+        "11,0A00000000000001,1,HR,T,AAA,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\") values ('1');\"",
+        "20,0A00000000000001,7,,,,commit;",
+        "12,0A00000000000002,6,,,,set transaction read write;",
+        "13,0A00000000000002,1,HR,T,AAB,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\") values ('2');\"",
+        "15,0A00000000000002,7,,,,commit;",
+    ];
+    let contents = write_export(dir.path(), &rows);
+    let out = dir.path().join("out");
+    let err = replay(&config(&out), &contents, None)
+        .unwrap_err()
+        .to_string();
+    for w in ["bad.csv:7", "SCN 15", "SCN 20", "line 4"] {
+        assert!(err.contains(w), "{w:?} missing from: {err}");
+    }
+}
+
+/// A committed INSERT whose OPERATION_CODE reads 99: the engine cannot know what it carries,
+/// so it stops the run naming SCN, XID, table and line, or with dead-letter goes to
+/// `_rejected/` and is counted; it is never dropped silently.
+#[test]
+fn a_committed_row_with_an_unknown_operation_code_is_never_dropped_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "10,0A00000000000001,6,,,,set transaction read write;",
+        "11,0A00000000000001,1,HR,T,AAA,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\") values ('1');\"",
+        "12,0A00000000000001,99,HR,T,AAB,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\") values ('2');\"",
+        "13,0A00000000000001,7,,,,commit;",
+    ];
+    let contents = write_export(dir.path(), &rows);
+    let out = dir.path().join("stop");
+    let err = replay(&config(&out), &contents, None)
+        .unwrap_err()
+        .to_string();
+    for w in [
+        "OPERATION_CODE 99",
+        "SCN 12",
+        "0A00000000000001",
+        "HR.T",
+        "line 4",
+    ] {
+        assert!(err.contains(w), "{w:?} missing from: {err}");
+    }
+
+    let out = dir.path().join("dead-letter");
+    let mut cfg = config(&out);
+    cfg.output.on_parse_error = OnParseError::DeadLetter;
+    let summary = replay(&cfg, &contents, None).unwrap();
+    assert_eq!(summary.unknown_operations, 1, "{summary:?}");
+    assert_eq!(summary.rejected, 1, "{summary:?}");
+    assert_eq!(data_rows(&table_outputs(&out)["HR.T"]), 1);
+    let rejected: Vec<_> = fs::read_dir(out.join("_rejected"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let text = fs::read_to_string(&rejected[0]).unwrap();
+    assert!(
+        text.contains("OPERATION_CODE 99") && text.contains("values ('2')"),
+        "{text}"
+    );
+    assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
+}
+
+/// The state dir deleted under a finished output: the error says what happened and what to do.
+#[test]
+fn a_lost_state_dir_is_named_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let contents = example("logmnr_contents.csv");
+    let columns = example("all_tab_columns.csv");
+    replay(&cfg, &contents, Some(&columns)).unwrap();
+    fs::remove_dir_all(dir.path().join("_state")).unwrap();
+    let err = replay(&cfg, &contents, Some(&columns))
+        .unwrap_err()
+        .to_string();
+    for w in [
+        "state was lost",
+        "Restore the state dir",
+        "empty output directory",
+    ] {
+        assert!(err.contains(w), "{w:?} missing from: {err}");
+    }
+}
+
+/// A table in the columns file whose redo names a column the file lacks (and no DDL explains
+/// it): the column's place in COLUMN_ID order is unknown, so the run stops naming table,
+/// column, SCN, XID and line, or with dead-letter rejects that row. A table absent from the
+/// columns file keeps the order its statements give, and the summary lists it as derived from
+/// redo.
+#[test]
+fn a_column_missing_from_the_columns_file_is_an_error_not_a_reorder() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "10,0A00000000000001,6,,,,set transaction read write;",
+        "11,0A00000000000001,1,HR,T,AAA,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\",\"\"B\"\") values ('a1','b1');\"",
+        "12,0A00000000000001,1,HR,T,AAB,\"insert into \"\"HR\"\".\"\"T\"\"(\"\"A\"\",\"\"C\"\",\"\"B\"\") values ('a2','c2','b2');\"",
+        "13,0A00000000000001,1,HR,U,AAC,\"update \"\"HR\"\".\"\"U\"\" set \"\"Y\"\" = '1' where \"\"X\"\" = '2';\"",
+        "14,0A00000000000001,7,,,,commit;",
+    ];
+    let contents = write_export(dir.path(), &rows);
+    let columns = dir.path().join("cols.csv");
+    fs::write(
+        &columns,
+        "OWNER,TABLE_NAME,COLUMN_NAME,DATA_TYPE,COLUMN_ID\nHR,T,A,VARCHAR2,1\nHR,T,B,VARCHAR2,2\n",
+    )
+    .unwrap();
+    let out = dir.path().join("stop");
+    let err = replay(&config(&out), &contents, Some(&columns))
+        .unwrap_err()
+        .to_string();
+    for w in [
+        "HR.T",
+        "column \"C\"",
+        "SCN 12",
+        "0A00000000000001",
+        "line 4",
+    ] {
+        assert!(err.contains(w), "{w:?} missing from: {err}");
+    }
+
+    let out = dir.path().join("dead-letter");
+    let mut cfg = config(&out);
+    cfg.output.on_parse_error = OnParseError::DeadLetter;
+    let summary = replay(&cfg, &contents, Some(&columns)).unwrap();
+    assert_eq!(summary.rejected, 1, "{summary:?}");
+    assert_eq!(summary.changes_written, 2, "{summary:?}");
+    assert_eq!(summary.derived_tables, vec!["HR.U".to_string()]);
+    let outputs = table_outputs(&out);
+    let t = &outputs["HR.T"];
+    assert!(t.lines().next().unwrap().ends_with(",A,B"), "{t}");
+    assert_eq!(data_rows(t), 1);
+    assert!(outputs["HR.U"].lines().next().unwrap().ends_with(",Y,X"));
+    assert!(redoflow::sink_csv::verify(&out).unwrap().is_ok());
 }

@@ -66,7 +66,7 @@ fn faults_on_output_equals_ground_truth() {
 
 /// The benchmark's tables (one 10-column table, mostly plain values) through the same check,
 /// with mining and writing on one thread (what a one-core machine gets), and fsync on: files
-/// rolling every 256 KiB are synced on helper threads while rows go on, and each checkpoint
+/// rolling every 16 KiB are synced on helper threads while rows go on, and each checkpoint
 /// waits for them.
 #[test]
 fn ten_column_catalog_on_one_thread_with_fsync_output_equals_ground_truth() {
@@ -94,6 +94,9 @@ fn faults_on_output_equals_ground_truth_for(
     let mut source = SimSource::new(config).unwrap();
     let mut opts = options(&out);
     opts.writer_thread = writer_thread;
+    // Files roll within a checkpoint's rows (a few hundred at least: a piece of the window)
+    // whatever the machine's speed, so rolling and its syncs are exercised.
+    opts.sink.max_file_bytes = 16 * 1024;
     if fsync {
         opts.sink.fsync = true;
         // A device flush per checkpoint: fewer checkpoints than the 5 ms of the others, still

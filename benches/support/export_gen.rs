@@ -154,12 +154,23 @@ struct Open {
     committed_changes: Vec<String>,                   // tables of surviving changes
 }
 
-/// Writes an export of about `target_rows` rows. Returns the ground truth.
-pub fn write_export(mut w: impl Write, target_rows: u64, seed: u64) -> io::Result<Truth> {
+/// Writes an export of about `target_rows` rows from SCN 5000 on. Returns the ground truth.
+pub fn write_export(w: impl Write, target_rows: u64, seed: u64) -> io::Result<Truth> {
+    write_export_from(w, target_rows, seed, 5_000)
+}
+
+/// [`write_export`] with its SCNs starting just after `first_scn` (a database far past
+/// `mining.start_scn`, as real ones are).
+pub fn write_export_from(
+    mut w: impl Write,
+    target_rows: u64,
+    seed: u64,
+    first_scn: u64,
+) -> io::Result<Truth> {
     let mut g = Gen::new(seed);
     let mut truth = Truth::default();
     writeln!(w, "\"SCN\",\"TIMESTAMP\",\"XID\",\"OPERATION_CODE\",\"SEG_OWNER\",\"TABLE_NAME\",\"ROW_ID\",\"ROLLBACK\",\"CSF\",\"SQL_REDO\",\"THREAD#\"")?;
-    let mut scn: u64 = 5_000;
+    let mut scn: u64 = first_scn;
     let mut next_id: u64 = 1;
     let mut next_xid: u64 = 1;
     let mut open: Vec<Open> = Vec::new();

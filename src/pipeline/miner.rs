@@ -29,12 +29,19 @@ const WINDOW_CAP_FACTOR: u64 = 2;
 /// Rows per piece when a cheap source's window is read in pieces.
 const PIECE_ROWS: u64 = 512;
 
+/// A piece holds at most about this many rows: a piece whose SCN span turns out far denser
+/// than the last one (an SCN jump crossed into dense redo, a whole export past a gap) is ended
+/// by the source at the next SCN boundary, as a whole window is on an expensive source.
+const PIECE_ROW_CAP: usize = 4 * PIECE_ROWS as usize;
+
 /// What the miner reports at the end of a run.
 pub(super) struct Mined {
     pub(super) spilled: u64,
     pub(super) expired: u64,
     pub(super) skipped: u64,
     pub(super) rolled_back: u64,
+    pub(super) unknown_operations: u64,
+    pub(super) ignored_operations: u64,
     pub(super) open_at_end: u64,
 }
 
@@ -153,6 +160,8 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             expired: stats.expired_reported,
             skipped: stats.skipped_already_written,
             rolled_back: stats.rolled_back,
+            unknown_operations: stats.unknown_operations,
+            ignored_operations: stats.ignored,
             open_at_end: self.buffer.open_transactions() as u64,
         })
     }
@@ -194,9 +203,6 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
         // The planner learns from the window just mined: (read, end] and its rows.
         let pace = self.planner.observe(read, end, window.rows, current);
         self.read = end;
-        self.progress
-            .rows_read
-            .fetch_add(window.rows, Ordering::Relaxed);
         self.report();
         if self.last_checkpoint.elapsed() >= self.opts.checkpoint_interval {
             self.flush(out)?;
@@ -225,14 +231,15 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
     ) -> Result<Option<(Scn, Window)>, PipelineError> {
         // A source whose fetches are cheap (a file, the simulator) is read in pieces of about
         // PIECE_ROWS rows: each row is then written while it is still in the CPU cache, and a
-        // window that turns out far denser than planned never sits in memory whole. (20000-row
-        // windows read whole cost 20–50% more CPU than pieces.)
+        // window that turns out far denser than planned never sits in memory whole.
         let cheap = self.source.source.fetch_is_cheap();
-        // A window fetched whole (one LogMiner query) is capped in rows: after an SCN gap the
-        // planner's blind span may reach into dense redo, and the source then ends the window
-        // at an SCN boundary past the cap instead of returning millions of rows at once.
+        // Every read is capped in rows: after an SCN gap the planner's blind span (or a piece
+        // grown across an empty stretch) may reach into dense redo, and the source then ends
+        // the read at an SCN boundary past the cap instead of returning millions of rows at
+        // once. A window fetched whole (one LogMiner query) is capped at a multiple of the
+        // planner's largest batch, a piece at a multiple of its usual size.
         let cap = if cheap {
-            usize::MAX
+            PIECE_ROW_CAP
         } else {
             usize::try_from(
                 self.opts
@@ -283,6 +290,12 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             self.progress.redo_bytes.fetch_add(bytes, Ordering::Relaxed);
             window.redo_bytes += bytes;
             piece_read = fetched_to;
+            // Live figures per piece: a long window (a whole export past a gap) shows progress
+            // while it is mined.
+            self.progress.rows_read.fetch_add(rows, Ordering::Relaxed);
+            self.progress
+                .read_scn
+                .store(piece_read.0, Ordering::Relaxed);
             // A long window (after an SCN jump the planner crosses blindly) is cut at a piece
             // boundary when a checkpoint is due or a stop was asked for: every row up to it
             // has been processed, so the window simply ends there.

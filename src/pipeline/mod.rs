@@ -145,7 +145,15 @@ pub struct Summary {
     pub rejected: u64,
     pub skipped_already_written: u64,
     pub rolled_back: u64,
+    /// Rows with an OPERATION_CODE the engine does not know (each one warned about; those of
+    /// committed transactions on a table are also stopped at or dead-lettered).
+    pub unknown_operations: u64,
+    /// LOB and SELECT FOR UPDATE rows, which carry nothing the CSV output holds.
+    pub ignored_operations: u64,
     pub open_at_end: u64,
+    /// Tables the source had no definition of (absent from the columns file): their columns
+    /// were taken from their statements, in the order the first one named them.
+    pub derived_tables: Vec<String>,
     /// Committed transactions whose changes had spilled to disk.
     pub spilled_transactions: u64,
     /// Open transactions reported for exceeding the retention.
@@ -172,10 +180,31 @@ pub enum PipelineError {
         kind: String,
         snippet: String,
     },
+    #[error("unknown OPERATION_CODE {code} at SCN {scn}, XID {xid}, table {table}{line}, in a committed transaction: the row may carry data the engine cannot write (output.on_parse_error = \"dead-letter\" writes it to _rejected/ and goes on)\n  {sql_redo}")]
+    UnknownOperation {
+        code: u16,
+        scn: Scn,
+        xid: Xid,
+        table: String,
+        line: LineRef,
+        /// The start of its SQL_REDO.
+        sql_redo: String,
+    },
+    #[error("table {table} has no column {column:?} in its definition (the columns file, or the database's dictionary), but its redo at SCN {scn}, XID {xid}{line} names it and no DDL on the table came before: the definition is incomplete or out of date; export the table's columns again (output.on_parse_error = \"dead-letter\" writes such rows to _rejected/ and goes on)")]
+    ColumnMissing {
+        column: String,
+        scn: Scn,
+        xid: Xid,
+        table: String,
+        line: LineRef,
+    },
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The output root or the state dir is locked by another process.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
     #[error("the miner thread stopped unexpectedly")]
     MinerLost,
     #[error("giving up after {attempts} attempts at SCN {scn}: {last}")]
@@ -270,7 +299,10 @@ pub fn run_pipeline<S: LogSource + ?Sized>(
         rejected: progress.rejected.load(Ordering::Relaxed),
         skipped_already_written: mined.skipped,
         rolled_back: mined.rolled_back,
+        unknown_operations: mined.unknown_operations,
+        ignored_operations: mined.ignored_operations,
         open_at_end: mined.open_at_end,
+        derived_tables: writer.derived.iter().map(|t| t.to_string()).collect(),
         spilled_transactions: mined.spilled,
         expired_reported: mined.expired,
         checkpoints: writer.checkpoints,

@@ -1,7 +1,7 @@
 //! The writer side: committed transactions into the CSV sink, and the two-phase checkpoint
 //! (prepare → commit in the store → finish) at each barrier from the miner.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -66,6 +66,12 @@ pub(super) struct Writer<'p> {
     /// The source's shared names of `last_schema`'s table: a change carrying the same
     /// allocations is of that table, found without comparing strings.
     last_names: Option<(Name, Name)>,
+    /// Tables the source has no definition of: their columns are derived from their
+    /// statements (listed in the run's summary).
+    pub(super) derived: BTreeSet<TableId>,
+    /// Tables with a definition from the source and a DDL since: a column their definition
+    /// lacks is taken as added by that DDL.
+    altered: HashSet<TableId>,
     pub(super) next_id: CheckpointId,
     pub(super) checkpoints: u64,
     pub(super) last_offset: Option<Offset>,
@@ -92,6 +98,8 @@ impl<'p> Writer<'p> {
             schemas: HashMap::new(),
             last_schema: None,
             last_names: None,
+            derived: BTreeSet::new(),
+            altered: HashSet::new(),
             next_id,
             checkpoints: 0,
             last_offset,
@@ -129,12 +137,16 @@ impl<'p> Writer<'p> {
                 let (mut written, mut changes) = (0u64, 0u64);
                 let mut result = Ok(());
                 for txn in &txns {
-                    result = self.write_txn(txn);
-                    if result.is_err() {
-                        break;
+                    match self.write_txn(txn) {
+                        Ok(rows) => {
+                            written += 1;
+                            changes += rows;
+                        }
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
                     }
-                    written += 1;
-                    changes += txn.change_count() as u64;
                 }
                 self.progress
                     .transactions
@@ -155,7 +167,10 @@ impl<'p> Writer<'p> {
         Ok(())
     }
 
-    fn write_txn(&mut self, txn: &CommittedTxn) -> Result<(), PipelineError> {
+    /// Writes a committed transaction; returns the rows written (DDL, rejected rows and
+    /// unknown operations are not rows of the output).
+    fn write_txn(&mut self, txn: &CommittedTxn) -> Result<u64, PipelineError> {
+        let mut rows = 0u64;
         // Read the first byte of each statement up front: the loads miss the nearest caches
         // (the text was generated a while ago) and, issued together, they overlap instead of
         // stalling one parse each.
@@ -175,6 +190,10 @@ impl<'p> Writer<'p> {
                 ChangeOp::Ddl => {
                     let (owner, table) = table_names(change);
                     self.on_ddl(owner, table, &change.sql_redo, change.scn);
+                    continue;
+                }
+                ChangeOp::Unknown(code) => {
+                    self.unknown_operation(txn, change, code)?;
                     continue;
                 }
             };
@@ -213,6 +232,7 @@ impl<'p> Writer<'p> {
                 .write_statement(&schema, &meta, &change.sql_redo)?
             {
                 self.last_schema = Some(schema);
+                rows += 1;
                 continue;
             }
             // Parsed straight into the row image, in the schema's column order.
@@ -222,16 +242,25 @@ impl<'p> Writer<'p> {
                         self.sink.write_row(&schema, &meta, &row.values)?;
                         row.recycle(&mut self.row_buffers);
                         self.last_schema = Some(schema);
+                        rows += 1;
                         break;
                     }
                     Err(RowError::UnknownColumn(UnknownColumn(name))) => {
-                        // A column the catalog does not know (added after the columns export
-                        // was taken, or a table missing from it): extend the table and roll
-                        // its file.
-                        tracing::warn!(table = %schema.id, column = name, scn = %change.scn, "column not in the table definition; adding it");
-                        let evolved = Arc::new(schema.with_added_column(name, "UNKNOWN"));
-                        self.set_schema(evolved.clone());
-                        schema = evolved;
+                        // A table whose columns are derived from its statements, or one altered
+                        // by a DDL since its definition was read, takes the new column at its
+                        // end (in a new file). Anywhere else the definition is incomplete: the
+                        // column's place is unknown, and guessing it would reorder the header.
+                        if self.derived.contains(&schema.id) || self.altered.contains(&schema.id) {
+                            tracing::warn!(table = %schema.id, column = name, scn = %change.scn, "column not in the table definition; adding it");
+                            let evolved = Arc::new(schema.with_added_column(name, "UNKNOWN"));
+                            self.set_schema(evolved.clone());
+                            schema = evolved;
+                            continue;
+                        }
+                        let column = name.to_string();
+                        self.last_schema = Some(schema);
+                        self.column_missing(txn, change, table_names(change), &column)?;
+                        break;
                     }
                     Err(RowError::Parse(e)) => {
                         self.last_schema = Some(schema);
@@ -241,7 +270,7 @@ impl<'p> Writer<'p> {
                 }
             }
         }
-        Ok(())
+        Ok(rows)
     }
 
     /// The table's schema, if the source knows the table.
@@ -281,6 +310,7 @@ impl<'p> Writer<'p> {
             }
         }
         let schema = TableSchema::from_names(TableId::new(owner, table), names, "UNKNOWN");
+        self.derived.insert(schema.id.clone());
         stmt.recycle(&mut self.parse_buffers);
         let schema = Arc::new(schema);
         self.set_schema(schema.clone());
@@ -296,11 +326,12 @@ impl<'p> Writer<'p> {
     }
 
     fn on_ddl(&mut self, owner: &str, table: &str, sql: &str, scn: Scn) {
-        tracing::info!(owner, table, %scn, ddl = sql, "DDL");
+        tracing::info!(owner, table, %scn, ddl = %clip(sql, 1000), "DDL");
         // Roll the table's file: rows after a DDL never share a file with rows before it.
         if let Some(s) = self.schemas.get(owner).and_then(|t| t.get(table)) {
             let mut next = (**s).clone();
             next.version += 1;
+            self.altered.insert(next.id.clone());
             self.set_schema(Arc::new(next));
         }
     }
@@ -340,6 +371,80 @@ impl<'p> Writer<'p> {
         }
     }
 
+    /// A statement naming a column its table's definition (from the source: the columns file,
+    /// the dictionary) lacks, with no DDL to explain it: stop, or dead-letter the row.
+    fn column_missing(
+        &mut self,
+        txn: &CommittedTxn,
+        change: &Change,
+        (owner, table): (&str, &str),
+        column: &str,
+    ) -> Result<(), PipelineError> {
+        let table = format!("{owner}.{table}");
+        match self.opts.on_parse_error {
+            OnParseError::Stop => Err(PipelineError::ColumnMissing {
+                column: column.to_string(),
+                scn: change.scn,
+                xid: txn.xid,
+                table,
+                line: LineRef(change.line),
+            }),
+            OnParseError::DeadLetter => {
+                let message = format!("column {column:?} is not in the table's definition");
+                tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, column, line = change.line,
+                    "row naming a column the table's definition lacks rejected");
+                self.sink.write_rejected(&RejectedRow {
+                    scn: change.scn,
+                    xid: txn.xid,
+                    table: &table,
+                    line: change.line,
+                    error: &message,
+                    sql_redo: &change.sql_redo,
+                })?;
+                self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    /// A committed row on a table with an OPERATION_CODE the engine does not know: it may
+    /// carry data, so it is handled like a SQL_REDO that cannot be parsed (stop, or dead-letter
+    /// and count), never dropped.
+    fn unknown_operation(
+        &mut self,
+        txn: &CommittedTxn,
+        change: &Change,
+        code: u16,
+    ) -> Result<(), PipelineError> {
+        let (owner, table) = table_names(change);
+        let table = format!("{owner}.{table}");
+        match self.opts.on_parse_error {
+            OnParseError::Stop => Err(PipelineError::UnknownOperation {
+                code,
+                scn: change.scn,
+                xid: txn.xid,
+                table,
+                line: LineRef(change.line),
+                sql_redo: clip(&change.sql_redo, SNIPPET_CHARS),
+            }),
+            OnParseError::DeadLetter => {
+                let message = format!("unknown OPERATION_CODE {code}");
+                tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, line = change.line, code,
+                    "row with an unknown OPERATION_CODE rejected");
+                self.sink.write_rejected(&RejectedRow {
+                    scn: change.scn,
+                    xid: txn.xid,
+                    table: &table,
+                    line: change.line,
+                    error: &message,
+                    sql_redo: &change.sql_redo,
+                })?;
+                self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
+
     /// The two-phase checkpoint: make the files durable, commit the checkpoint listing them,
     /// then give them their final names. An abort between the steps stops before the next one:
     /// whatever was committed is finished by the next leader's (or run's) recovery.
@@ -353,7 +458,7 @@ impl<'p> Writer<'p> {
             return Err(PipelineError::Aborted);
         }
         let files = self.sink.prepare()?;
-        failpoint::hit("after-prepare");
+        failpoint::hit("after-prepare", &self.stop);
         let checkpoint = Checkpoint {
             id: self.next_id,
             term: self.term,
@@ -367,7 +472,7 @@ impl<'p> Writer<'p> {
             return Err(PipelineError::Aborted);
         }
         store.commit(&checkpoint)?;
-        failpoint::hit("after-commit");
+        failpoint::hit("after-commit", &self.stop);
         self.next_id = self.next_id.next();
         self.checkpoints += 1;
         let p = self.progress;
@@ -387,6 +492,20 @@ impl<'p> Writer<'p> {
         self.last_offset = Some(checkpoint.offset);
         Ok(())
     }
+}
+
+/// How much of a value an error message quotes: a statement can be megabytes long.
+pub(crate) const SNIPPET_CHARS: usize = 80;
+
+/// The start of `text`, at most `max` bytes (cut at a character boundary, `...` appended when
+/// cut), on one line.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let more = if end < text.len() { "..." } else { "" };
+    format!("{}{more}", text[..end].replace(['\n', '\r'], " "))
 }
 
 /// Up to 40 characters either side of `pos`, on one line, with a marker at the position.
@@ -432,5 +551,16 @@ mod tests {
         assert!(s.contains(">>>"), "{s}");
         assert!(!s.contains('\n'));
         assert_eq!(snippet("é", 1), ">>>é");
+    }
+
+    #[test]
+    fn clip_keeps_the_start_on_one_line() {
+        assert_eq!(clip("abc", 10), "abc");
+        assert_eq!(clip("a\nbcdef", 3), "a b...");
+        assert_eq!(clip("ééé", 3), "é...");
+        assert_eq!(
+            clip(&"x".repeat(1 << 20), SNIPPET_CHARS).len(),
+            SNIPPET_CHARS + 3
+        );
     }
 }

@@ -135,3 +135,163 @@ pub fn table_outputs(out: &Path) -> BTreeMap<String, String> {
     }
     result
 }
+
+/// The real binary, for the tests that run it as an operator (or systemd) would.
+pub mod process {
+    use std::io::{BufRead, BufReader};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, ExitStatus, Stdio};
+    use std::sync::mpsc::{channel, Receiver};
+    use std::time::{Duration, Instant};
+
+    /// How long a test waits for something a healthy process does in well under a second; a
+    /// generous bound, so that a loaded machine never fails a test, only a hung process does.
+    pub const PATIENCE: Duration = Duration::from_secs(120);
+
+    pub fn redoflow() -> Command {
+        Command::new(env!("CARGO_BIN_EXE_redoflow"))
+    }
+
+    /// A config for `redoflow run` on the simulated Oracle (its default modest rate) into
+    /// `out`, with the given checkpoint interval and `extra` TOML appended.
+    pub fn sim_config(dir: &Path, out: &Path, interval: &str, extra: &str) -> PathBuf {
+        let path = dir.join(format!(
+            "sim-{}.toml",
+            out.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::write(
+            &path,
+            format!(
+                "[source]\nkind = \"sim\"\n[output]\ndir = {:?}\nfsync = false\n\
+                 [checkpoint]\ninterval = \"{interval}\"\n{extra}",
+                out.display().to_string()
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    /// A spawned `redoflow`, killed (SIGKILL) if the test ends before it does; its stderr
+    /// lines arrive on `stderr` as they are printed.
+    pub struct Running {
+        pub child: std::process::Child,
+        pub stderr: Receiver<String>,
+        /// Every stderr line received so far (by [`Running::wait_line`]).
+        pub seen: Vec<String>,
+    }
+
+    impl Running {
+        pub fn spawn(cmd: &mut Command) -> Running {
+            let mut child = cmd
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let err = child.stderr.take().unwrap();
+            let (tx, rx) = channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            Running {
+                child,
+                stderr: rx,
+                seen: Vec::new(),
+            }
+        }
+
+        pub fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
+        /// Sends `signal` (`"TERM"`, `"INT"`, ...) with kill(1).
+        pub fn signal(&self, signal: &str) {
+            let ok = Command::new("kill")
+                .args(["-s", signal, &self.pid().to_string()])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "kill -s {signal} {} failed", self.pid());
+        }
+
+        /// Waits for a stderr line containing `needle`; fails the test if the process ends
+        /// (or [`PATIENCE`] passes) first.
+        pub fn wait_line(&mut self, needle: &str) {
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.stderr.recv_timeout(left) {
+                    Ok(line) => {
+                        let found = line.contains(needle);
+                        self.seen.push(line);
+                        if found {
+                            return;
+                        }
+                    }
+                    Err(e) => panic!(
+                        "no stderr line with {needle:?} ({e}); stderr so far:\n{}",
+                        self.seen.join("\n")
+                    ),
+                }
+            }
+        }
+
+        /// Waits for the process to exit; returns its status and the rest of its stderr.
+        pub fn wait_exit(&mut self) -> (ExitStatus, String) {
+            let deadline = Instant::now() + PATIENCE;
+            let status = loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    break status;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "process {} did not exit; stderr so far:\n{}",
+                    self.pid(),
+                    self.seen.join("\n")
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            // The reader thread ends with the pipe.
+            while let Ok(line) = self.stderr.recv_timeout(PATIENCE) {
+                self.seen.push(line);
+            }
+            (status, self.seen.join("\n"))
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Polls `done` every 20 ms until it is true; fails the test after [`PATIENCE`].
+    pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while !done() {
+            assert!(Instant::now() < deadline, "gave up waiting: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Files under `root` (any depth) whose name ends with `suffix`.
+    pub fn files_ending(root: &Path, suffix: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let Ok(entries) = std::fs::read_dir(root) else {
+            return found;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                found.extend(files_ending(&path, suffix));
+            } else if e.file_name().to_string_lossy().ends_with(suffix) {
+                found.push(path);
+            }
+        }
+        found
+    }
+}

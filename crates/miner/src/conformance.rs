@@ -9,6 +9,9 @@
 //! - reads are repeatable: one big window, many small windows, and a new session started
 //!   part-way all return the same rows;
 //! - no window needs to end past `current_scn`;
+//! - a capped read (`fetch_capped`) ends at an SCN boundary inside its window, holds fewer
+//!   than the cap's rows before its last SCN, and capped reads return the same rows as whole
+//!   ones;
 //! - under injected faults, every error is classified: retryable errors are recovered by a new
 //!   session and change nothing in what is read; anything else is a stop, never silent loss.
 
@@ -77,6 +80,82 @@ pub fn read_range<S: LogSource>(
             ));
         }
         read = end;
+    }
+    Ok(rows)
+}
+
+/// Reads `(from, to]` in windows of `window` SCNs with `fetch_capped(.., cap)`, going on from
+/// wherever each read says it is complete. Each read must end inside its window, at an SCN
+/// boundary: fewer than `cap` rows before the SCN of its last row, and when it ends early, at
+/// least `cap` rows in all.
+pub fn read_range_capped<S: LogSource>(
+    source: &mut S,
+    from: Scn,
+    to: Scn,
+    window: u64,
+    cap: usize,
+) -> Result<Vec<RedoRow>, Violation> {
+    const CHECK: &str = "capped reads";
+    source
+        .start_session(from)
+        .map_err(|e| source_err(CHECK, e))?;
+    let mut rows = Vec::new();
+    let mut read = from;
+    while read < to {
+        let current = source.current_scn().map_err(|e| source_err(CHECK, e))?;
+        let end = Scn(read
+            .0
+            .saturating_add(window.max(1))
+            .min(to.0)
+            .min(current.0));
+        if end <= read {
+            return Err(violation(
+                CHECK,
+                format!("current SCN {current} is not past the read position {read} below {to}"),
+            ));
+        }
+        let before = rows.len();
+        let through = source
+            .fetch_capped(read, end, &mut rows, cap)
+            .map_err(|e| source_err(CHECK, e))?;
+        if through <= read || through > end {
+            return Err(violation(
+                CHECK,
+                format!("read ({read}, {end}] says it is complete through SCN {through}"),
+            ));
+        }
+        let got = &rows[before..];
+        if let Some(bad) = got.iter().find(|r| r.scn <= read || r.scn > through) {
+            return Err(violation(
+                CHECK,
+                format!(
+                    "read ({read}, {end}] complete through {through} returned a row at SCN {}",
+                    bad.scn
+                ),
+            ));
+        }
+        let last = got.last().map_or(through, |r| r.scn);
+        let before_last = got.iter().filter(|r| r.scn < last).count();
+        if before_last >= cap.max(1) {
+            return Err(violation(
+                CHECK,
+                format!(
+                    "read ({read}, {end}] with a cap of {cap} rows held {before_last} rows \
+                     before its last SCN {last}"
+                ),
+            ));
+        }
+        if through < end && got.len() < cap {
+            return Err(violation(
+                CHECK,
+                format!(
+                    "read ({read}, {end}] ended at SCN {through} with {} rows, under the cap \
+                     of {cap}",
+                    got.len()
+                ),
+            ));
+        }
+        read = through;
     }
     Ok(rows)
 }
@@ -154,6 +233,11 @@ pub fn check_source<S: LogSource>(
         &first,
         &again,
     )?;
+    // Capped reads over windows as wide as the range return the same rows in bounded pieces.
+    for cap in [1, 3, 50] {
+        let capped = read_range_capped(&mut open(), from, to, span, cap)?;
+        same_rows("capped reads", &whole, &capped)?;
+    }
     // A session started part-way returns the tail.
     let mid = whole[whole.len() / 2].scn;
     let tail = read_range(&mut open(), mid, to, &[span / 11 + 1])?;

@@ -15,6 +15,7 @@
 //! - `oracle` (feature `oracle`): the live source, LogMiner over the `oracle` crate, with log
 //!   selection, the ORA error table and the preflight checks.
 //! - [`conformance`]: the checks every `LogSource` must pass.
+//! - [`units`]: the duration syntax of every config section (`"30s"`, `"4h"`).
 //!
 //! Data flow: a source's windows of [`RedoRow`]s → [`TxnBuffer`] (CSF stitching, partial
 //! rollbacks, commit order, spill to disk) → [`CommittedTxn`]s whose changes are parsed once by
@@ -34,6 +35,7 @@ pub mod source;
 pub mod sql;
 mod sqlcl_csv;
 pub mod txn;
+pub mod units;
 pub mod value;
 
 pub use replay::ReplaySource;

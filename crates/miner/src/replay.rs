@@ -61,6 +61,9 @@ pub struct ReplaySource {
     last_scn: Scn,
     /// Records whose SCN is lower than an earlier record's.
     out_of_order: u64,
+    /// Per redo thread, the commit SCN and line of the last COMMIT read: a COMMIT below it
+    /// is refused (see [`ReplaySource::check_commit_order`]).
+    last_commit: HashMap<ThreadId, (Scn, u64)>,
     /// Highest SCN of a row taken out of the stream (returned or skipped), not counting `peeked`.
     consumed: Scn,
     /// Rows with SCN <= this are skipped.
@@ -116,6 +119,17 @@ fn read_header(
             field
         };
         let name = String::from_utf8_lossy(field).trim().to_ascii_uppercase();
+        if let Some(first) = names.iter().position(|n| !name.is_empty() && *n == name) {
+            return Err(malformed(
+                path,
+                1,
+                format!(
+                    "header names column {name} twice (fields {} and {}): which one holds it?",
+                    first + 1,
+                    i + 1
+                ),
+            ));
+        }
         names.push(name);
     }
     let crlf = record
@@ -215,14 +229,48 @@ struct Fields<'a> {
     crlf: bool,
 }
 
+/// Bytes quoted either side of the offending position when a value is too long to echo whole.
+const QUOTE_SIDE: usize = 40;
+
+/// A field's value for an error message: whole when short, else about [`QUOTE_SIDE`] bytes
+/// either side of `pos` (where the value goes wrong) and its length, so that one bad byte in a
+/// 50 MB SQL_REDO does not make a 50 MB message.
+fn quote(value: &[u8], pos: usize) -> String {
+    if value.len() <= 2 * QUOTE_SIDE {
+        return format!("{:?}", String::from_utf8_lossy(value));
+    }
+    let pos = pos.min(value.len());
+    let start = pos.saturating_sub(QUOTE_SIDE);
+    let end = pos.saturating_add(QUOTE_SIDE).min(value.len());
+    format!(
+        "{}{:?}{} ({} bytes; the part around byte {pos})",
+        if start > 0 { "..." } else { "" },
+        String::from_utf8_lossy(&value[start..end]),
+        if end < value.len() { "..." } else { "" },
+        value.len()
+    )
+}
+
+/// Where `bytes` stop being UTF-8 (0 if they are).
+fn utf8_error_at(bytes: &[u8]) -> usize {
+    std::str::from_utf8(bytes)
+        .err()
+        .map_or(0, |e| e.valid_up_to())
+}
+
 impl<'a> Fields<'a> {
     fn bad(&self, column: &str, value: &[u8], expected: &str) -> SourceError {
+        self.bad_at(column, value, 0, expected)
+    }
+
+    /// [`Fields::bad`] for a value that goes wrong at byte `pos`.
+    fn bad_at(&self, column: &str, value: &[u8], pos: usize, expected: &str) -> SourceError {
         malformed(
             self.path,
             self.line,
             format!(
-                "{column}: invalid value {:?}, expected {expected}",
-                String::from_utf8_lossy(value)
+                "{column}: invalid value {}, expected {expected}",
+                quote(value, pos)
             ),
         )
     }
@@ -242,7 +290,8 @@ impl<'a> Fields<'a> {
             return Ok("");
         };
         let bytes = self.raw(pos);
-        simdutf8::basic::from_utf8(bytes).map_err(|_| self.bad(column, bytes, "UTF-8 text"))
+        simdutf8::basic::from_utf8(bytes)
+            .map_err(|_| self.bad_at(column, bytes, utf8_error_at(bytes), "UTF-8 text"))
     }
 
     fn text(&self, pos: Option<usize>, column: &str) -> Result<String, SourceError> {
@@ -256,7 +305,7 @@ impl<'a> Fields<'a> {
         // SQL_REDO is most of a row's bytes: checked with SIMD.
         match simdutf8::basic::from_utf8(bytes) {
             Ok(s) => Ok(s.to_owned()),
-            Err(_) => Err(self.bad(column, bytes, "UTF-8 text")),
+            Err(_) => Err(self.bad_at(column, bytes, utf8_error_at(bytes), "UTF-8 text")),
         }
     }
 
@@ -406,6 +455,7 @@ impl ReplaySource {
             max_scn: Scn::ZERO,
             last_scn: Scn::ZERO,
             out_of_order: 0,
+            last_commit: HashMap::new(),
             consumed: Scn::ZERO,
             resume: Scn::ZERO,
             owners: NameCache::default(),
@@ -449,6 +499,7 @@ impl ReplaySource {
         self.peeked = None;
         self.eof = false;
         self.last_scn = Scn::ZERO;
+        self.last_commit.clear();
         self.consumed = Scn::ZERO;
         Ok(())
     }
@@ -490,9 +541,39 @@ impl ReplaySource {
                 );
             }
         }
+        self.check_commit_order(&row)?;
         self.last_scn = self.last_scn.max(row.scn);
         self.max_scn = self.max_scn.max(row.scn);
         Ok(Some((self.last_scn, row)))
+    }
+
+    /// Refuses a COMMIT whose commit SCN is below an earlier COMMIT's on the same redo thread.
+    /// The restart rule skips every commit below the checkpoint's commit mark as written
+    /// already, so resuming such an export would silently lose the late one; rows other than
+    /// COMMITs out of SCN order are safe (kept in file order, with a warning).
+    fn check_commit_order(&mut self, row: &RedoRow) -> Result<(), SourceError> {
+        if row.op != OpCode::COMMIT {
+            return Ok(());
+        }
+        let commit_scn = row.commit_scn.unwrap_or(row.scn);
+        let last = self
+            .last_commit
+            .entry(row.thread)
+            .or_insert((commit_scn, row.line));
+        if commit_scn < last.0 {
+            return Err(malformed(
+                &self.path,
+                row.line,
+                format!(
+                    "COMMIT of XID {} at SCN {commit_scn} comes after the COMMIT at SCN {} on \
+                     line {} (redo thread {}): commits must be in SCN order, as LogMiner returns \
+                     them (export with ORDER BY SCN, or without it: LogMiner's own order)",
+                    row.xid, last.0, last.1, row.thread
+                ),
+            ));
+        }
+        *last = (commit_scn, row.line);
+        Ok(())
     }
 
     fn parse_record(&mut self, line: u64) -> Result<RedoRow, SourceError> {
@@ -562,18 +643,39 @@ impl LogSource for ReplaySource {
         end_scn: Scn,
         out: &mut Vec<RedoRow>,
     ) -> Result<(), SourceError> {
+        self.fetch_capped(read_scn, end_scn, out, usize::MAX)
+            .map(|_| ())
+    }
+
+    /// Stops before the first row of a new SCN position once `max_rows` rows are appended (the
+    /// row is kept for the next window), so one read never holds more than about `max_rows`
+    /// rows whatever the window's span.
+    fn fetch_capped(
+        &mut self,
+        read_scn: Scn,
+        end_scn: Scn,
+        out: &mut Vec<RedoRow>,
+        max_rows: usize,
+    ) -> Result<Scn, SourceError> {
         let skip_through = read_scn.max(self.resume);
+        let before = out.len();
+        let mut last_at = read_scn;
         while let Some((at, row)) = self.next_row()? {
-            if at > end_scn {
+            let full = out.len() > before && out.len() - before >= max_rows && at > last_at;
+            if at > end_scn || full {
                 self.peeked = Some((at, row));
+                if full {
+                    return Ok(last_at);
+                }
                 break;
             }
             self.consumed = self.consumed.max(at);
             if at > skip_through {
                 out.push(row);
+                last_at = at;
             }
         }
-        Ok(())
+        Ok(end_scn)
     }
 
     fn table_schema(

@@ -79,12 +79,13 @@ pub trait LogSource: Send {
         out: &mut Vec<RedoRow>,
     ) -> Result<(), SourceError>;
 
-    /// [`LogSource::fetch`] that may stop early: once about `max_rows` rows are appended, a
-    /// source whose windows are expensive to split (one LogMiner query each) ends the window at
-    /// the next SCN boundary and returns the SCN through which it is complete; the rows of one
-    /// SCN are never split. Returns `end_scn` when it read the whole window, which is all the
-    /// default does. The runtime passes a cap so that a window planned across an SCN gap into
-    /// dense redo cannot fill memory.
+    /// [`LogSource::fetch`] that may stop early: once about `max_rows` rows are appended, the
+    /// source ends the window at the next SCN boundary and returns the SCN through which it is
+    /// complete; the rows of one SCN are never split. Returns `end_scn` when it read the whole
+    /// window. The runtime passes a cap on every read, so that a window planned across an SCN
+    /// gap into dense redo cannot fill memory; the sources here all honour it (the conformance
+    /// suite checks it). The default reads the whole window: a source that keeps it is bounded
+    /// only by the windows it is asked for.
     fn fetch_capped(
         &mut self,
         read_scn: Scn,

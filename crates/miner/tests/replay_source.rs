@@ -382,3 +382,81 @@ fn text_that_is_not_utf8_names_the_line_and_the_column() {
         }
     }
 }
+
+/// A COMMIT below an earlier COMMIT of its redo thread would be skipped as "written before"
+/// when a resumed run's checkpoint lies between them: such an export is refused, naming both
+/// lines. Other threads' commits and non-COMMIT rows out of SCN order are fine.
+#[test]
+fn commits_going_back_in_scn_are_refused_naming_both_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        &dir,
+        "c.csv",
+        "SCN,OPERATION_CODE,XID,SQL_REDO,THREAD#\n\
+         10,6,0A,\"a\",1\n11,7,0A,\"commit\",1\n9,7,0C,\"commit\",2\n\
+         20,6,0B,\"b\",1\n21,7,0B,\"commit\",1\n15,7,0D,\"commit\",1\n",
+    );
+    let mut src = ReplaySource::open(&p, None).unwrap();
+    src.start_session(Scn(0)).unwrap();
+    let mut out = Vec::new();
+    let err = src.fetch(Scn(0), Scn(100), &mut out).unwrap_err();
+    let message = err.to_string();
+    for w in ["c.csv:7", "SCN 15", "SCN 21", "line 6", "0D"] {
+        assert!(message.contains(w), "{message:?} lacks {w:?}");
+    }
+}
+
+/// A header naming a column twice is refused: which field holds it is anyone's guess.
+#[test]
+fn a_duplicated_header_column_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        &dir,
+        "c.csv",
+        "SCN,OPERATION_CODE,XID,SQL_REDO,scn\n10,6,0A,\"a\",11\n",
+    );
+    let err = ReplaySource::open(&p, None).unwrap_err().to_string();
+    for w in ["c.csv:1", "SCN twice", "fields 1 and 5"] {
+        assert!(err.contains(w), "{err:?} lacks {w:?}");
+    }
+    let cols = write(
+        &dir,
+        "cols.csv",
+        "OWNER,TABLE_NAME,COLUMN_NAME,DATA_TYPE,COLUMN_ID,OWNER\nHR,T,A,NUMBER,1,HR\n",
+    );
+    let ok = write(&dir, "ok.csv", "SCN,OPERATION_CODE,XID,SQL_REDO\n");
+    let err = ReplaySource::open(&ok, Some(&cols))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("OWNER twice"), "{err}");
+}
+
+/// One bad byte in a huge SQL_REDO: the error names the file, line and column and quotes the
+/// part around the byte, not the whole value.
+#[test]
+fn a_bad_byte_in_a_huge_value_is_quoted_around_it_not_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.csv");
+    let mut text = b"SCN,OPERATION_CODE,XID,SQL_REDO\n10,1,0A,\"".to_vec();
+    text.extend(std::iter::repeat_n(b'x', 1 << 20));
+    text.extend(b"BAD\xFFBYTE");
+    text.extend(std::iter::repeat_n(b'y', 1 << 20));
+    text.extend(b"\"\n");
+    std::fs::write(&p, text).unwrap();
+    let mut src = ReplaySource::open(&p, None).unwrap();
+    src.start_session(Scn(0)).unwrap();
+    let err = src
+        .fetch(Scn(0), Scn(100), &mut Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.len() < 400, "{} bytes: {}", err.len(), &err[..400]);
+    for w in [
+        "c.csv:2",
+        "SQL_REDO",
+        "BAD\u{FFFD}BYTE",
+        "2097160 bytes",
+        "byte 1048579",
+    ] {
+        assert!(err.contains(w), "{err:?} lacks {w:?}");
+    }
+}

@@ -466,3 +466,41 @@ fn commit_scn_column_wins_over_the_row_scn() {
     assert_eq!(txn.commit_scn, Scn(13));
     assert!(b.offset(Scn(20)).should_skip(ThreadId(1), Scn(13), a));
 }
+
+/// A row with an OPERATION_CODE the buffer does not know is never dropped silently: it is
+/// counted, and on a table it stays in its transaction as an `Unknown` change for the writer
+/// to stop at or dead-letter. Known codes with nothing to write (LOB, SELECT FOR UPDATE) are
+/// counted as ignored.
+#[test]
+fn unknown_operation_codes_stay_in_their_transaction() {
+    let a = x(1, 1);
+    let mut odd = ins(
+        12,
+        a,
+        "R2",
+        "insert into \"HR\".\"EMP\"(\"A\") values ('2')",
+    );
+    odd.op = OpCode(99);
+    let mut no_table = r(13, a, OpCode(98));
+    no_table.sql_redo = "something".into();
+    let mut b = TxnBuffer::new(Offset::default());
+    let rows = vec![
+        start(10, a),
+        ins(11, a, "R1", "a1"),
+        odd,
+        no_table,
+        r(14, a, OpCode::SELECT_FOR_UPDATE),
+        r(15, a, OpCode::LOB_WRITE),
+        commit(16, a),
+    ];
+    let mut committed = Vec::new();
+    for row in rows {
+        committed.extend(b.push(row).unwrap());
+    }
+    assert_eq!(committed.len(), 1);
+    let ops: Vec<ChangeOp> = committed[0].changes.iter().map(|c| c.op).collect();
+    assert_eq!(ops, vec![ChangeOp::Insert, ChangeOp::Unknown(99)]);
+    assert_eq!(committed[0].changes[1].line, 12);
+    assert_eq!(b.stats().unknown_operations, 2);
+    assert_eq!(b.stats().ignored, 2);
+}

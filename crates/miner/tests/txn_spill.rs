@@ -7,7 +7,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use redoflow_checkpoint::{Offset, Scn, ThreadId, Xid};
 use redoflow_miner::txn::{
-    Change, CommittedTxn, FileSpillStore, MemSpillStore, TxnBuffer, TxnBufferConfig, TxnError,
+    Change, ChangeOp, CommittedTxn, FileSpillStore, MemSpillStore, TxnBuffer, TxnBufferConfig,
+    TxnError,
 };
 use redoflow_miner::{OpCode, OraDateTime, RedoRow, ShortText};
 
@@ -561,4 +562,29 @@ fn the_default_config_is_bounded_and_new_is_not() {
         TxnBuffer::new(Offset::default()).config(),
         &TxnBufferConfig::unbounded()
     );
+}
+
+/// A spilled change keeps an unknown OPERATION_CODE (it is read back as it was buffered).
+#[test]
+fn unknown_operations_survive_a_spill() {
+    let a = x(1, 1);
+    let mut rows = vec![start(10, a)];
+    for i in 0..50u64 {
+        let mut row = ins(11 + i, a, &format!("R{i}"), &"v".repeat(200));
+        if i % 7 == 3 {
+            row.op = OpCode(4321);
+        }
+        rows.push(row);
+    }
+    rows.push(commit(100, a));
+    let store = MemSpillStore::new();
+    let (spilled, buf) = spilling(&rows, 2_000, &store);
+    assert!(buf.stats().spills > 0, "nothing spilled");
+    assert_eq!(spilled, unbounded(&rows));
+    let unknown = spilled[0]
+        .5
+        .iter()
+        .filter(|c| c.op == ChangeOp::Unknown(4321))
+        .count();
+    assert_eq!(unknown, 7);
 }

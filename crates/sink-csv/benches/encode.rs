@@ -46,7 +46,7 @@ fn config(root: &std::path::Path) -> SinkConfig {
     SinkConfig {
         root: root.to_path_buf(),
         max_file_bytes: 128 * 1024 * 1024,
-        missing_marker: "__MISSING__".to_string(),
+        missing_marker: SinkConfig::DEFAULT_MISSING_MARKER.to_string(),
         fsync: false,
     }
 }

@@ -66,9 +66,10 @@ pub struct SinkConfig {
 
 impl SinkConfig {
     pub const DEFAULT_MAX_FILE_BYTES: u64 = 128 * 1024 * 1024;
-    pub const DEFAULT_MISSING_MARKER: &'static str = "__MISSING__";
+    /// The marker's default everywhere (the config's `output.missing_marker` included).
+    pub const DEFAULT_MISSING_MARKER: &'static str = "__missing__";
 
-    /// Defaults: 128 MiB files, `__MISSING__` marker, fsync on.
+    /// Defaults: 128 MiB files, `__missing__` marker, fsync on.
     pub fn new(root: impl Into<PathBuf>) -> SinkConfig {
         SinkConfig {
             root: root.into(),
@@ -137,7 +138,7 @@ pub enum SinkError {
         path: String,
         inprogress_path: String,
     },
-    #[error("checkpoint {checkpoint} is already finished ({path} exists); open the sink with a later id", path = path.display())]
+    #[error("checkpoint {checkpoint} is already finished in this output ({path} exists), but the checkpoint store's last checkpoint is older: the node's state was lost (its state dir deleted, or another one configured). Restore the state dir (checkpoint.state_dir, by default <output>/_state), or start over with an empty output directory", path = path.display())]
     CheckpointAlreadyFinished {
         checkpoint: CheckpointId,
         path: PathBuf,

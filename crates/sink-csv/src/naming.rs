@@ -49,6 +49,16 @@ pub fn final_file_name(checkpoint_id: CheckpointId, seq: u32) -> String {
     format!("{:010}-{seq:06}.csv", checkpoint_id.0)
 }
 
+/// The checkpoint id of a finished file name (`{checkpoint:010}-{seq:06}.csv`).
+pub fn checkpoint_of_final(name: &str) -> Option<CheckpointId> {
+    let (id, seq) = name.strip_suffix(".csv")?.split_once('-')?;
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(id, 10) || !digits(seq, 6) {
+        return None;
+    }
+    id.parse().ok().map(CheckpointId)
+}
+
 /// `.{checkpoint:010}-{seq:06}-t{term}.csv.inprogress`
 pub fn inprogress_file_name(checkpoint_id: CheckpointId, seq: u32, term: Term) -> String {
     format!(

@@ -1018,5 +1018,19 @@ line2' and "AT" = TO_DATE('1990-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS');"#,
             let t = table(&NAMES);
             agrees(&t, &sql, marker.as_bytes(), &mut Scratch::default());
         }
+
+        /// A statement in LogMiner's layout that the parser accepts is taken: the fast path
+        /// declining everything would pass the property above, not this one.
+        #[test]
+        fn statements_in_the_layout_the_parser_accepts_are_taken(
+            sql in statement_of(false),
+            marker in prop_oneof![Just("__missing__"), Just(""), Just("a,\"b\"")],
+        ) {
+            let t = table(&NAMES);
+            let taken = agrees(&t, &sql, marker.as_bytes(), &mut Scratch::default());
+            if super::compare::general(&t, &sql, marker.as_bytes()).is_some() {
+                prop_assert!(taken, "declined: {}", sql);
+            }
+        }
     }
 }

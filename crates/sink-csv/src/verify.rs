@@ -58,6 +58,13 @@ pub enum Problem {
     Orphan {
         path: String,
     },
+    /// A finished file of the checkpoint after the last manifest: the process stopped between
+    /// renaming the checkpoint's files and writing its manifest. The next run's (or leader's)
+    /// recovery writes the manifest.
+    AwaitingManifest {
+        checkpoint: CheckpointId,
+        path: String,
+    },
     /// An in-progress file or manifest temp file (removed by the next recovery).
     LeftoverInProgress {
         path: String,
@@ -72,7 +79,9 @@ pub enum Problem {
 impl Problem {
     pub fn severity(&self) -> Severity {
         match self {
-            Problem::LeftoverInProgress { .. } => Severity::Warning,
+            Problem::LeftoverInProgress { .. } | Problem::AwaitingManifest { .. } => {
+                Severity::Warning
+            }
             _ => Severity::Error,
         }
     }
@@ -127,6 +136,12 @@ impl fmt::Display for Problem {
                 "{path}: {actual} rows, checkpoint {checkpoint} lists {expected}"
             ),
             Problem::Orphan { path } => write!(f, "{path}: finished file no checkpoint lists"),
+            Problem::AwaitingManifest { checkpoint, path } => write!(
+                f,
+                "{path}: finished by checkpoint {checkpoint}, whose manifest is not written yet \
+                 (the process stopped between renaming its files and writing it): the next run \
+                 on this output writes it"
+            ),
             Problem::LeftoverInProgress { path } => {
                 write!(f, "{path}: unfinished file left over (removed by recovery)")
             }
@@ -266,7 +281,17 @@ pub fn verify(root: &Path) -> Result<VerifyReport, SinkError> {
                     .problems
                     .push(Problem::LeftoverInProgress { path: rel });
             } else if name.ends_with(".csv") && !name.starts_with('.') && !listed.contains(&rel) {
-                report.problems.push(Problem::Orphan { path: rel });
+                // Checkpoints are finished in order, manifest last: only the one after the
+                // last manifest can have been stopped in between.
+                match naming::checkpoint_of_final(&name) {
+                    Some(checkpoint) if checkpoint == prev.next() => {
+                        report.problems.push(Problem::AwaitingManifest {
+                            checkpoint,
+                            path: rel,
+                        })
+                    }
+                    _ => report.problems.push(Problem::Orphan { path: rel }),
+                }
             }
         }
     }

@@ -156,3 +156,36 @@ fn detects_gaps_bad_manifests_row_counts_and_leftovers() {
     );
     assert!(shown.ends_with("3 errors, 1 warnings\n"), "{shown}");
 }
+
+/// A process stopped between renaming checkpoint 2's files and writing its manifest: verify
+/// says the next run completes it (a warning, not an error), and recovery does.
+#[test]
+fn a_checkpoint_without_its_manifest_yet_is_completed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let t = schema("A", "T", &["X"]);
+    let mut sink = CsvSink::open(config(root), Term(1), CheckpointId(1)).unwrap();
+    let mut last = None;
+    for id in 1..=2u64 {
+        sink.write_row(&t, &meta(id), &[Some(&Value::Text(Cow::Borrowed("v")))])
+            .unwrap();
+        let cp = checkpoint(id, sink.prepare().unwrap());
+        finish_checkpoint(root, &cp, false).unwrap();
+        last = Some(cp);
+    }
+    std::fs::remove_file(root.join("_checkpoints/0000000002.json")).unwrap();
+    let report = verify(root).unwrap();
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.problems.len(), 1, "{report}");
+    let problem = &report.problems[0];
+    assert_eq!(problem.severity(), Severity::Warning);
+    let msg = problem.to_string();
+    assert!(msg.contains("A.T/0000000002-000000.csv"), "{msg}");
+    assert!(
+        msg.contains("checkpoint 2") && msg.contains("next run"),
+        "{msg}"
+    );
+    redoflow_sink_csv::recover(root, last.as_ref(), Term(1), false).unwrap();
+    let report = verify(root).unwrap();
+    assert!(report.problems.is_empty(), "{report}");
+}

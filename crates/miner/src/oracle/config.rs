@@ -231,45 +231,14 @@ impl TablePattern {
     }
 }
 
-/// Parses `"500ms"`, `"60s"`, `"30m"`, `"4h"`, `"1d"`, or a bare number of seconds.
+/// Parses `"500ms"`, `"60s"`, `"30m"`, `"4h"`, `"1d"`: the one duration syntax of every
+/// config section ([`crate::units::parse_duration`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. \"60s\", \"30m\""))?;
-    let secs = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        "d" => value * 86400.0,
-        other => {
-            return Err(format!(
-                "invalid duration {s:?}: unknown unit {other:?} (ms, s, m, h, d)"
-            ))
-        }
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    crate::units::parse_duration(s)
 }
 
 fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Secs(u64),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Secs(s) => Ok(Duration::from_secs(s)),
-        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
-    }
+    crate::units::de_duration(d)
 }
 
 #[cfg(test)]
@@ -282,7 +251,10 @@ mod tests {
         assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("4h"), Ok(Duration::from_secs(4 * 3600)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(
+            parse_duration("2").is_err(),
+            "a unit is required, as in [mining]"
+        );
         assert!(parse_duration("2 fortnights").is_err());
         assert!(parse_duration("").is_err());
     }

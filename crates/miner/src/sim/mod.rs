@@ -341,11 +341,23 @@ impl LogSource for SimSource {
         end_scn: Scn,
         out: &mut Vec<RedoRow>,
     ) -> Result<(), SourceError> {
+        self.fetch_capped(read_scn, end_scn, out, usize::MAX)
+            .map(|_| ())
+    }
+
+    /// Ends the window after the first SCN at which `max_rows` rows are reached.
+    fn fetch_capped(
+        &mut self,
+        read_scn: Scn,
+        end_scn: Scn,
+        out: &mut Vec<RedoRow>,
+        max_rows: usize,
+    ) -> Result<Scn, SourceError> {
         let (read, end) = (read_scn.0, end_scn.0);
         self.call(read)?;
         self.check_purged(read)?;
         if end <= read {
-            return Ok(());
+            return Ok(end_scn);
         }
         if self.config.faults.log_switch_race {
             if let Some(switch) = self.params.last_switch_in(read, end) {
@@ -382,22 +394,29 @@ impl LogSource for SimSource {
         self.seek(read);
         let stop = end.min(self.last_scn());
         let params = Arc::clone(&self.params);
+        let before = out.len();
         let mut sink = Out {
             rows: Some(out),
             truth: None,
             p: &params,
         };
+        let mut complete = end;
         while self.gen.next_scn <= stop {
             self.gen.step(&mut sink);
             self.maybe_snapshot();
+            let rows = sink.rows.as_ref().map_or(0, |r| r.len() - before);
+            if rows >= max_rows && self.gen.next_scn <= stop {
+                complete = self.gen.last_scn;
+                break;
+            }
         }
         if self.session.is_none() {
             self.session = Some(read);
             self.session_end = read;
         }
-        self.session_end = self.session_end.max(end);
-        self.fetched_end = self.fetched_end.max(end);
-        Ok(())
+        self.session_end = self.session_end.max(complete);
+        self.fetched_end = self.fetched_end.max(complete);
+        Ok(Scn(complete))
     }
 
     fn table_schema(

@@ -93,6 +93,10 @@ pub enum ChangeOp {
     Delete,
     /// A DDL statement (OPERATION_CODE 5); `sql_redo` holds its text.
     Ddl,
+    /// A row on a table with an OPERATION_CODE the engine does not know (it may carry data):
+    /// never written as a row; the writer stops or dead-letters it, as it does a SQL_REDO it
+    /// cannot parse.
+    Unknown(u16),
 }
 
 /// One change of a committed transaction, SQL_REDO stitched from its CSF pieces, not parsed yet.
@@ -380,8 +384,11 @@ pub struct TxnStats {
     pub partial_xids_matched: u64,
     pub missing_scn: u64,
     pub unsupported: u64,
-    /// LOB, SELECT FOR UPDATE and unknown operation codes.
+    /// LOB and SELECT FOR UPDATE rows.
     pub ignored: u64,
+    /// Rows with an OPERATION_CODE the engine does not know (each warned about). Those on a
+    /// table are kept in their transaction as [`ChangeOp::Unknown`] changes.
+    pub unknown_operations: u64,
     /// Times a transaction's in-memory changes were appended to its spill file.
     pub spills: u64,
     /// Changes written to spill files.
@@ -644,11 +651,41 @@ impl TxnBuffer {
                 }
                 Ok(None)
             }
-            _ => {
+            OpCode::SELECT_FOR_UPDATE => {
                 self.stats.ignored += 1;
                 Ok(None)
             }
+            op if op.is_lob() => {
+                self.stats.ignored += 1;
+                Ok(None)
+            }
+            op => self.unknown_operation(xid, op, row),
         }
+    }
+
+    /// A row whose OPERATION_CODE the engine does not know: named in a warning and counted; on
+    /// a table it stays in its transaction (as [`ChangeOp::Unknown`]), so that if the
+    /// transaction commits the writer stops or dead-letters it instead of dropping data.
+    fn unknown_operation(
+        &mut self,
+        xid: Xid,
+        op: OpCode,
+        row: RedoRow,
+    ) -> Result<Option<CommittedTxn>, TxnError> {
+        self.stats.unknown_operations += 1;
+        let on_table = !row.seg_owner.is_empty() && !row.table_name.is_empty();
+        if worth_logging(self.stats.unknown_operations) {
+            tracing::warn!(scn = %row.scn, xid = %xid, line = row.line, code = op.0,
+                owner = %row.seg_owner, table = %row.table_name, on_table,
+                count = self.stats.unknown_operations,
+                "unknown OPERATION_CODE: the row is not written (on a table, its transaction's \
+                 commit stops the run or dead-letters it, as output.on_parse_error says)");
+        }
+        if on_table {
+            self.change(xid, row)?;
+            self.maybe_spill()?;
+        }
+        Ok(None)
     }
 
     /// The offset a checkpoint taken now would store, given that every row with SCN <=
@@ -909,7 +946,8 @@ impl TxnBuffer {
                     OpCode::INSERT => ChangeOp::Insert,
                     OpCode::DELETE => ChangeOp::Delete,
                     OpCode::UPDATE => ChangeOp::Update,
-                    _ => ChangeOp::Ddl,
+                    OpCode::DDL => ChangeOp::Ddl,
+                    OpCode(code) => ChangeOp::Unknown(code),
                 };
                 let p = Pending {
                     change: Change {
@@ -921,7 +959,8 @@ impl TxnBuffer {
                         sql_redo: row.sql_redo,
                         line: row.line,
                     },
-                    undo: row.rollback && op != ChangeOp::Ddl,
+                    undo: row.rollback
+                        && matches!(op, ChangeOp::Insert | ChangeOp::Update | ChangeOp::Delete),
                 };
                 if row.csf {
                     txn.pending = Some(p);

@@ -284,12 +284,17 @@ impl Drop for MemFile {
 // ---------------------------------------------------------------------------------------------
 // Record codec.
 
-fn op_code(op: ChangeOp) -> u8 {
+/// The operation's byte; an unknown OPERATION_CODE is byte 0 followed by the code (2 bytes).
+fn put_op(buf: &mut Vec<u8>, op: ChangeOp) {
     match op {
-        ChangeOp::Insert => 1,
-        ChangeOp::Update => 3,
-        ChangeOp::Delete => 2,
-        ChangeOp::Ddl => 5,
+        ChangeOp::Insert => buf.push(1),
+        ChangeOp::Update => buf.push(3),
+        ChangeOp::Delete => buf.push(2),
+        ChangeOp::Ddl => buf.push(5),
+        ChangeOp::Unknown(code) => {
+            buf.push(0);
+            buf.extend_from_slice(&code.to_le_bytes());
+        }
     }
 }
 
@@ -304,7 +309,7 @@ pub(crate) fn encode(c: &Change, buf: &mut Vec<u8>) -> usize {
     buf.extend_from_slice(&[0; 4]);
     buf.extend_from_slice(&c.scn.0.to_le_bytes());
     buf.extend_from_slice(&c.line.to_le_bytes());
-    buf.push(op_code(c.op));
+    put_op(buf, c.op);
     put_str(buf, &c.owner);
     put_str(buf, &c.table);
     put_str(buf, c.row_id.as_str());
@@ -346,6 +351,10 @@ fn decode(body: &[u8]) -> Result<Change, String> {
         2 => ChangeOp::Delete,
         3 => ChangeOp::Update,
         5 => ChangeOp::Ddl,
+        0 => {
+            let code = b.take(2)?;
+            ChangeOp::Unknown(u16::from_le_bytes([code[0], code[1]]))
+        }
         x => return Err(format!("unknown operation {x}")),
     };
     let owner = b.string()?;
