@@ -85,6 +85,8 @@ pub(crate) struct Shared {
     pub(crate) progress: Mutex<Option<Arc<Progress>>>,
     pub(crate) running: std::sync::atomic::AtomicBool,
     pub(crate) error: Mutex<Option<String>>,
+    /// Alerts raised now (health checks add and clear them; `/status` lists them).
+    pub(crate) alerts: Mutex<Vec<crate::status::AlertStatus>>,
 }
 
 /// A running cluster node. [`Node::stop`] stops it gracefully (a leader takes a final

@@ -25,6 +25,22 @@ pub struct NodeStatus {
     pub auth_failures: u64,
     /// The last error that stopped this node's pipeline, if it has not run cleanly since.
     pub error: Option<String>,
+    /// Alerts currently raised on this node (cleared ones are not listed).
+    #[serde(default)]
+    pub alerts: Vec<AlertStatus>,
+}
+
+/// One raised alert, as `/status` lists it and a webhook receives it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertStatus {
+    /// A stable name (`stall`, `leader_change`, `source_error`, ...).
+    pub alert: String,
+    /// `warning` or `critical`.
+    pub level: String,
+    /// One human line.
+    pub text: String,
+    /// When it was raised (ms since 1970).
+    pub since_unix_ms: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
