@@ -718,5 +718,10 @@ pub(crate) fn status_of(raft: &RaftNode, shared: &Shared) -> NodeStatus {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone(),
+        alerts: shared
+            .alerts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
     }
 }
