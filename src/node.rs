@@ -18,7 +18,7 @@
 //!   as this node leads.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -318,6 +318,27 @@ struct Controller {
     source: Option<Box<dyn LogSource>>,
 }
 
+/// How often a follower checks that the leader's port still accepts connections.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+/// The leader a follower last followed, and what [`Controller::watch_leader`] did about it.
+#[derive(Debug)]
+struct LeaderWatch {
+    leader: Option<(u64, String)>,
+    last_probe: Instant,
+    elections: u64,
+}
+
+impl Default for LeaderWatch {
+    fn default() -> Self {
+        LeaderWatch {
+            leader: None,
+            last_probe: Instant::now(),
+            elections: 0,
+        }
+    }
+}
+
 /// What the metrics say this node may do.
 #[derive(Debug, PartialEq, Eq)]
 enum Duty {
@@ -332,6 +353,7 @@ impl Controller {
         let mut run: Option<Run> = None;
         let mut retry_at: Option<Instant> = None;
         let mut finished_term: Option<u64> = None;
+        let mut watch = LeaderWatch::default();
         let result = loop {
             if self.stop.is_stopping() {
                 break Ok(());
@@ -385,6 +407,7 @@ impl Controller {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = None;
                 finished_term = None;
+                self.watch_leader(&mut watch);
             }
             self.stop.wait_timeout(TICK);
         };
@@ -409,6 +432,60 @@ impl Controller {
             let _ = self.collect(r);
         }
         result
+    }
+
+    /// Calls an election at once when the leader's process is gone (its port refuses
+    /// connections), instead of waiting out openraft's timers (leader lease + election timeout,
+    /// 1.5 to 2 s at the default 500 ms): the vote succeeds as soon as the other voters' lease
+    /// on the dead leader runs out. A refused connection is a definite answer, unlike a
+    /// timeout (a slow or partitioned network), which is left to the timers: an election
+    /// called against a live leader would only disrupt it. One follower calls, the voter with
+    /// the lowest id after the leader, so two followers do not split the vote round after round.
+    fn watch_leader(&self, watch: &mut LeaderWatch) {
+        let (leader, voters, me) = {
+            let metrics = self.raft.raft().metrics();
+            let m = metrics.borrow();
+            let membership = m.membership_config.membership();
+            let leader = m
+                .current_leader
+                .filter(|l| *l != m.id)
+                .and_then(|l| membership.get_node(&l).map(|n| (l, n.addr.clone())));
+            let voters: Vec<u64> = membership.voter_ids().collect();
+            (leader, voters, m.id)
+        };
+        if let Some(leader) = leader {
+            if watch.leader.as_ref() != Some(&leader) {
+                *watch = LeaderWatch {
+                    leader: Some(leader),
+                    ..LeaderWatch::default()
+                };
+            }
+        }
+        let Some((dead, addr)) = watch.leader.clone() else {
+            return;
+        };
+        let caller = voters.iter().copied().filter(|v| *v != dead).min();
+        if caller != Some(me) || watch.last_probe.elapsed() < PROBE_EVERY {
+            return;
+        }
+        watch.last_probe = Instant::now();
+        let refused = addr
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .map(|a| std::net::TcpStream::connect_timeout(&a, PROBE_EVERY))
+            .is_some_and(
+                |r| matches!(r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+            );
+        if refused {
+            if watch.elections == 0 {
+                tracing::warn!(leader = dead, %addr, "the leader's port refuses connections: calling an election");
+            }
+            watch.elections += 1;
+            if let Err(e) = self.runtime.block_on(self.raft.raft().trigger().elect()) {
+                tracing::warn!(error = %e, "cannot call an election");
+            }
+        }
     }
 
     /// Leader of the current term, acknowledged by a majority within the election timeout.
