@@ -425,10 +425,29 @@ impl RaftNode {
         }
         self.within("adding a member", async {
             tracing::info!(node_id = id.0, %addr, "adding a learner");
-            self.raft()
+            let added = self
+                .raft()
                 .add_learner(id.0, BasicNode::new(addr.as_str()), true)
                 .await
                 .map_err(|e| self.write_error(e))?;
+            // openraft's own wait counts a learner within `replication_lag_threshold` entries as
+            // caught up — on a short log, one that has received nothing, or is not even
+            // running. A voter that cannot vote yet would cost the cluster its majority: wait
+            // until the learner holds the entry that made it a learner.
+            let wanted = added.log_id.index;
+            self.raft()
+                .wait(None)
+                .metrics(
+                    |m| {
+                        m.replication
+                            .as_ref()
+                            .and_then(|r| r.get(&id.0))
+                            .is_some_and(|matched| matched.is_some_and(|l| l.index >= wanted))
+                    },
+                    "the new learner to receive its membership",
+                )
+                .await
+                .map_err(|e| self.stopped(e))?;
             tracing::info!(node_id = id.0, "learner caught up; making it a voter");
             self.raft()
                 .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id.0])), false)
