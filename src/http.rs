@@ -13,27 +13,59 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use redoflow_raft::RaftNode;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::node::{status_of, Shared};
 use crate::status::NodeStatus;
 
-/// `GET /status`: this node's [`NodeStatus`] as JSON.
+/// `GET /status`: this node's [`NodeStatus`] as JSON. `GET /cluster/members`: the member
+/// list of this node's config ([`ConfiguredMembers`]), which the node that initialises a new
+/// cluster compares with its own.
 pub(crate) fn status_router(raft: RaftNode, shared: Arc<Shared>) -> Router {
-    Router::new().route(
-        "/status",
-        get(move || {
-            let raft = raft.clone();
-            let shared = shared.clone();
-            async move {
-                match serde_json::to_vec(&status_of(&raft, &shared)) {
-                    Ok(body) => {
-                        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-                    }
-                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-                }
-            }
-        }),
-    )
+    let members = ConfiguredMembers {
+        node_id: raft.node_id().0,
+        members: shared.configured.clone(),
+    };
+    Router::new()
+        .route(
+            "/status",
+            get(move || {
+                let raft = raft.clone();
+                let shared = shared.clone();
+                async move { json(&status_of(&raft, &shared)) }
+            }),
+        )
+        .route(
+            "/cluster/members",
+            get(move || {
+                let members = members.clone();
+                async move { json(&members) }
+            }),
+        )
+}
+
+fn json<T: Serialize>(value: &T) -> axum::response::Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// `GET /cluster/members`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfiguredMembers {
+    pub node_id: u64,
+    /// (id, addr), sorted by id.
+    pub members: Vec<(u64, String)>,
+}
+
+impl ConfiguredMembers {
+    /// `{1: host:port, 2: host:port}`.
+    pub fn show(members: &[(u64, String)]) -> String {
+        let parts: Vec<String> = members.iter().map(|(id, a)| format!("{id}: {a}")).collect();
+        format!("{{{}}}", parts.join(", "))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +78,7 @@ pub enum ClientError {
         status: u16,
         body: String,
     },
-    #[error("{addr}: the answer is not a node status: {message}")]
+    #[error("{addr}: the answer does not decode: {message}")]
     Decode { addr: String, message: String },
 }
 
@@ -82,7 +114,17 @@ pub async fn get_bytes(
 
 /// A node's `/status`.
 pub async fn get_status(addr: &str, timeout: Duration) -> Result<NodeStatus, ClientError> {
-    let (status, body) = get_bytes(addr, "/status", timeout).await?;
+    tokio::time::timeout(timeout, get_json(addr, "/status"))
+        .await
+        .map_err(|_| ClientError::Request {
+            addr: addr.to_string(),
+            message: format!("no answer within {timeout:?}"),
+        })?
+}
+
+/// `GET {path}` from the node at `addr`, decoded from JSON.
+pub async fn get_json<T: DeserializeOwned>(addr: &str, path: &str) -> Result<T, ClientError> {
+    let (status, body) = get_bytes(addr, path, Duration::from_secs(30)).await?;
     if status != 200 {
         return Err(ClientError::Status {
             addr: addr.to_string(),

@@ -57,6 +57,8 @@ pub enum NodeError {
     },
     #[error("node id {id} is already served by another process at {addr}: two processes must never run as one node")]
     DuplicateId { id: u64, addr: String },
+    #[error("the cluster cannot be initialised: {message}")]
+    MembersDiffer { message: String },
     #[error("this node's source is not the database the cluster mines: {}", differences.join("; "))]
     FingerprintDiffers { differences: Vec<String> },
     #[error(transparent)]
@@ -85,6 +87,9 @@ pub(crate) struct Shared {
     pub(crate) progress: Mutex<Option<Arc<Progress>>>,
     pub(crate) running: std::sync::atomic::AtomicBool,
     pub(crate) error: Mutex<Option<String>>,
+    /// The `[[cluster.members]]` of this node's config, as `GET /cluster/members` answers
+    /// (sorted by id).
+    pub(crate) configured: Vec<(u64, String)>,
     /// Alerts raised now (health checks add and clear them; `/status` lists them).
     pub(crate) alerts: Mutex<Vec<crate::status::AlertStatus>>,
 }
@@ -116,14 +121,14 @@ impl Node {
         stop: &StopToken,
     ) -> Result<Node, NodeError> {
         let cluster = config.validate_for_cluster()?.clone();
-        // The node's own state is its alone; the shared output is kept apart by leadership and
-        // terms, not by a lock.
-        let lock = DirLock::acquire(&cluster.data_dir, "redoflow node: data dir")?;
         let secret = match (&cluster.secret_file, &cluster.secret_env) {
             (Some(file), _) => Secret::from_file(file)?,
             (None, Some(var)) => Secret::from_env(var)?,
             (None, None) => unreachable!("validated: one secret source is set"),
         };
+        // The node's own state is its alone; the shared output is kept apart by leadership and
+        // terms, not by a lock.
+        let lock = DirLock::acquire(&cluster.data_dir, "redoflow node: data dir")?;
         let fingerprint = source::fingerprint(config)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -142,7 +147,6 @@ impl Node {
             source,
         })?;
         let me = cluster.me().map(|m| m.addr.clone()).unwrap_or_default();
-        check_no_twin(&runtime, &cluster)?;
         let raft = runtime.block_on(RaftNode::start(RaftNodeConfig {
             node_id: NodeId(cluster.node_id),
             listen_addr: me,
@@ -153,7 +157,16 @@ impl Node {
             history: HISTORY,
             faults: options.faults.clone(),
         }))?;
-        let shared = Arc::new(Shared::default());
+        let mut configured: Vec<(u64, String)> = cluster
+            .members
+            .iter()
+            .map(|m| (m.id, m.addr.clone()))
+            .collect();
+        configured.sort();
+        let shared = Arc::new(Shared {
+            configured,
+            ..Shared::default()
+        });
         let server_stop = CancellationToken::new();
         let router = raft
             .router()
@@ -161,7 +174,9 @@ impl Node {
         {
             let stop = server_stop.clone();
             runtime.spawn(async move {
-                let served = axum::serve(listener, router)
+                // With the peer's address, so a refused request names who sent it.
+                let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                let served = axum::serve(listener, service)
                     .with_graceful_shutdown(async move { stop.cancelled().await })
                     .await;
                 if let Err(e) = served {
@@ -169,14 +184,7 @@ impl Node {
                 }
             });
         }
-        let members: BTreeMap<NodeId, String> = cluster
-            .members
-            .iter()
-            .map(|m| (NodeId(m.id), m.addr.clone()))
-            .collect();
-        if runtime.block_on(raft.initialize_if_first(members))? {
-            tracing::info!(node_id = cluster.node_id, "initialised the cluster");
-        }
+        check_no_twin(&runtime, &cluster, raft.instance_id())?;
         let stop = stop.clone();
         let controller = Controller {
             raft: raft.clone(),
@@ -263,13 +271,15 @@ pub fn run(config: &Config, stop: &StopToken) -> Result<(), NodeError> {
     Node::start(config, NodeOptions::default(), stop)?.join()
 }
 
-/// Refuses to start when another process already answers as this node id at another
-/// member's address (two processes with one id would be a split brain waiting to happen).
+/// Refuses to start when another process already answers as this node id: at this node's own
+/// configured address (a copy of this node's config started on another host), or at another
+/// member's address. Two processes with one id would be a split brain waiting to happen.
 fn check_no_twin(
     runtime: &tokio::runtime::Runtime,
     cluster: &ClusterConfig,
+    instance_id: u64,
 ) -> Result<(), NodeError> {
-    for m in cluster.members.iter().filter(|m| m.id != cluster.node_id) {
+    for m in &cluster.members {
         let probe = runtime.block_on(async {
             tokio::time::timeout(
                 Duration::from_millis(500),
@@ -278,7 +288,7 @@ fn check_no_twin(
             .await
         });
         if let Ok(Ok(who)) = probe {
-            if who.node_id.0 == cluster.node_id {
+            if who.node_id.0 == cluster.node_id && who.instance_id != instance_id {
                 return Err(NodeError::DuplicateId {
                     id: cluster.node_id,
                     addr: m.addr.clone(),
@@ -354,9 +364,18 @@ impl Controller {
         let mut retry_at: Option<Instant> = None;
         let mut finished_term: Option<u64> = None;
         let mut watch = LeaderWatch::default();
+        let mut initialized = false;
+        let mut next_init = Instant::now();
         let result = loop {
             if self.stop.is_stopping() {
                 break Ok(());
+            }
+            if !initialized && Instant::now() >= next_init {
+                match self.initialize() {
+                    Ok(done) => initialized = done,
+                    Err(e) => break Err(e),
+                }
+                next_init = Instant::now() + Duration::from_millis(200);
             }
             let duty = self.duty();
             if let Some(r) = run.take() {
@@ -432,6 +451,74 @@ impl Controller {
             let _ = self.collect(r);
         }
         result
+    }
+
+    /// Brings an empty cluster into being, once: the member with the lowest id initialises
+    /// the membership of its config — but only after a majority of the configured members
+    /// answered with the very same member list, and none with another. Two nodes whose
+    /// configs disagree could otherwise each initialise a cluster of their own and mine the
+    /// same database into the same output. Returns true once there is nothing (more) to do.
+    fn initialize(&self) -> Result<bool, NodeError> {
+        let me = self.raft.node_id().0;
+        let pristine = {
+            let metrics = self.raft.raft().metrics();
+            let m = metrics.borrow();
+            m.last_log_index.is_none() && m.current_term == 0
+        };
+        let lowest = self.shared.configured.first().map(|(id, _)| *id);
+        if !pristine || lowest != Some(me) {
+            return Ok(true);
+        }
+        let mine = &self.shared.configured;
+        let mut agreeing = 1;
+        for (id, addr) in mine.iter().filter(|(id, _)| *id != me) {
+            let theirs = self.runtime.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_millis(500),
+                    http::get_json::<http::ConfiguredMembers>(addr, "/cluster/members"),
+                )
+                .await
+            });
+            let Ok(Ok(theirs)) = theirs else { continue };
+            if theirs.node_id != *id {
+                return Err(NodeError::MembersDiffer {
+                    message: format!(
+                        "the process at {addr} is node {}, not node {id} as this node's config says",
+                        theirs.node_id
+                    ),
+                });
+            }
+            if theirs.members != *mine {
+                return Err(NodeError::MembersDiffer {
+                    message: format!(
+                        "node {id} lists the members {}, this node lists {}: make every node's \
+                         [[cluster.members]] the same",
+                        http::ConfiguredMembers::show(&theirs.members),
+                        http::ConfiguredMembers::show(mine)
+                    ),
+                });
+            }
+            agreeing += 1;
+        }
+        if agreeing * 2 <= mine.len() {
+            tracing::info!(
+                agreeing,
+                members = mine.len(),
+                "waiting for a majority of the configured members before initialising the cluster"
+            );
+            return Ok(false);
+        }
+        let members: BTreeMap<NodeId, String> = mine
+            .iter()
+            .map(|(id, addr)| (NodeId(*id), addr.clone()))
+            .collect();
+        if self
+            .runtime
+            .block_on(self.raft.initialize_if_first(members))?
+        {
+            tracing::info!(node_id = me, "initialised the cluster");
+        }
+        Ok(true)
     }
 
     /// Calls an election at once when the leader's process is gone (its port refuses

@@ -199,6 +199,12 @@ impl RaftNode {
         &self.inner.runtime
     }
 
+    /// A random id of this process, as `/raft/whoami` answers it: two processes claiming one
+    /// node id answer different ones.
+    pub fn instance_id(&self) -> u64 {
+        self.inner.instance_id
+    }
+
     /// This node's id.
     pub fn node_id(&self) -> NodeId {
         NodeId(self.inner.id)
