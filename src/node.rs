@@ -331,12 +331,14 @@ struct Controller {
 /// How often a follower checks that the leader's port still accepts connections.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 
-/// The leader a follower last followed, and what [`Controller::watch_leader`] did about it.
+/// The leader a follower last followed, and what [`Controller::watch_leader`] saw of it.
 #[derive(Debug)]
 struct LeaderWatch {
     leader: Option<(u64, String)>,
     last_probe: Instant,
-    elections: u64,
+    /// Since when its port refuses connections.
+    refused_since: Option<Instant>,
+    last_election: Option<Instant>,
 }
 
 impl Default for LeaderWatch {
@@ -344,7 +346,8 @@ impl Default for LeaderWatch {
         LeaderWatch {
             leader: None,
             last_probe: Instant::now(),
-            elections: 0,
+            refused_since: None,
+            last_election: None,
         }
     }
 }
@@ -521,13 +524,20 @@ impl Controller {
         Ok(true)
     }
 
-    /// Calls an election at once when the leader's process is gone (its port refuses
-    /// connections), instead of waiting out openraft's timers (leader lease + election timeout,
-    /// 1.5 to 2 s at the default 500 ms): the vote succeeds as soon as the other voters' lease
-    /// on the dead leader runs out. A refused connection is a definite answer, unlike a
-    /// timeout (a slow or partitioned network), which is left to the timers: an election
-    /// called against a live leader would only disrupt it. One follower calls, the voter with
-    /// the lowest id after the leader, so two followers do not split the vote round after round.
+    /// Calls an election as soon as it can succeed when the leader's process is gone (its
+    /// port refuses connections), instead of waiting out openraft's timers: a follower waits
+    /// its leader lease (twice the election timeout) plus a random election timeout after the
+    /// last heartbeat, 1.5 to 2 s at the default 500 ms. The other voters grant a vote once
+    /// their lease on the dead leader has run out, at most one lease after its death — after
+    /// the first refused connection at the latest — so the election is called then. Once per
+    /// dead leader: if this node cannot win (its log is behind the other follower's), the
+    /// timers elect the other one, and calling again and again would only keep raising the
+    /// term past the other's elections.
+    ///
+    /// A refused connection is a definite answer, unlike a timeout (a slow or partitioned
+    /// network), which is left to the timers: an election called against a live leader would
+    /// only disrupt it. One follower calls, the voter with the lowest id after the leader, so
+    /// two followers do not split the vote.
     fn watch_leader(&self, watch: &mut LeaderWatch) {
         let (leader, voters, me) = {
             let metrics = self.raft.raft().metrics();
@@ -564,11 +574,15 @@ impl Controller {
             .is_some_and(
                 |r| matches!(r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
             );
-        if refused {
-            if watch.elections == 0 {
-                tracing::warn!(leader = dead, %addr, "the leader's port refuses connections: calling an election");
-            }
-            watch.elections += 1;
+        if !refused {
+            watch.refused_since = None;
+            return;
+        }
+        let since = *watch.refused_since.get_or_insert_with(Instant::now);
+        let lease = self.cluster.election_timeout * 2;
+        if since.elapsed() >= lease && watch.last_election.is_none() {
+            tracing::warn!(leader = dead, %addr, "the leader's port refuses connections: calling an election");
+            watch.last_election = Some(Instant::now());
             if let Err(e) = self.runtime.block_on(self.raft.raft().trigger().elect()) {
                 tracing::warn!(error = %e, "cannot call an election");
             }
