@@ -15,7 +15,9 @@ use redoflow_miner::{
 fn render(v: Option<&Value<'_>>) -> Option<String> {
     let v = v?;
     Some(match v {
-        Value::Null | Value::EmptyLob => String::new(),
+        Value::Null => String::new(),
+        // A placeholder for LOB content that is not captured: the missing marker (SPEC.md §3).
+        Value::EmptyLob => return None,
         Value::Text(s) => s.to_string(),
         Value::Raw(h) => h.to_ascii_uppercase(),
         Value::Number(s) => s.to_string(),

@@ -439,7 +439,8 @@ impl Gen {
                     .iter()
                     .enumerate()
                     .map(|(i, c)| {
-                        (r.carried & (1 << i) != 0).then(|| {
+                        let carried = r.carried & (1 << i) != 0;
+                        (carried && !m.is_placeholder(c.kind, image[i])).then(|| {
                             let mut s = String::new();
                             m.push_text(c.kind, image[i], &mut s);
                             s
