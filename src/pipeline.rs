@@ -24,7 +24,7 @@ use redoflow_miner::planner::{Planner, PlannerConfig};
 use redoflow_miner::row::Name;
 use redoflow_miner::sql::{self, ParseError, RowError, UnknownColumn};
 use redoflow_miner::txn::{
-    wipe_spill_dir, Change, ChangeOp, CommittedTxn, TxnBufferConfig, TxnError,
+    wipe_spill_dir, Change, ChangeOp, CommittedTxn, TxnBufferConfig, TxnError, TxnStats, Unwritable,
 };
 use redoflow_miner::{LogSource, SourceError, TableId, TableSchema, TxnBuffer};
 use redoflow_sink_csv::{
@@ -151,6 +151,10 @@ pub struct Progress {
     pub expired_transactions: AtomicU64,
     /// Committed transactions whose changes had spilled to disk.
     pub spilled_transactions: AtomicU64,
+    /// The transaction buffer's counters as of the last round: rows that are not data
+    /// (OPERATION_CODE 255 per table, undecodable, temporary-table and internal DDL rows) among
+    /// them.
+    pub mining: Mutex<TxnStats>,
     /// True when the writer runs on the mining thread (one usable core): everything but the
     /// source's own work is then in each round's time outside its fetches.
     pub writer_on_mining_thread: AtomicBool,
@@ -211,6 +215,9 @@ pub struct Summary {
     pub last_checkpoint: Option<CheckpointId>,
     pub offset: Offset,
     pub elapsed: Duration,
+    /// The transaction buffer's counters at the end (OPERATION_CODE 255 rows per table,
+    /// undecodable, temporary-table and internal DDL rows among them).
+    pub mining: TxnStats,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -336,6 +343,7 @@ pub fn run_pipeline<S: LogSource>(
             .map(CheckpointId),
         offset: writer.last_offset.unwrap_or_default(),
         elapsed: started.elapsed(),
+        mining: mined.stats,
     })
 }
 
@@ -414,6 +422,7 @@ struct Mined {
     skipped: u64,
     rolled_back: u64,
     open_at_end: u64,
+    stats: TxnStats,
 }
 
 /// Changes per channel message: enough to make the channel cost negligible per row, few enough
@@ -577,7 +586,9 @@ fn mine<S: LogSource>(
                             ensure_schema(owner, table)?;
                         }
                     } else {
-                        for change in txn.changes.iter().filter(|c| c.op != ChangeOp::Ddl) {
+                        for change in txn.changes.iter().filter(|c| {
+                            matches!(c.op, ChangeOp::Insert | ChangeOp::Update | ChangeOp::Delete)
+                        }) {
                             if same_names(&last_names, change) {
                                 continue;
                             }
@@ -637,6 +648,7 @@ fn mine<S: LogSource>(
         progress
             .spilled_transactions
             .store(stats.committed_spilled, Ordering::Relaxed);
+        stats.clone_into(&mut progress.mining.lock().unwrap_or_else(|e| e.into_inner()));
         if last_checkpoint.elapsed() >= opts.checkpoint_interval {
             if !batch.is_empty() {
                 tx.send(Msg::Txns(std::mem::take(&mut batch)))?;
@@ -667,6 +679,7 @@ fn mine<S: LogSource>(
         skipped: stats.skipped_already_written,
         rolled_back: stats.rolled_back,
         open_at_end: buffer.open_transactions() as u64,
+        stats: stats.clone(),
     })
 }
 
@@ -941,6 +954,17 @@ impl<'p> Writer<'p> {
                     self.on_ddl(owner, table, &change.sql_redo, change.scn);
                     continue;
                 }
+                ChangeOp::Undecodable | ChangeOp::Unsupported => {
+                    let dead_letter = self.opts.on_parse_error == OnParseError::DeadLetter;
+                    match change.unwritable(txn.xid, dead_letter) {
+                        Some(Unwritable::DeadLetter(reason)) => {
+                            self.dead_letter(txn, change, table_names(change), reason)?
+                        }
+                        Some(Unwritable::Stop(e)) => return Err(e.into()),
+                        Some(Unwritable::Skip) | None => {}
+                    }
+                    continue;
+                }
             };
             let meta = RowMeta {
                 op,
@@ -1076,12 +1100,11 @@ impl<'p> Writer<'p> {
         (owner, table): (&str, &str),
         e: ParseError,
     ) -> Result<(), PipelineError> {
-        let table = format!("{owner}.{table}");
         match self.opts.on_parse_error {
             OnParseError::Stop => Err(PipelineError::Parse {
                 scn: change.scn,
                 xid: txn.xid,
-                table,
+                table: format!("{owner}.{table}"),
                 line: LineRef(change.line),
                 position: e.pos,
                 kind: format!("{:?}", e.kind),
@@ -1089,19 +1112,31 @@ impl<'p> Writer<'p> {
             }),
             OnParseError::DeadLetter => {
                 let message = format!("{:?} at position {}", e.kind, e.pos);
-                tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, error = %message, "SQL_REDO rejected");
-                self.sink.write_rejected(&RejectedRow {
-                    scn: change.scn,
-                    xid: txn.xid,
-                    table: &table,
-                    line: change.line,
-                    error: &message,
-                    sql_redo: &change.sql_redo,
-                })?;
-                self.progress.rejected.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                self.dead_letter(txn, change, (owner, table), &message)
             }
         }
+    }
+
+    /// Writes the raw change to `_rejected/` with `message`, and counts it.
+    fn dead_letter(
+        &mut self,
+        txn: &CommittedTxn,
+        change: &Change,
+        (owner, table): (&str, &str),
+        message: &str,
+    ) -> Result<(), PipelineError> {
+        let table = format!("{owner}.{table}");
+        tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, error = %message, "SQL_REDO rejected");
+        self.sink.write_rejected(&RejectedRow {
+            scn: change.scn,
+            xid: txn.xid,
+            table: &table,
+            line: change.line,
+            error: message,
+            sql_redo: &change.sql_redo,
+        })?;
+        self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn checkpoint(

@@ -72,7 +72,7 @@ fn expected(source: &SimSource, through: Scn, missing: &str) -> BTreeMap<String,
                 ChangeOp::Insert => "I",
                 ChangeOp::Update => "U",
                 ChangeOp::Delete => "D",
-                ChangeOp::Ddl => continue,
+                ChangeOp::Ddl | ChangeOp::Undecodable | ChangeOp::Unsupported => continue,
             };
             let mut row = vec![
                 op.to_string(),

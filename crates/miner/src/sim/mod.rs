@@ -45,7 +45,7 @@ use std::time::Duration;
 use redoflow_checkpoint::Scn;
 
 pub use self::clock::{ManualClock, SimClock, SystemClock};
-pub use self::config::{SimCatalog, SimConfig, SimFaults, SimWorkload};
+pub use self::config::{ClosedThread, SimCatalog, SimConfig, SimFaults, SimWorkload};
 pub use self::truth::{TruthChange, TruthTxn};
 
 use self::gen::{derive_seed, Gen, Out, Params};

@@ -710,7 +710,7 @@ impl Model {
     /// True when LogMiner prints the (non-NULL) value as a placeholder whose content would come
     /// in LOB operations (`EMPTY_CLOB()`): the writer gives such a column the missing marker.
     pub fn is_placeholder(&self, kind: Kind, v: u64) -> bool {
-        v != 0 && kind == Kind::Clob && self.clob_target(v).is_none()
+        v != 0 && kind == Kind::Clob && self.pooled(kind, v, 0) == Some("EMPTY_CLOB()")
     }
 
     /// Appends the CSV field text of a value (before CSV quoting): what SPEC.md §6 and the

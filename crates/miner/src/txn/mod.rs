@@ -18,6 +18,16 @@
 //!   [`TxnBufferConfig::drop_expired`]; by default it is kept (and spilled like any other).
 //! - SQL_REDO is not parsed here: the writer parses each change once, so a rolled-back
 //!   transaction only costs buffering. Strings are moved out of the rows, never copied.
+//! - Rows that are not data are decided here, once: a DML row LogMiner could not decode
+//!   (`STATUS = 2`, owner `UNKNOWN` / table `OBJ# n`) becomes a [`ChangeOp::Undecodable`]
+//!   change and OPERATION_CODE 255 on a table a [`ChangeOp::Unsupported`] one, both carrying
+//!   their reason; [`Change::unwritable`] tells the writer what `output.on_parse_error` makes of
+//!   them. Temporary-table rows and `INTERNAL DDL` are skipped. Every kind is counted in
+//!   [`TxnStats`].
+//! - A transaction is opened at its first change, not at its START row (Debezium's deferred
+//!   transaction start, DBZ-7473): the query returns START and COMMIT of every transaction in
+//!   the database, and one that never changes a captured table (an idle session, another
+//!   application's schema) must not hold the resume SCN back.
 //! - The buffer keeps the running [`Offset`]: the restart watermarks plus every commit recorded
 //!   since. [`TxnBuffer::offset`] adds the resume SCN: one before the oldest open transaction's
 //!   start, so a restart re-reads every row of every transaction still open, rebuilds the
@@ -32,6 +42,7 @@ mod spill;
 mod store;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +104,16 @@ pub enum ChangeOp {
     Delete,
     /// A DDL statement (OPERATION_CODE 5); `sql_redo` holds its text.
     Ddl,
+    /// A DML row LogMiner could not decode: `STATUS = 2` (the online catalog no longer matches
+    /// the redo, so SQL_REDO names made-up columns `"COL 1"` with `HEXTORAW` values), or an
+    /// object it cannot name (owner `UNKNOWN`, table `OBJ# n`). Never written as data: see
+    /// [`Change::unwritable`]. `reason` says why.
+    Undecodable,
+    /// OPERATION_CODE 255 (UNSUPPORTED) on a table: LogMiner cannot render the change (a
+    /// column type it does not support, or a transaction it saw only part of). Skipped by
+    /// default, dead-lettered under `on_parse_error = "dead-letter"`: see
+    /// [`Change::unwritable`]. `reason` says why.
+    Unsupported,
 }
 
 /// One change of a committed transaction, SQL_REDO stitched from its CSF pieces, not parsed yet.
@@ -106,6 +127,46 @@ pub struct Change {
     pub sql_redo: String,
     /// Line of the first piece in a replay export (0 if unknown).
     pub line: u64,
+    /// Why an [`ChangeOp::Undecodable`] or [`ChangeOp::Unsupported`] change is not a row
+    /// (LogMiner's STATUS and INFO); `None` for every other change.
+    pub reason: Option<Box<str>>,
+}
+
+/// What the writer does with a change that is not a row ([`Change::unwritable`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unwritable<'a> {
+    /// Nothing is written (the change was counted when it was read).
+    Skip,
+    /// The raw row goes to the dead-letter output with this reason.
+    DeadLetter(&'a str),
+    /// The run stops with this error (SCN, XID, table, line and LogMiner's STATUS / INFO).
+    Stop(TxnError),
+}
+
+impl Change {
+    /// For an [`ChangeOp::Undecodable`] or [`ChangeOp::Unsupported`] change of transaction
+    /// `xid`, what `output.on_parse_error` makes of it (`dead_letter`: it is
+    /// `"dead-letter"`); `None` for a row or a DDL.
+    ///
+    /// Undecodable changes follow `on_parse_error` like a SQL_REDO the parser refuses: stop, or
+    /// dead-letter. Unsupported ones are skipped by default, so that a table with a column type
+    /// LogMiner cannot render does not stop the pipeline, and dead-lettered when the operator
+    /// asked for dead letters, so that none disappears without a trace.
+    pub fn unwritable(&self, xid: Xid, dead_letter: bool) -> Option<Unwritable<'_>> {
+        let reason = self.reason.as_deref().unwrap_or("");
+        Some(match (self.op, dead_letter) {
+            (ChangeOp::Undecodable | ChangeOp::Unsupported, true) => Unwritable::DeadLetter(reason),
+            (ChangeOp::Unsupported, false) => Unwritable::Skip,
+            (ChangeOp::Undecodable, false) => Unwritable::Stop(TxnError::Undecodable {
+                scn: self.scn,
+                xid,
+                table: format!("{}.{}", self.owner, self.table),
+                line: self.line,
+                reason: reason.to_string(),
+            }),
+            _ => return None,
+        })
+    }
 }
 
 /// A committed transaction, changes in redo order.
@@ -379,7 +440,16 @@ pub struct TxnStats {
     /// Rows with an XID ending in FFFFFFFF that matched an open transaction by prefix.
     pub partial_xids_matched: u64,
     pub missing_scn: u64,
+    /// OPERATION_CODE 255 rows.
     pub unsupported: u64,
+    /// The same, per `OWNER.TABLE` (`(no table)` for rows without one).
+    pub unsupported_by_table: BTreeMap<String, u64>,
+    /// DML rows LogMiner could not decode ([`ChangeOp::Undecodable`]).
+    pub undecodable: u64,
+    /// Rows of temporary tables (`/* No SQL_REDO for temporary tables */`), skipped.
+    pub temporary_skipped: u64,
+    /// DDL rows LogMiner marks `INTERNAL DDL` (Oracle's own bookkeeping), skipped.
+    pub internal_ddl_skipped: u64,
     /// LOB, SELECT FOR UPDATE and unknown operation codes.
     pub ignored: u64,
     /// Times a transaction's in-memory changes were appended to its spill file.
@@ -405,6 +475,16 @@ pub enum TxnError {
         line: u64,
         message: String,
     },
+    /// A change LogMiner could not decode, under `on_parse_error = "stop"`
+    /// ([`Change::unwritable`]).
+    #[error("cannot write the change at SCN {scn}, XID {xid}, table {table}{}: {reason}", LineRef(*line))]
+    Undecodable {
+        scn: Scn,
+        xid: Xid,
+        table: String,
+        line: u64,
+        reason: String,
+    },
     /// Writing or reading a spill file failed. Fatal for the buffer: it refuses further rows,
     /// and the caller restarts from its last checkpoint (nothing after it was written).
     #[error("XID {xid}: cannot {action} spill file {}: {message}", path.display())]
@@ -414,6 +494,51 @@ pub enum TxnError {
         action: &'static str,
         message: String,
     },
+}
+
+/// ", export line N" when the row came from a file, nothing otherwise.
+struct LineRef(u64);
+
+impl std::fmt::Display for LineRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 > 0 {
+            write!(f, ", export line {}", self.0)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The SQL_REDO LogMiner prints for a change of a temporary table: there is nothing to mine.
+const TEMPORARY_TABLE_REDO: &str = "/* No SQL_REDO for temporary tables */";
+
+/// Why LogMiner could not decode a DML row, if it could not: an object it cannot name (owner
+/// `UNKNOWN`, table `OBJ# n`: dropped, or not in the dictionary it reads), or `STATUS = 2`
+/// (the SQL_REDO is not valid; with the online catalog, the table changed since the redo was
+/// written). An UPDATE with `STATUS = 2` and no INFO is decodable: LogMiner reports LONG
+/// columns so, and the statement is fine (Debezium keeps such rows too).
+fn undecodable(row: &RedoRow) -> Option<String> {
+    let info = if row.info.is_empty() {
+        String::new()
+    } else {
+        format!(", INFO = '{}'", row.info)
+    };
+    if &*row.seg_owner == "UNKNOWN" || row.table_name.starts_with("OBJ# ") {
+        return Some(format!(
+            "LogMiner cannot name the object (owner {}, table {}; STATUS = {}{info}): the table \
+             was dropped, or the dictionary LogMiner reads no longer knows this version of it. \
+             Nothing of this change was written",
+            row.seg_owner, row.table_name, row.status
+        ));
+    }
+    if row.status == 2 && !(row.op == OpCode::UPDATE && row.info.is_empty()) {
+        return Some(format!(
+            "LogMiner could not decode the redo (STATUS = 2{info}): with the online catalog this \
+             is redo written before a DDL on the table and mined after it, whose SQL_REDO names \
+             made-up columns. Nothing of this change was written"
+        ));
+    }
+    None
 }
 
 /// A CSF piece waiting for the rest of its statement.
@@ -596,14 +721,16 @@ impl TxnBuffer {
         }
         match row.op {
             OpCode::INSERT | OpCode::DELETE | OpCode::UPDATE | OpCode::DDL => {
+                if self.skipped(xid, &row) {
+                    return Ok(None);
+                }
                 self.change(xid, row)?;
                 self.maybe_spill()?;
                 Ok(None)
             }
-            OpCode::START => {
-                self.open_txn(xid, row.scn, row.timestamp);
-                Ok(None)
-            }
+            // The transaction opens at its first change (DBZ-7473): see the module
+            // documentation.
+            OpCode::START => Ok(None),
             OpCode::COMMIT => self.commit(xid, row),
             OpCode::ROLLBACK => {
                 // An unfinished statement in a transaction that is rolled back loses nothing:
@@ -636,11 +763,24 @@ impl TxnBuffer {
             }
             OpCode::UNSUPPORTED => {
                 self.stats.unsupported += 1;
-                if worth_logging(self.stats.unsupported) {
+                let table = if row.table_name.is_empty() {
+                    "(no table)".to_string()
+                } else {
+                    format!("{}.{}", row.seg_owner, row.table_name)
+                };
+                let count = self.stats.unsupported_by_table.entry(table).or_default();
+                *count += 1;
+                if worth_logging(*count) {
                     tracing::warn!(scn = %row.scn, xid = %xid, line = row.line,
-                        owner = %row.seg_owner, table = %row.table_name,
-                        count = self.stats.unsupported,
-                        "unsupported operation (OPERATION_CODE 255) skipped");
+                        owner = %row.seg_owner, table = %row.table_name, info = %row.info,
+                        count = *count,
+                        "unsupported operation (OPERATION_CODE 255): the change cannot be written");
+                }
+                // Kept in its transaction (not an undo: that has nothing to undo in the
+                // output) so that the writer can dead-letter it once the transaction commits.
+                if !row.table_name.is_empty() && !row.rollback {
+                    self.change(xid, row)?;
+                    self.maybe_spill()?;
                 }
                 Ok(None)
             }
@@ -759,6 +899,25 @@ impl TxnBuffer {
                     "expired transaction dropped (drop_expired): its changes will not be written");
             }
         }
+    }
+
+    /// True (and counted) for a row with nothing to write: a temporary table's, or Oracle's own
+    /// `INTERNAL DDL`.
+    fn skipped(&mut self, xid: Xid, row: &RedoRow) -> bool {
+        let (count, what) = if row.sql_redo.trim() == TEMPORARY_TABLE_REDO {
+            self.stats.temporary_skipped += 1;
+            (self.stats.temporary_skipped, "temporary table row skipped")
+        } else if row.op == OpCode::DDL && row.info.starts_with("INTERNAL DDL") {
+            self.stats.internal_ddl_skipped += 1;
+            (self.stats.internal_ddl_skipped, "internal DDL skipped")
+        } else {
+            return false;
+        };
+        if worth_logging(count) {
+            tracing::info!(scn = %row.scn, xid = %xid, line = row.line, owner = %row.seg_owner,
+                table = %row.table_name, count, "{what}");
+        }
+        true
     }
 
     /// `xid` (or, for a partial XID, one with its prefix) was dropped as expired.
@@ -894,6 +1053,7 @@ impl TxnBuffer {
         let txn = self.open_txn(xid, row.scn, row.timestamp);
         let before = txn.bytes();
         let mut undo = false;
+        let mut newly_undecodable = None;
         let finished = match txn.pending.take() {
             Some(mut p) => {
                 p.change.sql_redo.push_str(&row.sql_redo);
@@ -905,23 +1065,50 @@ impl TxnBuffer {
                 }
             }
             None => {
-                let op = match row.op {
+                let mut op = match row.op {
                     OpCode::INSERT => ChangeOp::Insert,
                     OpCode::DELETE => ChangeOp::Delete,
                     OpCode::UPDATE => ChangeOp::Update,
+                    OpCode::UNSUPPORTED => ChangeOp::Unsupported,
                     _ => ChangeOp::Ddl,
                 };
+                let undo = row.rollback && op != ChangeOp::Ddl;
+                let mut reason = None;
+                let mut row_id = row.row_id;
+                if op == ChangeOp::Unsupported {
+                    let info = if row.info.is_empty() {
+                        "none"
+                    } else {
+                        &row.info
+                    };
+                    reason = Some(
+                        format!(
+                            "OPERATION_CODE 255 (UNSUPPORTED, INFO: {info}): LogMiner cannot render \
+                             this change, so it was not written"
+                        )
+                        .into(),
+                    );
+                    // Nothing in the output to undo: an undo row must never match it.
+                    row_id = ShortText::default();
+                } else if !undo && op != ChangeOp::Ddl {
+                    if let Some(why) = undecodable(&row) {
+                        newly_undecodable = Some((row.scn, row.line, why.clone()));
+                        op = ChangeOp::Undecodable;
+                        reason = Some(why.into());
+                    }
+                }
                 let p = Pending {
                     change: Change {
                         scn: row.scn,
                         op,
                         owner: row.seg_owner,
                         table: row.table_name,
-                        row_id: row.row_id,
+                        row_id,
                         sql_redo: row.sql_redo,
                         line: row.line,
+                        reason,
                     },
-                    undo: row.rollback && op != ChangeOp::Ddl,
+                    undo,
                 };
                 if row.csf {
                     txn.pending = Some(p);
@@ -944,6 +1131,13 @@ impl TxnBuffer {
         }
         let after = txn.bytes();
         self.bytes = self.bytes + after - before;
+        if let Some((scn, line, why)) = newly_undecodable {
+            self.stats.undecodable += 1;
+            if worth_logging(self.stats.undecodable) {
+                tracing::warn!(%scn, %xid, line, count = self.stats.undecodable, reason = %why,
+                    "LogMiner could not decode a change");
+            }
+        }
         if let Some(c) = unmatched {
             self.stats.unmatched_undo += 1;
             if worth_logging(self.stats.unmatched_undo) {
