@@ -26,7 +26,7 @@ use redoflow_miner::sql::{self, ParseError, RowError, UnknownColumn};
 use redoflow_miner::txn::{
     wipe_spill_dir, Change, ChangeOp, CommittedTxn, TxnBufferConfig, TxnError, TxnStats, Unwritable,
 };
-use redoflow_miner::{LogSource, SourceError, TableId, TableSchema, TxnBuffer};
+use redoflow_miner::{LogSource, SourceError, StartAt, TableId, TableSchema, TxnBuffer};
 use redoflow_sink_csv::{
     self as sink, CsvSink, RejectedRow, RowMeta, RowOp, SinkConfig, SinkError,
 };
@@ -52,8 +52,12 @@ pub struct PipelineOptions {
     pub checkpoint_interval: Duration,
     pub planner: PlannerConfig,
     pub pacing: Pacing,
-    /// Mining starts after this SCN when the store has no checkpoint.
+    /// Mining starts after this SCN when the store has no checkpoint (`mining.start_scn`; 0:
+    /// where `start` says).
     pub start_scn: Scn,
+    /// Where mining starts when the store has no checkpoint and `start_scn` is 0
+    /// (`mining.start`): the source answers ([`LogSource::first_offset`]).
+    pub start: StartAt,
     /// Leader term written into checkpoints and in-progress file names.
     pub term: Term,
     /// Batches of transactions in flight between miner and writer.
@@ -113,6 +117,7 @@ impl PipelineOptions {
             planner: config.mining.planner(),
             pacing,
             start_scn: Scn(config.mining.start_scn),
+            start: config.mining.start,
             term: Term(0),
             channel_batches: 16,
             writer_thread: config.mining.writer_thread,
@@ -291,7 +296,8 @@ pub fn run_pipeline<S: LogSource>(
             tracing::info!(checkpoint = %cp.id, resume_scn = %cp.offset.resume_scn, "resuming from checkpoint");
             cp.offset.clone()
         }
-        None => Offset::starting_after(opts.start_scn),
+        None if opts.start_scn > Scn::ZERO => Offset::starting_after(opts.start_scn),
+        None => source.first_offset(opts.start)?,
     };
     let next_id = last.as_ref().map_or(CheckpointId(1), |c| c.id.next());
     let mut writer = Writer::new(opts, next_id, last.map(|c| c.offset), progress)?;
@@ -488,6 +494,11 @@ fn mine<S: LogSource>(
         if shutdown.is_triggered() {
             break;
         }
+        // Sessions start at the restart offset's resume SCN: LogMiner must see every open
+        // transaction from its start (DBZ-8747).
+        source.session_from = buffer
+            .oldest_open_scn()
+            .map_or(read, |s| s.prev().min(read));
         source.maybe_renew_session(read)?;
         let Some(current) = source.call(read, |s| s.current_scn())? else {
             break;
@@ -693,6 +704,8 @@ struct Resilient<'a, S> {
     shutdown: &'a Shutdown,
     session_started: Option<Instant>,
     failures: u32,
+    /// Where a new session starts (at most the read position).
+    session_from: Scn,
 }
 
 impl<'a, S: LogSource> Resilient<'a, S> {
@@ -704,6 +717,7 @@ impl<'a, S: LogSource> Resilient<'a, S> {
             shutdown,
             session_started: None,
             failures: 0,
+            session_from: Scn::ZERO,
         }
     }
 
@@ -734,10 +748,13 @@ impl<'a, S: LogSource> Resilient<'a, S> {
     ) -> Result<Option<T>, PipelineError> {
         loop {
             let result = match self.session_started {
-                None => self.source.start_session(read).map(|()| {
-                    self.session_started = Some(Instant::now());
-                    None
-                }),
+                None => self
+                    .source
+                    .start_session(self.session_from.min(read))
+                    .map(|()| {
+                        self.session_started = Some(Instant::now());
+                        None
+                    }),
                 Some(_) => op(self.source).map(Some),
             };
             match result {

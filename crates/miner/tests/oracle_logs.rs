@@ -2,6 +2,7 @@
 //! (`testdata/oracle/logs/<scenario>/`).
 #![cfg(feature = "oracle")]
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use redoflow_checkpoint::Scn;
@@ -27,9 +28,20 @@ fn rows(scenario: &str, file: &str) -> TextRows {
 
 fn select(scenario: &str, start: u64) -> Result<LogSet, LogSetError> {
     let online = parse_online(&rows(scenario, "v_log.csv")).unwrap();
-    let archived = parse_archived(&rows(scenario, "v_archived_log.csv")).unwrap();
+    let all_archived = parse_archived(&rows(scenario, "v_archived_log.csv")).unwrap();
     let threads = parse_threads(&rows(scenario, "v_thread.csv")).unwrap();
-    select_logs(Scn(start), &online, &archived, &threads)
+    // What sql::ARCHIVED_LOGS and sql::ARCHIVED_BEFORE return for the start SCN.
+    let archived: Vec<_> = all_archived
+        .iter()
+        .filter(|a| a.next_change > Scn(start))
+        .cloned()
+        .collect();
+    let mut before = BTreeMap::new();
+    for a in all_archived.iter().filter(|a| a.next_change <= Scn(start)) {
+        let seq = before.entry(a.thread).or_insert(a.sequence);
+        *seq = (*seq).max(a.sequence);
+    }
+    select_logs(Scn(start), &online, &archived, &threads, &before)
 }
 
 fn files(set: &LogSet) -> Vec<(u16, u64, &str, LogKind)> {
@@ -77,7 +89,8 @@ fn rac_two_threads_each_contiguous_and_cap_at_slowest_thread() {
     assert_eq!(got[6].2, "+DATA/ORCL/ONLINELOG/group_6.262");
     assert_eq!(set.current_sequences.len(), 2);
     let threads = parse_threads(&rows("rac", "v_thread.csv")).unwrap();
-    assert_eq!(window_cap(Scn(1700), &threads), Scn(1580));
+    // One below the slowest thread's LAST_REDO_CHANGE# (DBZ-8503).
+    assert_eq!(window_cap(Scn(1700), &threads), Scn(1579));
     assert_eq!(window_cap(Scn(1500), &threads), Scn(1500));
 }
 
