@@ -295,3 +295,32 @@ fn replay_honours_status_and_info() {
     };
     assert!(e.to_string().contains("export line 4"), "{e}");
 }
+
+/// A first start of a replay is the export's first SCN (less one), not SCN 0: the planner would
+/// otherwise cross every SCN before it blind (issue 14, item 8). The simulator's is its own
+/// start. An explicit SCN is taken as given.
+#[test]
+fn first_starts_of_replay_and_simulator() {
+    use redoflow_miner::{SimConfig, SimSource, StartAt};
+    let mut src = ReplaySource::open(&testdata("contents.csv"), None).unwrap();
+    for start in [StartAt::Current, StartAt::Earliest] {
+        assert_eq!(
+            src.first_offset(start).unwrap(),
+            Offset::starting_after(Scn(4999))
+        );
+    }
+    // The first row is still there to read.
+    src.start_session(Scn(4999)).unwrap();
+    let mut rows = Vec::new();
+    src.fetch(Scn(4999), Scn(5000), &mut rows).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        src.first_offset(StartAt::Scn(Scn(5010))).unwrap(),
+        Offset::starting_after(Scn(5010))
+    );
+    let mut sim = SimSource::new(SimConfig::default()).unwrap();
+    assert_eq!(
+        sim.first_offset(StartAt::Current).unwrap(),
+        Offset::starting_after(Scn(SimConfig::default().start_scn))
+    );
+}

@@ -8,8 +8,9 @@
 //! contents query for `(read, end]`.
 //!
 //! A window ends no later than what every redo thread has written ([`FlushWatch`]), spans at most
-//! `window_max_logs` log files per thread, and after a call timeout the next window from the
-//! same position is half as long, so one heavy stretch of redo never stops the node.
+//! `window_max_logs` log files per thread, and after a call timeout the next window is half as
+//! long (growing back as windows are read in time), so one heavy stretch of redo never stops
+//! the node.
 //!
 //! Rows of objects LogMiner cannot name (`UNKNOWN`.`OBJ# n`) are looked up by object number:
 //! those of tables the configuration does not capture are dropped here; the others (a captured
@@ -107,9 +108,9 @@ pub struct OracleSource<C: OracleConnector> {
     flush: FlushWatch,
     /// The last window cap answered by `current_scn`: no window ends past it.
     cap: Option<Scn>,
-    /// After a call timeout of the window starting at `.0`: the longest span the next window
-    /// from there may have.
-    shrink: Option<(Scn, u64)>,
+    /// After a call timeout of the mining query: the longest span (in SCNs) a window may have,
+    /// halved at every timeout and doubled after every window read in time.
+    span_limit: Option<u64>,
     /// The CDB / PDB configuration was checked against the database.
     container_checked: bool,
     object_sql: String,
@@ -292,7 +293,7 @@ impl<C: OracleConnector> OracleSource<C> {
             clock,
             flush: FlushWatch::default(),
             cap: None,
-            shrink: None,
+            span_limit: None,
             container_checked: false,
             objects: HashMap::new(),
         })
@@ -507,15 +508,12 @@ impl<C: OracleConnector> OracleSource<C> {
                     class => {
                         self.stats.retryable_errors += 1;
                         if is_timeout(&e) && what == "mining" && end > scn {
-                            // Retrying the same window would time out again: the next one
-                            // from here is half as long (and halves again if it times out).
-                            let span = match self.shrink {
-                                Some((at, span)) if at == scn => span,
-                                _ => end.0 - scn.0,
-                            };
-                            self.shrink = Some((scn, (span / 2).max(1)));
+                            // Retrying the same window would time out again: the next one is
+                            // half as long (and halves again if it times out).
+                            let span = ((end.0 - scn.0) / 2).max(1);
+                            self.span_limit = Some(span);
                             self.stats.shrunk_after_timeout += 1;
-                            tracing::warn!(read = %scn, %end, next_span = (span / 2).max(1),
+                            tracing::warn!(read = %scn, %end, next_span = span,
                                 "the mining query timed out: the next window is shorter");
                         }
                         if is_missing_log(&e) {
@@ -596,10 +594,8 @@ impl<C: OracleConnector> OracleSource<C> {
         if let Some(cap) = self.cap.filter(|&c| c > read) {
             bounded = bounded.min(cap);
         }
-        if let Some((at, span)) = self.shrink {
-            if at == read {
-                bounded = bounded.min(Scn(read.0.saturating_add(span)));
-            }
+        if let Some(span) = self.span_limit {
+            bounded = bounded.min(Scn(read.0.saturating_add(span)));
         }
         let by_logs = self.session.as_ref().and_then(|s| {
             let max = self.config.window_max_logs as usize;
@@ -756,9 +752,10 @@ impl<C: OracleConnector> OracleSource<C> {
         let planned = end;
         let end = self.window_end(read, end);
         if end < planned {
-            self.stats.bounded_by_logs += u64::from(
-                self.cap.is_none_or(|c| end < c) && self.shrink.is_none_or(|(at, _)| at != read),
-            );
+            let by_limit = self
+                .span_limit
+                .is_some_and(|s| end.0 == read.0.saturating_add(s));
+            self.stats.bounded_by_logs += u64::from(self.cap.is_none_or(|c| end < c) && !by_limit);
         }
         let mine_from = self.session.as_ref().map_or(read, |s| s.resume);
         let fetch = FetchOptions {
@@ -869,9 +866,11 @@ impl<C: OracleConnector> LogSource for OracleSource<C> {
                 if self.missing_at == read_scn {
                     self.missing = 0;
                 }
-                if self.shrink.is_some_and(|(at, _)| at == read_scn) {
-                    self.shrink = None;
-                }
+                // Read in time: the limit grows back, and goes once it no longer binds.
+                self.span_limit = self
+                    .span_limit
+                    .map(|s| s.saturating_mul(2))
+                    .filter(|&s| s < u64::MAX / 4);
                 Ok(complete)
             }
             Err(f) => {
