@@ -127,6 +127,9 @@ pub struct SimWorkload {
     pub temporary_table_percent: f64,
     /// Of statements: the row shows the partial XID (sequence FFFFFFFF).
     pub partial_xid_percent: f64,
+    /// A RAC instance closed for maintenance and opened again: its redo thread writes nothing
+    /// in `[from_scn, to_scn)`. Off by default.
+    pub closed_thread: Option<ClosedThread>,
 }
 
 impl Default for SimWorkload {
@@ -149,6 +152,7 @@ impl Default for SimWorkload {
             unknown_object_percent: 0.0,
             temporary_table_percent: 0.0,
             partial_xid_percent: 0.5,
+            closed_thread: None,
         }
     }
 }
@@ -170,12 +174,9 @@ pub struct SimFaults {
     /// Redo for SCNs up to and including this one is purged: a session resuming before it fails
     /// with `SourceError::LogsMissing`.
     pub purge_scn: Option<u64>,
-    /// A RAC instance closed for a while and reopened: its redo thread writes nothing in
-    /// `[from_scn, to_scn)`.
-    pub closed_thread: Option<ClosedThread>,
 }
 
-/// [`SimFaults::closed_thread`]: at `from_scn` the instance of redo thread `thread` shuts down
+/// [`SimWorkload::closed_thread`]: at `from_scn` the instance of redo thread `thread` shuts down
 /// (its open transactions roll back, as `SHUTDOWN IMMEDIATE` does, and its log is switched);
 /// no transaction starts on it until `to_scn`, when it opens again on a new log sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -238,17 +239,18 @@ impl SimConfig {
         pct("undecodable_percent", w.undecodable_percent)?;
         pct("unknown_object_percent", w.unknown_object_percent)?;
         pct("temporary_table_percent", w.temporary_table_percent)?;
-        if let Some(c) = &self.faults.closed_thread {
+        if let Some(c) = &w.closed_thread {
             if c.thread == 0 || c.thread > self.threads || c.from_scn >= c.to_scn {
                 return Err(format!(
-                    "source.sim.faults.closed_thread: thread must be 1 to {} (source.sim.threads) \
+                    "source.sim.workload.closed_thread: thread must be 1 to {} (source.sim.threads) \
                      and from_scn below to_scn",
                     self.threads
                 ));
             }
             if self.threads < 2 {
                 return Err(
-                    "source.sim.faults.closed_thread needs source.sim.threads of 2 or more".into(),
+                    "source.sim.workload.closed_thread needs source.sim.threads of 2 or more"
+                        .into(),
                 );
             }
         }

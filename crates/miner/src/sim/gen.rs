@@ -87,7 +87,7 @@ impl Params {
             p_undecodable: chance(w.undecodable_percent),
             p_unknown: chance(w.unknown_object_percent),
             p_temporary: chance(w.temporary_table_percent),
-            closed: c.faults.closed_thread,
+            closed: w.closed_thread,
             weight_total,
         }
     }
