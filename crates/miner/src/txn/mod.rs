@@ -518,12 +518,17 @@ const TEMPORARY_TABLE_REDO: &str = "/* No SQL_REDO for temporary tables */";
 /// written). An UPDATE with `STATUS = 2` and no INFO is decodable: LogMiner reports LONG
 /// columns so, and the statement is fine (Debezium keeps such rows too).
 fn undecodable(row: &RedoRow) -> Option<String> {
+    let unnamed = unnamed(row);
+    let invalid = row.status == 2 && !(row.op == OpCode::UPDATE && row.info.is_empty());
+    if !unnamed && !invalid {
+        return None;
+    }
     let info = if row.info.is_empty() {
         String::new()
     } else {
         format!(", INFO = '{}'", row.info)
     };
-    if &*row.seg_owner == "UNKNOWN" || row.table_name.starts_with("OBJ# ") {
+    if unnamed {
         return Some(format!(
             "LogMiner cannot name the object (owner {}, table {}; STATUS = {}{info}): the table \
              was dropped, or the dictionary LogMiner reads no longer knows this version of it. \
@@ -531,14 +536,17 @@ fn undecodable(row: &RedoRow) -> Option<String> {
             row.seg_owner, row.table_name, row.status
         ));
     }
-    if row.status == 2 && !(row.op == OpCode::UPDATE && row.info.is_empty()) {
-        return Some(format!(
-            "LogMiner could not decode the redo (STATUS = 2{info}): with the online catalog this \
-             is redo written before a DDL on the table and mined after it, whose SQL_REDO names \
-             made-up columns. Nothing of this change was written"
-        ));
-    }
-    None
+    Some(format!(
+        "LogMiner could not decode the redo (STATUS = 2{info}): with the online catalog this is \
+         redo written before a DDL on the table and mined after it, whose SQL_REDO names made-up \
+         columns. Nothing of this change was written"
+    ))
+}
+
+/// A row of an object LogMiner cannot name (owner `UNKNOWN`, table `OBJ# n`).
+#[inline]
+fn unnamed(row: &RedoRow) -> bool {
+    &*row.seg_owner == "UNKNOWN" || row.table_name.starts_with("OBJ# ")
 }
 
 /// A CSF piece waiting for the rest of its statement.
@@ -720,11 +728,22 @@ impl TxnBuffer {
             return Ok(self.dropped_row(xid, row));
         }
         match row.op {
-            OpCode::INSERT | OpCode::DELETE | OpCode::UPDATE | OpCode::DDL => {
-                if self.skipped(xid, &row) {
-                    return Ok(None);
+            OpCode::INSERT
+            | OpCode::DELETE
+            | OpCode::UPDATE
+            | OpCode::DDL
+            | OpCode::UNSUPPORTED => {
+                // The rows that may not be data take a path of their own, so that this one
+                // moves a row of data once.
+                if row.op == OpCode::DDL
+                    || row.op == OpCode::UNSUPPORTED
+                    || row.status == 2
+                    || row.sql_redo.as_bytes().first() == Some(&b'/')
+                    || unnamed(&row)
+                {
+                    return self.odd_row(xid, row);
                 }
-                self.change(xid, row)?;
+                self.change(xid, row, None)?;
                 self.maybe_spill()?;
                 Ok(None)
             }
@@ -758,29 +777,6 @@ impl TxnBuffer {
                     tracing::warn!(scn = %row.scn, xid = %xid, line = row.line,
                         count = self.stats.missing_scn,
                         "LogMiner reports a missing SCN (OPERATION_CODE 34)");
-                }
-                Ok(None)
-            }
-            OpCode::UNSUPPORTED => {
-                self.stats.unsupported += 1;
-                let table = if row.table_name.is_empty() {
-                    "(no table)".to_string()
-                } else {
-                    format!("{}.{}", row.seg_owner, row.table_name)
-                };
-                let count = self.stats.unsupported_by_table.entry(table).or_default();
-                *count += 1;
-                if worth_logging(*count) {
-                    tracing::warn!(scn = %row.scn, xid = %xid, line = row.line,
-                        owner = %row.seg_owner, table = %row.table_name, info = %row.info,
-                        count = *count,
-                        "unsupported operation (OPERATION_CODE 255): the change cannot be written");
-                }
-                // Kept in its transaction (not an undo: that has nothing to undo in the
-                // output) so that the writer can dead-letter it once the transaction commits.
-                if !row.table_name.is_empty() && !row.rollback {
-                    self.change(xid, row)?;
-                    self.maybe_spill()?;
                 }
                 Ok(None)
             }
@@ -903,8 +899,44 @@ impl TxnBuffer {
 
     /// True (and counted) for a row with nothing to write: a temporary table's, or Oracle's own
     /// `INTERNAL DDL`.
+    /// A DDL, OPERATION_CODE 255 or DML row that may not be data: skipped (counted), or added
+    /// to its transaction as what it is.
+    #[cold]
+    #[inline(never)]
+    fn odd_row(&mut self, xid: Xid, row: RedoRow) -> Result<Option<CommittedTxn>, TxnError> {
+        if self.skipped(xid, &row) {
+            return Ok(None);
+        }
+        let odd = self.odd(xid, &row);
+        self.change(xid, row, odd)?;
+        self.maybe_spill()?;
+        Ok(None)
+    }
+
+    /// OPERATION_CODE 255 rows are counted here (per table), and kept only when they name a
+    /// table and undo nothing.
     fn skipped(&mut self, xid: Xid, row: &RedoRow) -> bool {
-        let (count, what) = if row.sql_redo.trim() == TEMPORARY_TABLE_REDO {
+        let temporary = row.sql_redo.trim_end() == TEMPORARY_TABLE_REDO;
+        if row.op == OpCode::UNSUPPORTED {
+            self.stats.unsupported += 1;
+            let table = if row.table_name.is_empty() {
+                "(no table)".to_string()
+            } else {
+                format!("{}.{}", row.seg_owner, row.table_name)
+            };
+            let count = self.stats.unsupported_by_table.entry(table).or_default();
+            *count += 1;
+            if worth_logging(*count) {
+                tracing::warn!(scn = %row.scn, xid = %xid, line = row.line,
+                    owner = %row.seg_owner, table = %row.table_name, info = %row.info,
+                    count = *count,
+                    "unsupported operation (OPERATION_CODE 255): the change cannot be written");
+            }
+            // Kept in its transaction (not an undo: that has nothing to undo in the output) so
+            // that the writer can dead-letter it once the transaction commits.
+            return row.table_name.is_empty() || row.rollback;
+        }
+        let (count, what) = if temporary {
             self.stats.temporary_skipped += 1;
             (self.stats.temporary_skipped, "temporary table row skipped")
         } else if row.op == OpCode::DDL && row.info.starts_with("INTERNAL DDL") {
@@ -953,12 +985,17 @@ impl TxnBuffer {
 
     /// Spills the transactions with the most bytes in memory until at most half the limit is
     /// left, if the limit is exceeded.
+    #[inline]
     fn maybe_spill(&mut self) -> Result<(), TxnError> {
-        let limit = self.config.memory_limit_bytes;
-        if self.bytes <= limit {
+        if self.bytes <= self.config.memory_limit_bytes {
             return Ok(());
         }
-        let target = limit / 2;
+        self.spill()
+    }
+
+    #[inline(never)]
+    fn spill(&mut self) -> Result<(), TxnError> {
+        let target = self.config.memory_limit_bytes / 2;
         let mut by_size: Vec<(usize, Xid)> = self
             .open
             .iter()
@@ -1049,11 +1086,65 @@ impl TxnBuffer {
         txn
     }
 
-    fn change(&mut self, xid: Xid, row: RedoRow) -> Result<(), TxnError> {
+    /// For a row that may not be data, when it starts a statement: what it is and why
+    /// (counted); `None` for a continuation, an undo row, a DDL, or a row that is data after all.
+    #[cold]
+    #[inline(never)]
+    fn odd(&mut self, xid: Xid, row: &RedoRow) -> Option<(ChangeOp, Box<str>)> {
+        let pending = match self.open.get(&xid) {
+            Some(t) => t.pending.is_some(),
+            None if !xid.is_partial() => self
+                .open
+                .get(&partial_key(xid.prefix()))
+                .is_some_and(|t| t.pending.is_some()),
+            None => false,
+        };
+        if pending {
+            // A continuation: its statement was decided at its first piece.
+            return None;
+        }
+        if row.op == OpCode::UNSUPPORTED {
+            let info = if row.info.is_empty() {
+                "none"
+            } else {
+                &row.info
+            };
+            return Some((
+                ChangeOp::Unsupported,
+                format!(
+                    "OPERATION_CODE 255 (UNSUPPORTED, INFO: {info}): LogMiner cannot render this \
+                     change, so it was not written"
+                )
+                .into(),
+            ));
+        }
+        if row.rollback || row.op == OpCode::DDL {
+            // Undo rows are matched by ROW_ID, never parsed; DDL is never data.
+            return None;
+        }
+        let why = undecodable(row)?;
+        self.stats.undecodable += 1;
+        if worth_logging(self.stats.undecodable) {
+            tracing::warn!(scn = %row.scn, %xid, line = row.line,
+                count = self.stats.undecodable, reason = %why,
+                "LogMiner could not decode a change");
+        }
+        Some((ChangeOp::Undecodable, why.into()))
+    }
+
+    /// Adds a DML, DDL or OPERATION_CODE 255 row to its transaction (a new change, or the next
+    /// CSF piece of the pending one). `odd`: the kind and reason of a change that is not a row,
+    /// when the row starts one ([`TxnBuffer::odd`]).
+    #[inline]
+    fn change(
+        &mut self,
+        xid: Xid,
+        row: RedoRow,
+        odd: Option<(ChangeOp, Box<str>)>,
+    ) -> Result<(), TxnError> {
         let txn = self.open_txn(xid, row.scn, row.timestamp);
         let before = txn.bytes();
         let mut undo = false;
-        let mut newly_undecodable = None;
         let finished = match txn.pending.take() {
             Some(mut p) => {
                 p.change.sql_redo.push_str(&row.sql_redo);
@@ -1069,32 +1160,16 @@ impl TxnBuffer {
                     OpCode::INSERT => ChangeOp::Insert,
                     OpCode::DELETE => ChangeOp::Delete,
                     OpCode::UPDATE => ChangeOp::Update,
-                    OpCode::UNSUPPORTED => ChangeOp::Unsupported,
                     _ => ChangeOp::Ddl,
                 };
-                let undo = row.rollback && op != ChangeOp::Ddl;
-                let mut reason = None;
                 let mut row_id = row.row_id;
-                if op == ChangeOp::Unsupported {
-                    let info = if row.info.is_empty() {
-                        "none"
-                    } else {
-                        &row.info
-                    };
-                    reason = Some(
-                        format!(
-                            "OPERATION_CODE 255 (UNSUPPORTED, INFO: {info}): LogMiner cannot render \
-                             this change, so it was not written"
-                        )
-                        .into(),
-                    );
-                    // Nothing in the output to undo: an undo row must never match it.
-                    row_id = ShortText::default();
-                } else if !undo && op != ChangeOp::Ddl {
-                    if let Some(why) = undecodable(&row) {
-                        newly_undecodable = Some((row.scn, row.line, why.clone()));
-                        op = ChangeOp::Undecodable;
-                        reason = Some(why.into());
+                let mut reason = None;
+                if let Some((odd_op, why)) = odd {
+                    op = odd_op;
+                    reason = Some(why);
+                    if op == ChangeOp::Unsupported {
+                        // Nothing in the output to undo: an undo row must never match it.
+                        row_id = ShortText::default();
                     }
                 }
                 let p = Pending {
@@ -1108,7 +1183,7 @@ impl TxnBuffer {
                         line: row.line,
                         reason,
                     },
-                    undo,
+                    undo: row.rollback && op != ChangeOp::Ddl,
                 };
                 if row.csf {
                     txn.pending = Some(p);
@@ -1131,13 +1206,6 @@ impl TxnBuffer {
         }
         let after = txn.bytes();
         self.bytes = self.bytes + after - before;
-        if let Some((scn, line, why)) = newly_undecodable {
-            self.stats.undecodable += 1;
-            if worth_logging(self.stats.undecodable) {
-                tracing::warn!(%scn, %xid, line, count = self.stats.undecodable, reason = %why,
-                    "LogMiner could not decode a change");
-            }
-        }
         if let Some(c) = unmatched {
             self.stats.unmatched_undo += 1;
             if worth_logging(self.stats.unmatched_undo) {
