@@ -289,8 +289,10 @@ pub struct MiningConfig {
     pub sleep_default: Duration,
     #[serde(deserialize_with = "de_duration")]
     pub sleep_max: Duration,
-    /// Mining starts after this SCN when there is no checkpoint yet.
+    /// Mining starts after this SCN when there is no checkpoint yet (0: where `start` says).
     pub start_scn: u64,
+    /// Where a first start mines from: `"current"`, `"earliest"` or an SCN.
+    pub start: redoflow_miner::StartAt,
     /// Retries of a retryable source error (connection lost, log switch race) in a row.
     pub retries: u32,
     #[serde(deserialize_with = "de_duration")]
@@ -339,6 +341,7 @@ impl Default for MiningConfig {
             sleep_default: p.sleep_default,
             sleep_max: p.sleep_max,
             start_scn: 0,
+            start: redoflow_miner::StartAt::Current,
             retries: 20,
             retry_delay_min: Duration::from_secs(2),
             retry_delay_max: Duration::from_secs(120),

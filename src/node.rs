@@ -328,6 +328,9 @@ struct Controller {
     source: Option<Box<dyn LogSource>>,
 }
 
+/// How often a follower prepares its source for a takeover.
+const WARM_EVERY: Duration = Duration::from_secs(1);
+
 /// How often a follower checks that the leader's port still accepts connections.
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 
@@ -367,6 +370,7 @@ impl Controller {
         let mut retry_at: Option<Instant> = None;
         let mut finished_term: Option<u64> = None;
         let mut watch = LeaderWatch::default();
+        let mut last_warm = Instant::now();
         let mut initialized = false;
         let mut next_init = Instant::now();
         let result = loop {
@@ -430,6 +434,10 @@ impl Controller {
                     .unwrap_or_else(|p| p.into_inner()) = None;
                 finished_term = None;
                 self.watch_leader(&mut watch);
+                if last_warm.elapsed() >= WARM_EVERY {
+                    last_warm = Instant::now();
+                    self.warm_standby();
+                }
             }
             self.stop.wait_timeout(TICK);
         };
@@ -454,6 +462,28 @@ impl Controller {
             let _ = self.collect(r);
         }
         result
+    }
+
+    /// On a follower: opens the source if needed (no database call) and lets it get ready to
+    /// resume at the last committed checkpoint, so a takeover starts mining at once. (The
+    /// simulator would otherwise regenerate its workload from the start on its first window:
+    /// hundreds of milliseconds after an hour.)
+    fn warm_standby(&mut self) {
+        let Some(resume) = self.raft.state().last().map(|c| c.offset.resume_scn) else {
+            return;
+        };
+        if self.source.is_none() {
+            match source::open_source(&self.config, now_unix_ms()) {
+                Ok(s) => self.source = Some(s),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot open the source on standby yet");
+                    return;
+                }
+            }
+        }
+        if let Some(s) = self.source.as_mut() {
+            s.prepare(resume);
+        }
     }
 
     /// Brings an empty cluster into being, once: the member with the lowest id initialises

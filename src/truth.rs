@@ -126,7 +126,11 @@ pub fn compare_with_sim(
                 ChangeOp::Insert => "I",
                 ChangeOp::Update => "U",
                 ChangeOp::Delete => "D",
-                ChangeOp::Ddl | ChangeOp::Unknown(_) => continue,
+                // Not rows: DDL, and what is never written as data.
+                ChangeOp::Ddl
+                | ChangeOp::Unknown(_)
+                | ChangeOp::Undecodable
+                | ChangeOp::Unsupported => continue,
             };
             let mut fields = vec![
                 op.to_string(),

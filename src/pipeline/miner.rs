@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use redoflow_checkpoint::{Offset, Scn};
 use redoflow_miner::planner::Planner;
 use redoflow_miner::row::Name;
-use redoflow_miner::txn::{wipe_spill_dir, ChangeOp, CommittedTxn};
+use redoflow_miner::txn::{wipe_spill_dir, ChangeOp, CommittedTxn, TxnStats};
 use redoflow_miner::{LogSource, RedoRow, SourceError, TxnBuffer};
 
 use super::progress::{Progress, RoundStats};
@@ -43,6 +43,7 @@ pub(super) struct Mined {
     pub(super) unknown_operations: u64,
     pub(super) ignored_operations: u64,
     pub(super) open_at_end: u64,
+    pub(super) stats: TxnStats,
 }
 
 /// The SCN span of the next piece, adapted to the rows the last piece held: about
@@ -163,6 +164,7 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             unknown_operations: stats.unknown_operations,
             ignored_operations: stats.ignored,
             open_at_end: self.buffer.open_transactions() as u64,
+            stats: stats.clone(),
         })
     }
 
@@ -170,6 +172,12 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
     /// and pause as the planner says.
     fn round(&mut self, out: &mut Outbox<'_, '_>) -> Result<Flow, PipelineError> {
         let read = self.read;
+        // Sessions start at the oldest open transaction's start: LogMiner must see every open
+        // transaction from its start (DBZ-8747).
+        self.source.session_from = self
+            .buffer
+            .oldest_open_scn()
+            .map_or(read, |s| s.prev().min(read));
         self.source.maybe_renew_session(read)?;
         let Some(current) = self.source.call(read, |s| s.current_scn())? else {
             return Ok(Flow::Stop);
@@ -349,7 +357,12 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
                 self.ensure_schema(owner, table, read, out)?;
             }
         } else {
-            for change in txn.changes.iter().filter(|c| c.op != ChangeOp::Ddl) {
+            // Only changes written as rows need their table's definition.
+            for change in txn
+                .changes
+                .iter()
+                .filter(|c| matches!(c.op, ChangeOp::Insert | ChangeOp::Update | ChangeOp::Delete))
+            {
                 if same_names(&self.last_names, change) {
                     continue;
                 }
@@ -406,6 +419,13 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             .store(stats.expired_reported, Ordering::Relaxed);
         p.spilled_transactions
             .store(stats.committed_spilled, Ordering::Relaxed);
+        stats.clone_into(
+            &mut self
+                .progress
+                .mining
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
     }
 }
 

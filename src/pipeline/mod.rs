@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Sender};
 use redoflow_checkpoint::{CheckpointId, CheckpointStore, Offset, Scn, StoreError, Term, Xid};
 use redoflow_miner::planner::PlannerConfig;
-use redoflow_miner::txn::{CommittedTxn, TxnBufferConfig, TxnError};
-use redoflow_miner::{LogSource, SourceError, TableSchema};
+use redoflow_miner::txn::{CommittedTxn, TxnBufferConfig, TxnError, TxnStats};
+use redoflow_miner::{LogSource, SourceError, StartAt, TableSchema};
 use redoflow_sink_csv::{self as sink, SinkConfig, SinkError};
 
 pub use progress::{Progress, RoundStats};
@@ -58,8 +58,12 @@ pub struct PipelineOptions {
     pub checkpoint_interval: Duration,
     pub planner: PlannerConfig,
     pub pacing: Pacing,
-    /// Mining starts after this SCN when the store has no checkpoint.
+    /// Mining starts after this SCN when the store has no checkpoint (`mining.start_scn`; 0:
+    /// where `start` says).
     pub start_scn: Scn,
+    /// Where mining starts when the store has no checkpoint and `start_scn` is 0
+    /// (`mining.start`): the source answers ([`LogSource::first_offset`]).
+    pub start: StartAt,
     /// Batches of transactions in flight between miner and writer.
     pub channel_batches: usize,
     /// Whether the writer gets its own thread.
@@ -117,6 +121,7 @@ impl PipelineOptions {
             planner: config.mining.planner(),
             pacing,
             start_scn: Scn(config.mining.start_scn),
+            start: config.mining.start,
             channel_batches: 16,
             writer_thread: config.mining.writer_thread,
             retry: RetryPolicy {
@@ -162,6 +167,9 @@ pub struct Summary {
     pub last_checkpoint: Option<CheckpointId>,
     pub offset: Offset,
     pub elapsed: Duration,
+    /// The transaction buffer's counters at the end (OPERATION_CODE 255 rows per table,
+    /// undecodable, temporary-table and internal DDL rows among them).
+    pub mining: TxnStats,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -268,7 +276,8 @@ pub fn run_pipeline<S: LogSource + ?Sized>(
             tracing::info!(checkpoint = %cp.id, resume_scn = %cp.offset.resume_scn, "resuming from checkpoint");
             cp.offset.clone()
         }
-        None => Offset::starting_after(opts.start_scn),
+        None if opts.start_scn > Scn::ZERO => Offset::starting_after(opts.start_scn),
+        None => source.first_offset(opts.start)?,
     };
     let next_id = last.as_ref().map_or(CheckpointId(1), |c| c.id.next());
     let mut writer = Writer::new(opts, term, stop, next_id, last.map(|c| c.offset), progress)?;
@@ -314,6 +323,7 @@ pub fn run_pipeline<S: LogSource + ?Sized>(
             .map(CheckpointId),
         offset: writer.last_offset.unwrap_or_default(),
         elapsed: started.elapsed(),
+        mining: mined.stats,
     })
 }
 

@@ -30,6 +30,10 @@ pub struct Progress {
     pub expired_transactions: AtomicU64,
     /// Committed transactions whose changes had spilled to disk.
     pub spilled_transactions: AtomicU64,
+    /// The transaction buffer's counters as of the last round: rows that are not data
+    /// (OPERATION_CODE 255 per table, undecodable, temporary-table and internal DDL rows) among
+    /// them.
+    pub mining: Mutex<redoflow_miner::txn::TxnStats>,
     /// True when the writer runs on the mining thread (one usable core): everything but the
     /// source's own work is then in each round's time outside its fetches.
     pub writer_on_mining_thread: AtomicBool,

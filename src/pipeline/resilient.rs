@@ -19,6 +19,9 @@ pub(super) struct Resilient<'a, S: ?Sized> {
     stop: &'a StopToken,
     session_started: Option<Instant>,
     failures: u32,
+    /// Where a new session starts (at most the read position): one before the oldest open
+    /// transaction's start, so LogMiner sees every open transaction from its start (DBZ-8747).
+    pub(super) session_from: Scn,
 }
 
 impl<'a, S: LogSource + ?Sized> Resilient<'a, S> {
@@ -30,6 +33,7 @@ impl<'a, S: LogSource + ?Sized> Resilient<'a, S> {
             stop,
             session_started: None,
             failures: 0,
+            session_from: Scn::ZERO,
         }
     }
 
@@ -60,10 +64,13 @@ impl<'a, S: LogSource + ?Sized> Resilient<'a, S> {
     ) -> Result<Option<T>, PipelineError> {
         loop {
             let result = match self.session_started {
-                None => self.source.start_session(read).map(|()| {
-                    self.session_started = Some(Instant::now());
-                    None
-                }),
+                None => self
+                    .source
+                    .start_session(self.session_from.min(read))
+                    .map(|()| {
+                        self.session_started = Some(Instant::now());
+                        None
+                    }),
                 Some(_) => op(self.source).map(Some),
             };
             match result {

@@ -10,7 +10,7 @@ use crossbeam_channel::Receiver;
 use redoflow_checkpoint::{Checkpoint, CheckpointId, CheckpointStore, Offset, Scn, Term};
 use redoflow_miner::row::Name;
 use redoflow_miner::sql::{self, ParseError, RowError, UnknownColumn};
-use redoflow_miner::txn::{Change, ChangeOp, CommittedTxn};
+use redoflow_miner::txn::{Change, ChangeOp, CommittedTxn, Unwritable};
 use redoflow_miner::{TableId, TableSchema};
 use redoflow_sink_csv::{self as sink, CsvSink, RejectedRow, RowMeta, RowOp};
 
@@ -196,6 +196,17 @@ impl<'p> Writer<'p> {
                     self.unknown_operation(txn, change, code)?;
                     continue;
                 }
+                ChangeOp::Undecodable | ChangeOp::Unsupported => {
+                    let dead_letter = self.opts.on_parse_error == OnParseError::DeadLetter;
+                    match change.unwritable(txn.xid, dead_letter) {
+                        Some(Unwritable::DeadLetter(reason)) => {
+                            self.dead_letter(txn, change, table_names(change), reason)?
+                        }
+                        Some(Unwritable::Stop(e)) => return Err(e.into()),
+                        Some(Unwritable::Skip) | None => {}
+                    }
+                    continue;
+                }
             };
             let meta = RowMeta {
                 op,
@@ -343,12 +354,11 @@ impl<'p> Writer<'p> {
         (owner, table): (&str, &str),
         e: ParseError,
     ) -> Result<(), PipelineError> {
-        let table = format!("{owner}.{table}");
         match self.opts.on_parse_error {
             OnParseError::Stop => Err(PipelineError::Parse {
                 scn: change.scn,
                 xid: txn.xid,
-                table,
+                table: format!("{owner}.{table}"),
                 line: LineRef(change.line),
                 position: e.pos,
                 kind: format!("{:?}", e.kind),
@@ -356,19 +366,32 @@ impl<'p> Writer<'p> {
             }),
             OnParseError::DeadLetter => {
                 let message = format!("{:?} at position {}", e.kind, e.pos);
-                tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, error = %message, "SQL_REDO rejected");
-                self.sink.write_rejected(&RejectedRow {
-                    scn: change.scn,
-                    xid: txn.xid,
-                    table: &table,
-                    line: change.line,
-                    error: &message,
-                    sql_redo: &change.sql_redo,
-                })?;
-                self.progress.rejected.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                self.dead_letter(txn, change, (owner, table), &message)
             }
         }
+    }
+
+    /// Writes the raw change to `_rejected/` (committed with the next checkpoint) with why it
+    /// could not be written as a row, and counts it.
+    fn dead_letter(
+        &mut self,
+        txn: &CommittedTxn,
+        change: &Change,
+        (owner, table): (&str, &str),
+        message: &str,
+    ) -> Result<(), PipelineError> {
+        let table = format!("{owner}.{table}");
+        tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, line = change.line, error = %message, "change rejected to _rejected/");
+        self.sink.write_rejected(&RejectedRow {
+            scn: change.scn,
+            xid: txn.xid,
+            table: &table,
+            line: change.line,
+            error: message,
+            sql_redo: &change.sql_redo,
+        })?;
+        self.progress.rejected.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// A statement naming a column its table's definition (from the source: the columns file,
@@ -380,29 +403,17 @@ impl<'p> Writer<'p> {
         (owner, table): (&str, &str),
         column: &str,
     ) -> Result<(), PipelineError> {
-        let table = format!("{owner}.{table}");
         match self.opts.on_parse_error {
             OnParseError::Stop => Err(PipelineError::ColumnMissing {
                 column: column.to_string(),
                 scn: change.scn,
                 xid: txn.xid,
-                table,
+                table: format!("{owner}.{table}"),
                 line: LineRef(change.line),
             }),
             OnParseError::DeadLetter => {
                 let message = format!("column {column:?} is not in the table's definition");
-                tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, column, line = change.line,
-                    "row naming a column the table's definition lacks rejected");
-                self.sink.write_rejected(&RejectedRow {
-                    scn: change.scn,
-                    xid: txn.xid,
-                    table: &table,
-                    line: change.line,
-                    error: &message,
-                    sql_redo: &change.sql_redo,
-                })?;
-                self.progress.rejected.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                self.dead_letter(txn, change, (owner, table), &message)
             }
         }
     }
@@ -417,30 +428,18 @@ impl<'p> Writer<'p> {
         code: u16,
     ) -> Result<(), PipelineError> {
         let (owner, table) = table_names(change);
-        let table = format!("{owner}.{table}");
         match self.opts.on_parse_error {
             OnParseError::Stop => Err(PipelineError::UnknownOperation {
                 code,
                 scn: change.scn,
                 xid: txn.xid,
-                table,
+                table: format!("{owner}.{table}"),
                 line: LineRef(change.line),
                 sql_redo: clip(&change.sql_redo, SNIPPET_CHARS),
             }),
             OnParseError::DeadLetter => {
                 let message = format!("unknown OPERATION_CODE {code}");
-                tracing::warn!(scn = %change.scn, xid = %txn.xid, %table, line = change.line, code,
-                    "row with an unknown OPERATION_CODE rejected");
-                self.sink.write_rejected(&RejectedRow {
-                    scn: change.scn,
-                    xid: txn.xid,
-                    table: &table,
-                    line: change.line,
-                    error: &message,
-                    sql_redo: &change.sql_redo,
-                })?;
-                self.progress.rejected.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                self.dead_letter(txn, change, (owner, table), &message)
             }
         }
     }

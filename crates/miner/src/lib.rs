@@ -42,6 +42,6 @@ pub use replay::ReplaySource;
 pub use row::{OpCode, RedoRow, ShortText};
 pub use schema::{Column, SchemaCatalog, TableId, TableSchema};
 pub use sim::{SimCatalog, SimConfig, SimSource};
-pub use source::{LogSource, SourceError};
+pub use source::{LogSource, SourceError, StartAt};
 pub use txn::{Change, ChangeOp, CommittedTxn, TxnBuffer};
 pub use value::{OraDateTime, Value};

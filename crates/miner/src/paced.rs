@@ -144,6 +144,10 @@ impl<S: LogSource> LogSource for Paced<S> {
     fn interrupter(&self) -> Option<Interrupt> {
         self.inner.interrupter()
     }
+
+    fn prepare(&mut self, resume_scn: Scn) {
+        self.inner.prepare(resume_scn);
+    }
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::sqlcl_csv::{CsvError, CsvReader, Record};
-use redoflow_checkpoint::{Scn, ThreadId, Xid};
+use redoflow_checkpoint::{Offset, Scn, ThreadId, Xid};
 
 use crate::row::{NameCache, OpCode, RedoRow, ShortText};
 use crate::schema::{Column, SchemaCatalog, TableId, TableSchema};
-use crate::source::{LogSource, SourceError};
+use crate::source::{LogSource, SourceError, StartAt};
 use crate::value::OraDateTime;
 
 /// Positions of the used columns in the contents header.
@@ -627,12 +627,28 @@ impl LogSource for ReplaySource {
         Ok(if self.eof { self.max_scn } else { Scn::MAX })
     }
 
-    fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError> {
-        if self.consumed > resume_scn {
-            tracing::debug!(path = %self.path.display(), resume = %resume_scn,
-                "replay session goes back: reopening the export");
+    /// The export's first SCN − 1: a first start replays the whole export, and the planner does
+    /// not cross the SCNs before it blind. `Scn(n)` starts after `n`.
+    fn first_offset(&mut self, start: StartAt) -> Result<Offset, SourceError> {
+        if let StartAt::Scn(scn) = start {
+            return Ok(Offset::starting_after(scn));
+        }
+        if self.consumed > Scn::ZERO {
             self.rewind()?;
         }
+        let first = match self.next_row()? {
+            Some((at, row)) => {
+                self.peeked = Some((at, row));
+                at.prev()
+            }
+            None => Scn::ZERO,
+        };
+        Ok(Offset::starting_after(first))
+    }
+
+    /// Sets where rows start; a session starting before rows already read reopens the export at
+    /// the next fetch that needs them.
+    fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError> {
         self.resume = resume_scn;
         Ok(())
     }
@@ -658,6 +674,11 @@ impl LogSource for ReplaySource {
         max_rows: usize,
     ) -> Result<Scn, SourceError> {
         let skip_through = read_scn.max(self.resume);
+        if self.consumed > skip_through {
+            tracing::debug!(path = %self.path.display(), read = %skip_through,
+                "replay goes back: reopening the export");
+            self.rewind()?;
+        }
         let before = out.len();
         let mut last_at = read_scn;
         while let Some((at, row)) = self.next_row()? {

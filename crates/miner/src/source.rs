@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use redoflow_checkpoint::Scn;
+use redoflow_checkpoint::{Offset, Scn};
+use serde::{Deserialize, Deserializer};
 
 use crate::row::RedoRow;
 use crate::schema::TableSchema;
@@ -50,6 +51,42 @@ impl SourceError {
 /// break, which ends a running LogMiner query with ORA-01013). The interrupted call returns an
 /// error; the runtime, which asked for the interrupt, does not retry it.
 pub type Interrupt = Arc<dyn Fn() + Send + Sync>;
+/// Where mining starts when there is no checkpoint yet (`mining.start`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartAt {
+    /// The database's current SCN: changes committed from now on. Transactions already open
+    /// are written whole or not at all, as the source says ([`LogSource::first_offset`]).
+    #[default]
+    Current,
+    /// The oldest redo the database still has.
+    Earliest,
+    /// After this SCN.
+    Scn(Scn),
+}
+
+/// `"current"`, `"earliest"`, or an SCN (a number, or a string of digits).
+impl<'de> Deserialize<'de> for StartAt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(StartAt::Scn(Scn(n))),
+            Raw::Text(t) => match t.trim() {
+                "current" => Ok(StartAt::Current),
+                "earliest" => Ok(StartAt::Earliest),
+                digits => digits.parse().map(|n| StartAt::Scn(Scn(n))).map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "mining.start: expected \"current\", \"earliest\" or an SCN, not {t:?}"
+                    ))
+                }),
+            },
+        }
+    }
+}
 
 /// A source of LogMiner rows.
 ///
@@ -68,7 +105,20 @@ pub trait LogSource: Send {
     /// its file yet may answer [`Scn::MAX`].
     fn current_scn(&mut self) -> Result<Scn, SourceError>;
 
-    /// Starts (or restarts) a mining session for windows after `resume_scn`.
+    /// Where a first start (no checkpoint yet) mines from: the restart offset of `start`.
+    /// `Scn(n)` is `Offset::starting_after(n)`; what `Current` and `Earliest` are depends on the
+    /// source. The default answers [`Scn::ZERO`] for both (everything the source has).
+    fn first_offset(&mut self, start: StartAt) -> Result<Offset, SourceError> {
+        Ok(Offset::starting_after(match start {
+            StartAt::Scn(scn) => scn,
+            StartAt::Current | StartAt::Earliest => Scn::ZERO,
+        }))
+    }
+
+    /// Starts (or restarts) a mining session for windows after `resume_scn`. The runtime passes
+    /// the restart offset's resume SCN (one before the oldest open transaction's first change,
+    /// else its read position): a source that mines in sessions starts each one there, so that
+    /// no open transaction is seen from its middle (DBZ-8747), and fetches windows after it.
     fn start_session(&mut self, resume_scn: Scn) -> Result<(), SourceError>;
 
     /// Appends the rows of the window `(read_scn, end_scn]` to `out`.
@@ -124,6 +174,14 @@ pub trait LogSource: Send {
     /// recorded export). Live databases never finish.
     fn is_finished(&self) -> bool {
         false
+    }
+
+    /// Called now and then on a standby (a cluster follower) with the resume SCN of the last
+    /// committed checkpoint, so that taking over later starts fast: a source that can get
+    /// ready to resume there cheaply and without touching the database does (the simulator
+    /// positions its generator). Must not block for long. The default does nothing.
+    fn prepare(&mut self, resume_scn: Scn) {
+        let _ = resume_scn;
     }
 
     /// A way to break this source's call in progress from another thread, for sources whose

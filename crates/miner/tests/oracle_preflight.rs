@@ -40,6 +40,14 @@ fn ready() -> Facts {
             (key("SALES", "ITEMS"), vec!["ALL COLUMN LOGGING".into()]),
         ])),
         log_group_columns: Some(BTreeMap::new()),
+        conditional_columns: BTreeMap::new(),
+        containers: Some(vec![
+            "CDB$ROOT".into(),
+            "PDB$SEED".into(),
+            "SALESPDB".into(),
+            "HRPDB".into(),
+        ]),
+        pdb_logging: None,
         pk_columns: Some(BTreeMap::new()),
         redo_logs: Some(vec![(1, 1, 2 << 30), (2, 1, 2 << 30), (3, 1, 2 << 30)]),
         archive: Some((Some(Duration::from_secs(3 * 86_400)), 48)),
@@ -159,4 +167,116 @@ fn unreadable_views_fail_with_the_error_and_11g_uses_its_grants() {
         .unwrap();
     assert_eq!(privs.status, Status::Pass, "{text}");
     assert_eq!(major_version("23.4.0.24.05"), Some(23));
+}
+
+fn check<'a>(
+    report: &'a redoflow_miner::oracle::PreflightReport,
+    name: &str,
+) -> &'a redoflow_miner::oracle::preflight::Check {
+    report
+        .checks
+        .iter()
+        .find(|c| c.name.starts_with(name))
+        .unwrap()
+}
+
+/// A CDB mined without `pdb` merges the same OWNER.TABLE of two PDBs into one CSV and reads
+/// columns from CDB$ROOT, which cannot see PDB tables: a failure, not a warning. A `pdb` that
+/// names no container (a lower-case name Oracle stores upper-cased, a typo) gives zero rows
+/// forever: checked against V$CONTAINERS. (Oracle Database Utilities, "Requirements for
+/// Mining in a CDB": LogMiner runs in CDB$ROOT and SRC_CON_NAME tells the PDB.)
+#[test]
+fn a_cdb_needs_a_pdb_that_exists() {
+    let f = ready();
+    let mut c = config();
+    c.pdb = None;
+    let report = evaluate(&f, &c, &PreflightOptions::default());
+    let cdb = check(&report, "CDB / PDB");
+    assert_eq!(cdb.status, Status::Fail, "{report}");
+    assert!(
+        cdb.fix.as_deref().unwrap().contains("SALESPDB, HRPDB"),
+        "{report}"
+    );
+
+    // Lower case is Oracle's upper case: it passes.
+    c.pdb = Some("salespdb".into());
+    let report = evaluate(&f, &c, &PreflightOptions::default());
+    assert_eq!(check(&report, "CDB / PDB").status, Status::Pass, "{report}");
+
+    // A name V$CONTAINERS does not list fails, naming the PDBs there are.
+    c.pdb = Some("SALES_PDB".into());
+    let report = evaluate(&f, &c, &PreflightOptions::default());
+    let cdb = check(&report, "CDB / PDB");
+    assert_eq!(cdb.status, Status::Fail, "{report}");
+    assert!(cdb.detail.contains("SALESPDB, HRPDB"), "{report}");
+    // A quoted name keeps its case, and must match exactly.
+    c.pdb = Some("\"SalesPdb\"".into());
+    let report = evaluate(&f, &c, &PreflightOptions::default());
+    assert_eq!(check(&report, "CDB / PDB").status, Status::Fail, "{report}");
+}
+
+/// A CONDITIONAL supplemental log group logs its columns only when one of them is updated
+/// (Oracle Database Utilities, "Table-level User-Defined Supplemental Log Groups": "the
+/// before-images of all specified columns are logged only if at least one of the columns in
+/// the log group is updated"): it does not cover an update of other columns, whose row image
+/// would then miss them.
+#[test]
+fn a_conditional_log_group_does_not_cover_its_columns() {
+    let mut f = ready();
+    f.log_groups = Some(BTreeMap::from([
+        (key("SALES", "ORDERS"), vec!["USER LOG GROUP".into()]),
+        (key("SALES", "ITEMS"), vec!["ALL COLUMN LOGGING".into()]),
+    ]));
+    f.log_group_columns = Some(BTreeMap::from([(key("SALES", "ORDERS"), set(&["ID"]))]));
+    f.conditional_columns = BTreeMap::from([(key("SALES", "ORDERS"), set(&["AMOUNT"]))]);
+    let report = evaluate(&f, &config(), &PreflightOptions::default());
+    let logging = check(&report, "ALL COLUMNS");
+    assert_eq!(logging.status, Status::Fail, "{report}");
+    assert!(
+        logging
+            .detail
+            .contains("AMOUNT only in a CONDITIONAL log group"),
+        "{report}"
+    );
+    assert!(
+        logging
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("ALTER TABLE SALES.ORDERS ADD SUPPLEMENTAL LOG DATA (ALL) COLUMNS;"),
+        "{report}"
+    );
+    // The same columns in an ALWAYS group are covered.
+    f.log_group_columns = Some(BTreeMap::from([(
+        key("SALES", "ORDERS"),
+        set(&["ID", "AMOUNT"]),
+    )]));
+    f.conditional_columns.clear();
+    let report = evaluate(&f, &config(), &PreflightOptions::default());
+    assert_eq!(
+        check(&report, "ALL COLUMNS").status,
+        Status::Pass,
+        "{report}"
+    );
+}
+
+/// From 19c a PDB can enable PRIMARY KEY or ALL COLUMNS supplemental logging of its own, which
+/// V$DATABASE (the CDB's setting) does not show: CDB_SUPPLEMENTAL_LOGGING has it per
+/// container (Oracle Database Utilities, "Enabling Supplemental Logging in a CDB": "additional
+/// supplemental logging levels can be enabled at the PDB level").
+#[test]
+fn supplemental_logging_of_the_pdb_counts() {
+    let mut f = ready();
+    f.log_groups = Some(BTreeMap::new());
+    let report = evaluate(&f, &config(), &PreflightOptions::default());
+    assert_eq!(
+        check(&report, "ALL COLUMNS").status,
+        Status::Fail,
+        "{report}"
+    );
+    f.pdb_logging = Some(["YES", "NO", "YES"].map(String::from));
+    let report = evaluate(&f, &config(), &PreflightOptions::default());
+    let logging = check(&report, "ALL COLUMNS");
+    assert_eq!(logging.status, Status::Pass, "{report}");
+    assert!(logging.detail.contains("database-wide"), "{report}");
 }

@@ -1,359 +1,13 @@
-//! `OracleSource` driven by a scripted fake of the connection layer: a small model of LogMiner
-//! (redo files hold SCN ranges; a session sees only rows in the files it added; a dropped
-//! connection fails every call) so log switches, lost connections and ORA-01291 take the same
-//! code paths as against Oracle.
+//! `OracleSource` driven by a scripted fake of the connection layer (`fake_oracle`): log
+//! switches, lost connections and ORA-01291 take the same code paths as against Oracle.
 #![cfg(feature = "oracle")]
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use redoflow_checkpoint::Scn;
-use redoflow_miner::oracle::conn::{
-    Bind, FetchOptions, OracleConnection, OracleConnector, RowFn, TextRows,
-};
-use redoflow_miner::oracle::rows::{Cell, RecordedRow};
-use redoflow_miner::oracle::{sql, OraError, OracleConfig, OracleSource};
+use redoflow_miner::oracle::{OraError, OracleSource};
 use redoflow_miner::{LogSource, RedoRow, SourceError};
 
-const OPEN: u64 = u64::MAX;
-
-#[derive(Default)]
-struct Db {
-    current_scn: u64,
-    /// (thread, sequence, first, next, status, member)
-    online: Vec<(u16, u64, u64, u64, &'static str, String)>,
-    /// (name, thread, sequence, first, next)
-    archived: Vec<(String, u16, u64, u64, u64)>,
-    thread_sequence: u64,
-    last_redo: u64,
-    /// Contents rows: (scn, op, sql).
-    rows: Vec<(u64, u16, String)>,
-    /// The next call whose SQL starts with the prefix fails with the error.
-    failures: VecDeque<(&'static str, OraError)>,
-    connect_failures: VecDeque<OraError>,
-    /// Connections made before this epoch are dead.
-    epoch: u64,
-    connects: u64,
-    log: Vec<String>,
-    /// Contents rows handed to the source (a capped fetch closes the cursor early).
-    rows_handed: u64,
-    /// Epochs of the connections whose call was broken from another thread.
-    breaks: Vec<u64>,
-}
-
-impl Db {
-    /// The SCN range a file holds now: (sequence it must hold, first, next).
-    fn file(&self, name: &str) -> Option<(u64, u64, u64)> {
-        if let Some(a) = self.archived.iter().find(|a| a.0 == name) {
-            return Some((a.2, a.3, a.4));
-        }
-        self.online
-            .iter()
-            .find(|o| o.5 == name)
-            .map(|o| (o.1, o.2, o.3))
-    }
-
-    fn switch_log(&mut self, at: u64, new_member: &str) {
-        let cur = self
-            .online
-            .iter_mut()
-            .find(|o| o.4 == "CURRENT")
-            .expect("a current log");
-        cur.3 = at;
-        cur.4 = "ACTIVE";
-        let seq = cur.1 + 1;
-        self.online.retain(|o| o.5 != new_member);
-        self.online
-            .push((1, seq, at, OPEN, "CURRENT", new_member.to_string()));
-        self.thread_sequence = seq;
-    }
-
-    fn fail_next(&mut self, sql: &str) -> Option<OraError> {
-        let pos = self.failures.iter().position(|(p, _)| sql.starts_with(p))?;
-        self.failures.remove(pos).map(|(_, e)| e)
-    }
-}
-
-type Shared = Arc<Mutex<Db>>;
-
-struct FakeConnector(Shared);
-
-struct FakeConn {
-    db: Shared,
-    epoch: u64,
-    /// Files added to the LogMiner session: (name, sequence expected).
-    added: Vec<(String, u64)>,
-    window: Option<(u64, u64)>,
-}
-
-impl OracleConnector for FakeConnector {
-    type Conn = FakeConn;
-
-    fn connect(&mut self) -> Result<FakeConn, OraError> {
-        let mut db = self.0.lock().unwrap();
-        if let Some(e) = db.connect_failures.pop_front() {
-            return Err(e);
-        }
-        db.connects += 1;
-        Ok(FakeConn {
-            db: self.0.clone(),
-            epoch: db.epoch,
-            added: Vec::new(),
-            window: None,
-        })
-    }
-}
-
-fn t(v: impl ToString) -> Option<String> {
-    Some(v.to_string())
-}
-
-fn bind_u64(b: &[Bind<'_>], i: usize) -> u64 {
-    match b[i] {
-        Bind::U64(v) => v,
-        Bind::Str(s) => s.parse().unwrap(),
-    }
-}
-
-impl FakeConn {
-    fn enter(
-        &self,
-        sql: &str,
-        binds: &[Bind<'_>],
-    ) -> Result<std::sync::MutexGuard<'_, Db>, OraError> {
-        let mut db = self.db.lock().unwrap();
-        db.log.push(format!(
-            "{} {:?}",
-            sql.chars().take(60).collect::<String>(),
-            binds
-        ));
-        if self.epoch < db.epoch {
-            return Err(OraError::ora(
-                3113,
-                "ORA-03113: end-of-file on communication channel",
-            ));
-        }
-        if let Some(e) = db.fail_next(sql) {
-            return Err(e);
-        }
-        Ok(db)
-    }
-}
-
-impl OracleConnection for FakeConn {
-    fn execute(&mut self, sql: &str, binds: &[Bind<'_>]) -> Result<(), OraError> {
-        let db = self.enter(sql, binds)?;
-        if sql == sql::ADD_LOGFILE_NEW || sql == sql::ADD_LOGFILE {
-            let Bind::Str(name) = binds[0] else { panic!() };
-            let (seq, _, _) = db
-                .file(name)
-                .ok_or_else(|| OraError::ora(1284, "file cannot be opened"))?;
-            drop(db);
-            if sql == sql::ADD_LOGFILE_NEW {
-                self.added.clear();
-            }
-            self.added.push((name.to_string(), seq));
-        } else if sql == sql::START_LOGMNR {
-            if self.added.is_empty() {
-                return Err(OraError::ora(1292, "no log file has been specified"));
-            }
-            drop(db);
-            self.window = Some((bind_u64(binds, 0), bind_u64(binds, 1)));
-        } else if sql == sql::END_LOGMNR {
-            drop(db);
-            self.added.clear();
-            self.window = None;
-        }
-        Ok(())
-    }
-
-    fn query_text(&mut self, sql: &str, binds: &[Bind<'_>]) -> Result<TextRows, OraError> {
-        let db = self.enter(sql, binds)?;
-        let rows = if sql == sql::CURRENT_SCN {
-            vec![vec![t(db.current_scn)]]
-        } else if sql == sql::THREADS {
-            vec![vec![
-                t(1),
-                t("OPEN"),
-                t("PUBLIC"),
-                t(db.thread_sequence),
-                t(db.last_redo),
-                t(0),
-            ]]
-        } else if sql == sql::ONLINE_LOGS {
-            db.online
-                .iter()
-                .map(|o| {
-                    vec![
-                        t(o.0),
-                        t(o.1),
-                        t(o.2),
-                        t(o.3),
-                        t(o.4),
-                        t("NO"),
-                        t(&o.5),
-                        t(1 << 20),
-                    ]
-                })
-                .collect()
-        } else if sql == sql::CURRENT_SEQUENCES {
-            db.online
-                .iter()
-                .filter(|o| o.4 == "CURRENT")
-                .map(|o| vec![t(o.0), t(o.1)])
-                .collect()
-        } else if sql == sql::ARCHIVED_LOGS {
-            let start = bind_u64(binds, 0);
-            db.archived
-                .iter()
-                .filter(|a| a.4 > start)
-                .map(|a| vec![t(&a.0), t(a.1), t(a.2), t(a.3), t(a.4), t(1)])
-                .collect()
-        } else if sql.contains("ALL_TAB_COLUMNS") {
-            vec![
-                vec![t("NAME"), t("VARCHAR2"), t(2)],
-                vec![t("ID"), t("NUMBER"), t(1)],
-            ]
-        } else {
-            return Err(OraError::ora(942, "table or view does not exist"));
-        };
-        Ok(rows)
-    }
-
-    fn query_rows(
-        &mut self,
-        sql: &str,
-        binds: &[Bind<'_>],
-        _fetch: FetchOptions,
-        each: &mut RowFn<'_>,
-    ) -> Result<(), OraError> {
-        let db = self.enter(sql, binds)?;
-        let (read, end) = (bind_u64(binds, 0), bind_u64(binds, 1));
-        let Some((start, stop)) = self.window else {
-            return Err(OraError::ora(1306, "START_LOGMNR must be invoked"));
-        };
-        assert_eq!(
-            (start, stop),
-            (read + 1, end),
-            "START_LOGMNR covers the window"
-        );
-        // A file added earlier whose group now holds another sequence: LogMiner's ORA-00310.
-        let mut ranges = Vec::new();
-        for (name, seq) in &self.added {
-            match db.file(name) {
-                Some((s, first, next)) if s == *seq => ranges.push((first, next)),
-                Some((s, _, _)) => {
-                    return Err(OraError::ora(
-                        310,
-                        format!("archived log contains sequence {s}; sequence {seq} required"),
-                    ))
-                }
-                None => return Err(OraError::ora(1291, "missing logfile")),
-            }
-        }
-        let rows: Vec<RecordedRow> = db
-            .rows
-            .iter()
-            .filter(|r| r.0 > read && r.0 <= end)
-            .filter(|r| ranges.iter().any(|(f, n)| r.0 >= *f && r.0 < *n))
-            .map(|r| RecordedRow {
-                cells: vec![
-                    Cell::Number(r.0 as i128),
-                    Cell::Null,
-                    Cell::Raw(vec![0, 1, 0, 2, 0, 0, 0, 3]),
-                    Cell::Number(r.1 as i128),
-                    Cell::Text("HR".into()),
-                    Cell::Text("T".into()),
-                    Cell::Null,
-                    Cell::Number(0),
-                    Cell::Number(0),
-                    Cell::Text(r.2.clone()),
-                    Cell::Number(1),
-                ],
-            })
-            .collect();
-        drop(db);
-        let mut handed = 0;
-        let mut result = Ok(());
-        for r in &rows {
-            handed += 1;
-            match each(r) {
-                Ok(flow) if flow.is_break() => break,
-                Ok(_) => {}
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        self.db.lock().unwrap().rows_handed += handed;
-        result
-    }
-
-    fn set_call_timeout(&mut self, timeout: Option<Duration>) -> Result<(), OraError> {
-        assert_eq!(timeout, Some(Duration::from_secs(1800)));
-        Ok(())
-    }
-
-    fn breaker(&self) -> Option<redoflow_miner::oracle::conn::Breaker> {
-        let (db, epoch) = (self.db.clone(), self.epoch);
-        Some(Box::new(move || db.lock().unwrap().breaks.push(epoch)))
-    }
-}
-
-fn config() -> OracleConfig {
-    OracleConfig {
-        connect_string: "fake:1521/ORCL".into(),
-        user: "REDOFLOW".into(),
-        ..OracleConfig::default()
-    }
-}
-
-/// Sequence 11 archived, 12 CURRENT in redo02.log; rows at 1150, 1350, 1400.
-fn db() -> Shared {
-    Arc::new(Mutex::new(Db {
-        current_scn: 1460,
-        online: vec![
-            (1, 11, 1100, 1300, "INACTIVE", "/redo/redo01.log".into()),
-            (1, 12, 1300, OPEN, "CURRENT", "/redo/redo02.log".into()),
-        ],
-        archived: vec![("/arch/1_11.arc".into(), 1, 11, 1100, 1300)],
-        thread_sequence: 12,
-        last_redo: 1450,
-        rows: vec![
-            (1150, 6, "set transaction read write".into()),
-            (1350, 1, "insert 1".into()),
-            (1400, 7, "commit".into()),
-        ],
-        ..Db::default()
-    }))
-}
-
-fn scns(rows: &[RedoRow]) -> Vec<u64> {
-    rows.iter().map(|r| r.scn.0).collect()
-}
-
-/// What the runtime does: a retryable error → new session at the read position, try again.
-fn fetch_like_runtime(
-    src: &mut OracleSource<FakeConnector>,
-    read: Scn,
-    end: Scn,
-    out: &mut Vec<RedoRow>,
-) -> Vec<SourceError> {
-    let mut errors = Vec::new();
-    for _ in 0..5 {
-        match src.fetch(read, end, out) {
-            Ok(()) => return errors,
-            Err(e) if e.is_retryable() => {
-                errors.push(e);
-                let _ = src.start_session(read);
-            }
-            Err(e) => panic!("fatal: {e}"),
-        }
-    }
-    panic!("no success after retries: {errors:?}");
-}
+mod fake_oracle;
+use fake_oracle::*;
 
 /// A window with far more rows than the cap ends at an SCN boundary after the cap (all rows of
 /// that SCN, including a CSF-split statement's pieces, and none after); the cursor is closed
@@ -409,8 +63,8 @@ fn a_session_mines_windows_with_the_capped_end() {
     let db = db();
     let mut src = OracleSource::new(config(), FakeConnector(db.clone())).unwrap();
     src.start_session(Scn(1100)).unwrap();
-    // Capped at LAST_REDO_CHANGE# (1450), not V$DATABASE.CURRENT_SCN (1460).
-    assert_eq!(src.current_scn().unwrap(), Scn(1450));
+    // Capped one below LAST_REDO_CHANGE# (1450), not at V$DATABASE.CURRENT_SCN (1460).
+    assert_eq!(src.current_scn().unwrap(), Scn(1449));
     let mut out = Vec::new();
     src.fetch(Scn(1100), Scn(1360), &mut out).unwrap();
     src.fetch(Scn(1360), Scn(1450), &mut out).unwrap();
@@ -471,7 +125,9 @@ fn a_log_switch_restarts_the_session_and_loses_nothing() {
         .iter()
         .map(|f| f.sequence)
         .collect();
-    assert_eq!(files, [12, 13]);
+    // The new session starts where the old one did (the runtime's resume SCN), not at the
+    // window: no open transaction is seen from its middle (DBZ-8747).
+    assert_eq!(files, [11, 12, 13]);
 }
 
 #[test]
@@ -579,8 +235,12 @@ fn redo_gone_is_logs_missing_with_the_range() {
     }
 }
 
+/// ORA-01291 again and again at one SCN is not proof that the redo is gone: after
+/// `missing_log_attempts` the source reads V$ARCHIVED_LOG / V$LOG again. While they still list
+/// the files, the error stays retryable and names them (an archive destination this host cannot
+/// read); once they no longer do (RMAN deleted them), the redo is gone, with the missing range.
 #[test]
-fn a_persistent_missing_log_becomes_logs_missing() {
+fn a_persistent_missing_log_is_gone_only_when_the_views_say_so() {
     let db = db();
     let mut src = OracleSource::new(config(), FakeConnector(db.clone())).unwrap();
     src.start_session(Scn(1100)).unwrap();
@@ -591,28 +251,39 @@ fn a_persistent_missing_log_becomes_logs_missing() {
             .push_back(("SELECT SCN", OraError::ora(1291, "missing logfile")));
     }
     let mut out = Vec::new();
-    let mut last = None;
+    let mut errors = Vec::new();
     for _ in 0..5 {
-        match src.fetch(Scn(1100), Scn(1450), &mut out) {
+        match src.fetch(Scn(1100), Scn(1449), &mut out) {
             Err(e) if e.is_retryable() => {
+                errors.push(e);
                 src.start_session(Scn(1100)).unwrap();
             }
-            Err(e) => {
-                last = Some(e);
-                break;
-            }
-            Ok(()) => panic!("should fail"),
+            other => panic!("retryable expected: {other:?}"),
         }
     }
-    assert!(matches!(
-        last,
-        Some(SourceError::LogsMissing {
-            resume_scn: Scn(1100),
-            missing_from: Scn(1101),
-            missing_to: Scn(1450)
-        })
-    ));
+    let last = errors.last().unwrap().to_string();
+    assert!(
+        last.contains("still list") && last.contains("/arch/1_11.arc"),
+        "{last}"
+    );
     assert!(out.is_empty());
+    {
+        // RMAN deletes sequence 11 and its online group is reused.
+        let mut d = db.lock().unwrap();
+        d.archived.clear();
+        d.online.retain(|o| o.1 != 11);
+    }
+    match src.start_session(Scn(1100)) {
+        Err(SourceError::LogsMissing {
+            resume_scn,
+            missing_from,
+            missing_to,
+        }) => assert_eq!(
+            (resume_scn, missing_from, missing_to),
+            (Scn(1100), Scn(1101), Scn(1299))
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Golden files for every SQL text the Oracle source sends: `testdata/oracle/<name>.sql` for a
-//! plain database, `<name>.cdb.sql` for a CDB with a PDB, include/exclude lists and LOB capture
-//! where the text depends on the configuration. `REDOFLOW_BLESS=1` rewrites them.
+//! plain database, `<name>.cdb.sql` for a CDB with a PDB and include/exclude lists where the
+//! text depends on the configuration. `REDOFLOW_BLESS=1` rewrites them.
 #![cfg(feature = "oracle")]
 
 use std::path::PathBuf;
@@ -50,7 +50,6 @@ fn sql_texts_match_golden_files() {
         pdb: Some("SALESPDB".into()),
         include: vec!["SALES.*".into(), "HR.EMP*".into()],
         exclude: vec!["SALES.TMP_*".into()],
-        lob: true,
         ..OracleConfig::default()
     };
     check(".cdb", &cdb, &plain_texts);

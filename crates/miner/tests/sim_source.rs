@@ -365,3 +365,25 @@ fn sim_source_conforms_and_caps_its_reads() {
     assert!((100..200).contains(&rows.len()), "{} rows", rows.len());
     assert!(rows.iter().all(|r| r.scn <= through));
 }
+
+/// A standby source prepared for a resume point (ahead of, or behind, where it is read from)
+/// returns exactly the rows of a fresh source.
+#[test]
+fn prepare_positions_without_changing_any_row() {
+    let mut fresh = SimSource::new(config(5)).unwrap();
+    let mut warm = SimSource::new(config(5)).unwrap();
+    warm.prepare(Scn(START + 200_000));
+    for (read, end) in [
+        (START + 150_000, START + 160_000),
+        (START + 210_000, START + 215_000),
+    ] {
+        warm.start_session(Scn(read)).unwrap();
+        fresh.start_session(Scn(read)).unwrap();
+        assert_eq!(fetch(&mut warm, read, end), fetch(&mut fresh, read, end));
+    }
+    warm.prepare(Scn(START + 100));
+    assert_eq!(
+        fetch(&mut warm, START + 215_000, START + 216_000),
+        fetch(&mut fresh, START + 215_000, START + 216_000)
+    );
+}

@@ -129,8 +129,10 @@ fn table() {
         Case {
             name: "partial XIDs match the most recently started open transaction",
             rows: vec![
-                start(10, a),
-                start(11, x(1, 2)), // same prefix as `a`, started later
+                // Transactions open at their first change (DBZ-7473), not at START.
+                start(9, a),
+                ins(10, a, "R0", "a0"),
+                ins(11, x(1, 2), "R5", "later0"), // same prefix as `a`, started later
                 ins(12, partial(a), "R1", "to the later"),
                 ins(13, a, "R2", "a"),
                 commit(14, a),
@@ -140,8 +142,8 @@ fn table() {
                 commit(18, b),
             ],
             want: vec![
-                (a, 14, sqls(&["a"])),
-                (x(1, 2), 15, sqls(&["to the later"])),
+                (a, 14, sqls(&["a0", "a"])),
+                (x(1, 2), 15, sqls(&["later0", "to the later"])),
                 (b, 18, sqls(&["own", "b adopts"])),
             ],
         },
@@ -255,6 +257,9 @@ fn offset_resumes_before_the_oldest_open_transaction() {
     let (a, b) = (x(1, 1), x(2, 1));
     let mut buf = TxnBuffer::new(Offset::default());
     buf.push(start(10, a)).unwrap();
+    // Opened at its first change (DBZ-7473): the START row alone holds nothing back.
+    assert_eq!(buf.offset(Scn(10)).resume_scn, Scn(10));
+    buf.push(ins(10, a, "R", "a")).unwrap();
     buf.push(ins(12, b, "R", "b")).unwrap();
     assert_eq!(buf.offset(Scn(15)).resume_scn, Scn(9));
     buf.push(commit(16, a)).unwrap();

@@ -26,8 +26,9 @@ pub struct OracleConfig {
     pub password_env: Option<String>,
     /// File holding the password (first line; trailing newline ignored).
     pub password_file: Option<PathBuf>,
-    /// The pluggable database to capture when the database is a CDB; rows are filtered by
-    /// `SRC_CON_NAME`. Unset for a non-CDB (or to capture every container).
+    /// The pluggable database to capture; required when the database is a CDB (rows are
+    /// filtered by `SRC_CON_NAME`, columns read from CDB_TAB_COLUMNS of that PDB), refused for
+    /// a non-CDB. Upper-cased unless quoted (`"\"MixedCase\""`), as Oracle treats names.
     pub pdb: Option<String>,
     /// Tables to capture, `OWNER.TABLE`, where either part may be `*` or end in `*`. Empty: every
     /// table outside the built-in schemas.
@@ -49,11 +50,19 @@ pub struct OracleConfig {
     /// Open a new connection whenever the LogMiner session is restarted (log switch,
     /// `session_max`, an error): it releases the PGA LogMiner holds (SPEC.md §9).
     pub reconnect_on_session_restart: bool,
-    /// Consecutive "missing log file" errors (ORA-01291/00308/01284) at one read SCN, while the
-    /// views still list the file, before the source reports the redo as gone.
+    /// Consecutive "missing log file" errors (ORA-01291/00308/01284) at one read SCN before the
+    /// source checks V$ARCHIVED_LOG / V$LOG again: redo they no longer list is gone
+    /// (`LogsMissing`); redo they still list is retried.
     pub missing_log_attempts: u32,
-    /// Also mine the LOB operation codes (9/10/11/29, 68/70/71, 91/92/93).
+    /// LOB capture (assembling SELECT_LOB_LOCATOR / LOB_WRITE / LOB_TRIM / LOB_ERASE rows into
+    /// values) is not supported: `true` is refused. LOB content that LogMiner does not print
+    /// inline is written as the missing marker (docs/oracle.md).
     pub lob: bool,
+    /// The most redo log files of one thread a window may span (2: at most one log switch per
+    /// window). Bounds a window by redo volume as well as rows: after a quiet stretch the
+    /// planner's blind window could otherwise span hours of redo of tables nobody captures, and
+    /// its query outrun `call_timeout`.
+    pub window_max_logs: u32,
 }
 
 impl Default for OracleConfig {
@@ -74,6 +83,7 @@ impl Default for OracleConfig {
             reconnect_on_session_restart: true,
             missing_log_attempts: 5,
             lob: false,
+            window_max_logs: 2,
         }
     }
 }
@@ -128,14 +138,57 @@ impl OracleConfig {
             return bad("call_timeout and connect_timeout must be > 0".into());
         }
         if let Some(pdb) = &self.pdb {
-            if !is_plain_name(pdb) {
+            let inner = pdb
+                .strip_prefix('"')
+                .and_then(|p| p.strip_suffix('"'))
+                .unwrap_or(pdb);
+            if !is_plain_name(inner) {
                 return bad(format!("pdb {pdb:?} is not a plain container name"));
             }
+        }
+        if self.lob {
+            return bad(
+                "lob = true is not supported: redoflow does not assemble LOB operations \
+                (SELECT_LOB_LOCATOR, LOB_WRITE, LOB_TRIM, LOB_ERASE) into values. Remove `lob`: \
+                LOB values LogMiner prints inline are captured, and a LOB whose content comes \
+                in LOB operations is written as the missing marker (docs/oracle.md, \"LOBs\")"
+                    .into(),
+            );
+        }
+        if self.window_max_logs == 0 {
+            return bad("window_max_logs must be at least 1".into());
         }
         for p in self.include.iter().chain(&self.exclude) {
             TablePattern::parse(p).map_err(ConfigError::Invalid)?;
         }
         Ok(())
+    }
+
+    /// The PDB name as Oracle stores it: upper case, unless it was given in double quotes.
+    pub fn pdb_name(&self) -> Option<String> {
+        let pdb = self.pdb.as_deref()?.trim();
+        Some(
+            match pdb.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+                Some(quoted) => quoted.to_string(),
+                None => pdb.to_ascii_uppercase(),
+            },
+        )
+    }
+
+    /// True when the table is captured: never in a built-in schema, in `include` (when given),
+    /// in no `exclude` pattern; the same rule as the mining query's filter.
+    pub fn captures(&self, owner: &str, table: &str) -> bool {
+        !super::sql::BUILTIN_SCHEMAS.contains(&owner)
+            && !table.starts_with("MLOG$_")
+            && (self.include.is_empty()
+                || self
+                    .include_patterns()
+                    .iter()
+                    .any(|p| p.matches(owner, table)))
+            && !self
+                .exclude_patterns()
+                .iter()
+                .any(|p| p.matches(owner, table))
     }
 
     /// Reads the password from the configured source; `env` is `std::env::var` in production.
@@ -199,7 +252,21 @@ pub struct TablePattern {
     pub table: NamePattern,
 }
 
+impl NamePattern {
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NamePattern::Any => true,
+            NamePattern::Exact(n) => n == name,
+            NamePattern::Prefix(p) => name.starts_with(p.as_str()),
+        }
+    }
+}
+
 impl TablePattern {
+    pub fn matches(&self, owner: &str, table: &str) -> bool {
+        self.owner.matches(owner) && self.table.matches(table)
+    }
+
     pub fn parse(s: &str) -> Result<TablePattern, String> {
         let t = s.trim();
         let Some((owner, table)) = t.split_once('.') else {

@@ -70,6 +70,10 @@ pub enum ErrorClass {
     /// The LogMiner session no longer matches the redo (a log switch raced the session, a log
     /// was archived and its online group reused): pick the logs again, retry with backoff.
     LogSwitchRace,
+    /// The database is short of a resource or hit a LogMiner internal error known to pass
+    /// (process memory, a stuck archiver, a recursive SQL failure): reconnect (which frees the
+    /// session's memory), start a new session, retry with backoff.
+    Transient,
     /// Retrying cannot help: stop the node and tell the operator `hint`.
     Fatal { hint: &'static str },
 }
@@ -115,6 +119,7 @@ const CONNECTION_LOST: &[i32] = &[
     12153, // not connected
     12157, // internal network communication error
     12170, // connect timeout occurred
+    12505, // listener does not currently know of SID (instance restarting)
     12514, // listener does not currently know of service (instance restarting)
     12516, // listener could not find available handler
     12518, // listener could not hand off client connection
@@ -147,6 +152,20 @@ const LOG_SWITCH_RACE: &[i32] = &[
     1343, // LogMiner encountered corruption in the logstream (often a half-written log)
 ];
 
+/// ORA codes worth a new connection and session after a backoff: the instance is short of a
+/// resource, or LogMiner failed in a way a new session gets past (Debezium's
+/// `OracleErrorHandler` retries ORA-00604 and ORA-04030 too).
+const TRANSIENT: &[i32] = &[
+    257,  // archiver error: connect internal only, until freed (archive destination full)
+    604,  // error occurred at recursive SQL level 1
+    4030, // out of process memory
+    4036, // PGA memory used by the instance exceeds PGA_AGGREGATE_LIMIT
+];
+
+/// ORA-00600 arguments of LogMiner internal errors that a new session gets past (Debezium made
+/// them retriable: DBZ-8125 `krvrdGetUID`, DBZ-5009 `krvrdccs10`, DBZ-8223 `krvrdccs30`).
+const TRANSIENT_ORA_600: &[&str] = &["krvrdGetUID", "krvrdccs10", "krvrdccs30"];
+
 /// ODPI-C codes of a dead connection.
 const DPI_CONNECTION_LOST: &[i32] = &[
     1010, // not connected
@@ -164,10 +183,15 @@ pub fn classify(e: &OraError) -> ErrorClass {
         if LOG_SWITCH_RACE.contains(&code) {
             return ErrorClass::LogSwitchRace;
         }
+        if TRANSIENT.contains(&code)
+            || (code == 600 && TRANSIENT_ORA_600.iter().any(|a| e.message.contains(a)))
+        {
+            return ErrorClass::Transient;
+        }
         let hint = match code {
             1017 | 1005 | 28000 | 28001 | 1045 | 28009 | 28040 => HINT_CREDENTIALS,
             1031 | 942 | 1039 | 1749 | 44001 => HINT_PRIVILEGES,
-            12154 | 12505 | 12162 | 12262 => HINT_CONNECT_STRING,
+            12154 | 12162 | 12262 => HINT_CONNECT_STRING,
             65011 | 65024 | 1435 => HINT_PDB,
             _ => HINT_UNKNOWN,
         };
@@ -242,6 +266,53 @@ mod tests {
             (OraError::dpi(1067, "call timeout"), ErrorClass::Connection),
             (
                 OraError::ora(904, "invalid identifier"),
+                ErrorClass::Fatal { hint: HINT_UNKNOWN },
+            ),
+            // Retried like a lost connection, as ORA-12514 is: the instance is restarting.
+            (
+                OraError::ora(12505, "listener does not currently know of SID"),
+                ErrorClass::Connection,
+            ),
+            (
+                OraError::ora(4030, "out of process memory when trying to allocate"),
+                ErrorClass::Transient,
+            ),
+            (
+                OraError::ora(
+                    4036,
+                    "PGA memory used by the instance exceeds PGA_AGGREGATE_LIMIT",
+                ),
+                ErrorClass::Transient,
+            ),
+            (
+                OraError::ora(604, "error occurred at recursive SQL level 1"),
+                ErrorClass::Transient,
+            ),
+            (
+                OraError::ora(
+                    257,
+                    "Archiver error. Connect AS SYSDBA only until resolved.",
+                ),
+                ErrorClass::Transient,
+            ),
+            (
+                OraError::ora(
+                    600,
+                    "ORA-00600: internal error code, arguments: [krvrdGetUID], [], [], []",
+                ),
+                ErrorClass::Transient,
+            ),
+            (
+                OraError::ora(600, "internal error code, arguments: [krvrdccs10], [1], []"),
+                ErrorClass::Transient,
+            ),
+            (
+                OraError::ora(600, "internal error code, arguments: [krvrdccs30], [1], []"),
+                ErrorClass::Transient,
+            ),
+            // Any other ORA-00600 is a bug to report, not to retry.
+            (
+                OraError::ora(600, "internal error code, arguments: [kcbgtcr_13], [], []"),
                 ErrorClass::Fatal { hint: HINT_UNKNOWN },
             ),
         ];

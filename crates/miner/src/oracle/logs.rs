@@ -3,11 +3,20 @@
 //!
 //! Per redo thread, one file per sequence from the one holding the start SCN up to the CURRENT
 //! online log: the archived copy when there is one (it cannot be overwritten under us), else an
-//! online member. Sequences must be contiguous; a hole means the archiver has not registered a
-//! log yet (or a log switch raced the queries) and is retried; a start SCN older than every
-//! available log means the redo is gone.
+//! online member (a valid one; a STALE member only when its group has no other). Sequences must
+//! be contiguous; a hole means the archiver has not registered a log yet (or a log switch raced
+//! the queries) and is retried; a start SCN older than every available log means the redo is
+//! gone.
+//!
+//! A RAC thread that was closed and opened again since the start SCN has no log holding it: its
+//! first log starts later. That is consistent when its archived sequences continue without a
+//! gap from the last log that ended before the start (DBZ-8162, DBZ-8724). A disabled thread
+//! is mined up to its DISABLE_CHANGE#.
+//!
+//! [`FlushWatch`] caps each window at what every open thread has written (LAST_REDO_CHANGE#
+//! − 1), without letting an idle RAC instance hold the others back.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use redoflow_checkpoint::Scn;
 
@@ -24,6 +33,14 @@ pub struct OnlineLog {
     pub archived: bool,
     pub member: String,
     pub bytes: u64,
+    /// V$LOGFILE.STATUS of the member: empty (in use), or STALE (contents incomplete).
+    pub member_status: String,
+}
+
+impl OnlineLog {
+    fn is_stale(&self) -> bool {
+        self.member_status.eq_ignore_ascii_case("STALE")
+    }
 }
 
 /// A V$ARCHIVED_LOG row (already filtered to valid, on-disk logs of the current incarnation).
@@ -49,6 +66,10 @@ pub struct ThreadInfo {
     pub sequence: u64,
     pub last_redo_change: Scn,
     pub enable_change: Scn,
+    /// The thread's last checkpoint: for a CLOSED thread, where its redo ends.
+    pub checkpoint_change: Scn,
+    /// Where a DISABLED thread's redo ends (0 when it is enabled).
+    pub disable_change: Scn,
 }
 
 impl ThreadInfo {
@@ -93,7 +114,7 @@ pub enum LogSetError {
     #[error("redo thread {thread}: log sequence(s) {from}..={to} are neither online nor archived yet (archiver late?)")]
     Gap { thread: u16, from: u64, to: u64 },
     /// No available log of `thread` reaches back to the start SCN: the redo is gone.
-    #[error("redo thread {thread}: the oldest available log starts at SCN {oldest}, after the start SCN {start}")]
+    #[error("redo thread {thread}: the oldest available log starts at SCN {oldest}, after the start SCN {start}, and no archived log of the thread continues from before it")]
     StartNotCovered {
         thread: u16,
         start: Scn,
@@ -109,14 +130,19 @@ fn normalize_next(next: Option<Scn>) -> Option<Scn> {
     next.filter(|n| n.0 < 0xFFFF_FFFF_FFFF_0000)
 }
 
-/// Chooses the files to mine rows with SCN > `start`. See the module documentation.
+/// Chooses the files to mine rows with SCN > `start`. `archived_before`: per thread, the
+/// highest sequence of the archived logs on disk that end at or before `start`
+/// ([`super::sql::ARCHIVED_BEFORE`]). See the module documentation.
 pub fn select_logs(
     start: Scn,
     online: &[OnlineLog],
     archived: &[ArchivedLog],
     threads: &[ThreadInfo],
+    archived_before: &BTreeMap<u16, u64>,
 ) -> Result<LogSet, LogSetError> {
     let mut per_thread: BTreeMap<u16, BTreeMap<u64, LogFile>> = BTreeMap::new();
+    // Sequences whose chosen file is a STALE online member, replaced by a valid one if any.
+    let mut stale: BTreeSet<(u16, u64)> = BTreeSet::new();
     let mut current_sequences = BTreeMap::new();
     let first_needed = Scn(start.0.saturating_add(1));
 
@@ -151,19 +177,29 @@ pub fn select_logs(
         if next.is_some_and(|n| n <= start) {
             continue;
         }
-        // First member wins (rows come ordered by member); archived copies win over both.
-        per_thread
-            .entry(o.thread)
-            .or_default()
-            .entry(o.sequence)
-            .or_insert_with(|| LogFile {
-                thread: o.thread,
-                sequence: o.sequence,
-                first_change: o.first_change,
-                next_change: next,
-                path: o.member.clone(),
-                kind: LogKind::Online,
-            });
+        // The first valid member wins (rows come ordered by member), a STALE one only when
+        // there is no other; archived copies win over both.
+        let file = LogFile {
+            thread: o.thread,
+            sequence: o.sequence,
+            first_change: o.first_change,
+            next_change: next,
+            path: o.member.clone(),
+            kind: LogKind::Online,
+        };
+        let seqs = per_thread.entry(o.thread).or_default();
+        match seqs.get(&o.sequence) {
+            None => {
+                if o.is_stale() {
+                    stale.insert((o.thread, o.sequence));
+                }
+                seqs.insert(o.sequence, file);
+            }
+            Some(_) if !o.is_stale() && stale.remove(&(o.thread, o.sequence)) => {
+                seqs.insert(o.sequence, file);
+            }
+            Some(_) => {}
+        }
     }
     if per_thread.is_empty() {
         return Err(LogSetError::Empty);
@@ -172,21 +208,45 @@ pub fn select_logs(
     let mut files = Vec::new();
     for (&thread, seqs) in &per_thread {
         let info = threads.iter().find(|t| t.thread == thread);
-        if info.is_some_and(|t| !t.is_enabled()) {
+        // A disabled thread wrote nothing after its DISABLE_CHANGE#: only the logs up to it
+        // matter, and none when it was disabled before the start.
+        let disabled_at = info.filter(|t| !t.is_enabled()).map(|t| t.disable_change);
+        if disabled_at.is_some_and(|d| d <= start) {
             continue;
         }
         let (&first_seq, first) = seqs.iter().next().ok_or(LogSetError::Empty)?;
-        // The first log must hold SCN start+1, unless the thread came to life after it.
+        // The first log must hold SCN start+1, unless the thread came to life after it, or it
+        // was closed across the start and its sequences continue from the last log that ended
+        // before it (a reopened RAC thread).
         let thread_born_after = info.is_some_and(|t| t.enable_change > start);
         if first.first_change > first_needed && !thread_born_after && first_seq > 1 {
-            return Err(LogSetError::StartNotCovered {
-                thread,
-                start,
-                oldest: first.first_change,
-            });
+            match archived_before.get(&thread) {
+                Some(&before) if before + 1 == first_seq => {
+                    tracing::info!(thread, start = %start, first_sequence = first_seq,
+                        first_change = %first.first_change,
+                        "redo thread was closed across the start SCN and reopened: its logs continue");
+                }
+                Some(&before) if before + 1 < first_seq => {
+                    return Err(LogSetError::Gap {
+                        thread,
+                        from: before + 1,
+                        to: first_seq - 1,
+                    });
+                }
+                _ => {
+                    return Err(LogSetError::StartNotCovered {
+                        thread,
+                        start,
+                        oldest: first.first_change,
+                    })
+                }
+            }
         }
         let mut expected = first_seq;
         for (&seq, file) in seqs {
+            if disabled_at.is_some_and(|d| file.first_change > d) {
+                break;
+            }
             if seq != expected {
                 return Err(LogSetError::Gap {
                     thread,
@@ -196,6 +256,17 @@ pub fn select_logs(
             }
             files.push(file.clone());
             expected = seq + 1;
+        }
+        if let Some(d) = disabled_at {
+            // The log holding the DISABLE_CHANGE# must be there.
+            let last = files.last().filter(|f| f.thread == thread);
+            if last.is_none_or(|f| f.next_change.is_some_and(|n| n <= d)) {
+                return Err(LogSetError::Gap {
+                    thread,
+                    from: expected,
+                    to: expected,
+                });
+            }
         }
         // V$THREAD may already know a newer sequence than the logs we saw.
         if let Some(t) = info {
@@ -227,16 +298,82 @@ pub fn select_logs(
     })
 }
 
-/// The highest SCN a window may end at: the database's current SCN, capped at the lowest
-/// LAST_REDO_CHANGE# of the open threads (redo of a RAC instance that has not been written yet
-/// cannot be mined, and mining past it would miss that instance's rows).
+/// The highest SCN a window may end at: the database's current SCN, capped one below the lowest
+/// LAST_REDO_CHANGE# of the open threads. Redo of a RAC instance that has not been written yet
+/// cannot be mined, and several redo records share an SCN: the records at LAST_REDO_CHANGE#
+/// written after the query would be skipped for good if a window ended there (DBZ-8503).
 pub fn window_cap(current_scn: Scn, threads: &[ThreadInfo]) -> Scn {
     threads
         .iter()
         .filter(|t| t.is_open() && t.is_enabled() && t.last_redo_change > Scn::ZERO)
-        .map(|t| t.last_redo_change)
+        .map(|t| t.last_redo_change.prev())
         .min()
         .map_or(current_scn, |m| m.min(current_scn))
+}
+
+/// How long an open thread's LAST_REDO_CHANGE# must stand still before the thread counts as
+/// idle. LGWR writes its buffer at least every three seconds (Oracle Database Concepts, "Log
+/// Writer Process"; Debezium waits those three seconds when a RAC node cannot be flushed):
+/// a thread that wrote nothing for this long had nothing buffered from before the last
+/// three seconds, with a wide margin for SCN propagation between instances.
+pub const IDLE_AFTER_MS: u64 = 10_000;
+
+/// [`window_cap`] across time, for RAC: an idle instance writes no redo, so its
+/// LAST_REDO_CHANGE# stands still and would hold every window back forever (Debezium makes every
+/// instance commit to move it; this source only reads). A thread whose LAST_REDO_CHANGE# has
+/// not moved for [`IDLE_AFTER_MS`] is bounded instead by the database's current SCN as sampled
+/// that long ago: whatever it writes from now on was generated after that, with a higher SCN.
+#[derive(Clone, Debug, Default)]
+pub struct FlushWatch {
+    /// Per thread: its LAST_REDO_CHANGE# and when it was first seen at that value (ms).
+    seen: BTreeMap<u16, (Scn, u64)>,
+    /// (ms, V$DATABASE.CURRENT_SCN) samples, oldest first, kept for about [`IDLE_AFTER_MS`].
+    samples: VecDeque<(u64, Scn)>,
+}
+
+impl FlushWatch {
+    /// The cap at wall-clock time `now_ms` given the current SCN and V$THREAD.
+    pub fn cap(&mut self, now_ms: u64, current_scn: Scn, threads: &[ThreadInfo]) -> Scn {
+        self.samples.push_back((now_ms, current_scn));
+        // The newest sample at least IDLE_AFTER_MS old, and everything after it.
+        while self
+            .samples
+            .get(1)
+            .is_some_and(|&(t, _)| now_ms.saturating_sub(t) >= IDLE_AFTER_MS)
+        {
+            self.samples.pop_front();
+        }
+        let old_scn = self
+            .samples
+            .front()
+            .filter(|&&(t, _)| now_ms.saturating_sub(t) >= IDLE_AFTER_MS)
+            .map(|&(_, scn)| scn);
+        let mut cap = current_scn;
+        let mut open = BTreeSet::new();
+        for t in threads
+            .iter()
+            .filter(|t| t.is_open() && t.is_enabled() && t.last_redo_change > Scn::ZERO)
+        {
+            open.insert(t.thread);
+            let lrc = t.last_redo_change;
+            let since = match self.seen.get(&t.thread) {
+                Some(&(seen, since)) if seen == lrc => since,
+                _ => {
+                    self.seen.insert(t.thread, (lrc, now_ms));
+                    now_ms
+                }
+            };
+            let mut bound = lrc.prev();
+            if now_ms.saturating_sub(since) >= IDLE_AFTER_MS {
+                if let Some(old) = old_scn {
+                    bound = bound.max(old.prev());
+                }
+            }
+            cap = cap.min(bound);
+        }
+        self.seen.retain(|t, _| open.contains(t));
+        cap
+    }
 }
 
 /// True when any thread's CURRENT sequence differs from the session's (a log switch).

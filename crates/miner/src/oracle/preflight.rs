@@ -112,7 +112,16 @@ pub struct Facts {
     pub tables: Option<BTreeMap<(String, String), Vec<String>>>,
     /// (owner, table) → log group types (`ALL COLUMN LOGGING`, `PRIMARY KEY LOGGING`, ...).
     pub log_groups: Option<BTreeMap<(String, String), Vec<String>>>,
+    /// Columns of user-defined log groups logged on every update (`ALWAYS`).
     pub log_group_columns: Option<BTreeMap<(String, String), BTreeSet<String>>>,
+    /// Columns of `CONDITIONAL` user-defined log groups: logged only when a column of the group
+    /// changes, so they do not cover an update of other columns.
+    pub conditional_columns: BTreeMap<(String, String), BTreeSet<String>>,
+    /// The CDB's containers (12c and later, in a CDB).
+    pub containers: Option<Vec<String>>,
+    /// Supplemental logging set in the captured PDB (19c and later): MINIMAL, PRIMARY_KEY,
+    /// ALL_COLUMN. `None` where the database has no such setting, or it could not be read.
+    pub pdb_logging: Option<[String; 3]>,
     pub pk_columns: Option<BTreeMap<(String, String), BTreeSet<String>>>,
     /// (group, thread, bytes).
     pub redo_logs: Option<Vec<(u64, u16, u64)>>,
@@ -174,9 +183,22 @@ pub fn gather(conn: &mut dyn OracleConnection, config: &OracleConfig) -> Facts {
         f.cdb = run("cdb", q::CDB, e).and_then(|r| r.first().map(|r| cell(r, 0) == "YES"));
         f.container =
             run("container", sql::CURRENT_CONTAINER, e).and_then(|r| r.first().map(|r| cell(r, 0)));
+        if f.cdb == Some(true) {
+            f.containers = run("containers", q::CONTAINERS, e)
+                .map(|rows| rows.iter().map(|r| cell(r, 0)).collect());
+        }
     } else if major > 0 {
         f.cdb = Some(false);
     }
+    if major >= 19 && f.cdb == Some(true) {
+        if let Some(query) = q::pdb_supplemental_logging(config) {
+            // A failure here only means the PDB has no settings of its own to add.
+            let mut ignored = BTreeMap::new();
+            f.pdb_logging = run("pdb_logging", &query, &mut ignored)
+                .and_then(|r| r.first().map(|r| [cell(r, 0), cell(r, 1), cell(r, 2)]));
+        }
+    }
+    let e = &mut f.errors;
     f.privileges = run("session_privs", q::SESSION_PRIVS, e).map(|r| set_of(&r));
     f.roles = run("session_roles", q::SESSION_ROLES, e).map(|r| set_of(&r));
     f.objects = run("objects", q::ACCESSIBLE_OBJECTS, e).map(|r| set_of(&r));
@@ -184,11 +206,17 @@ pub fn gather(conn: &mut dyn OracleConnection, config: &OracleConfig) -> Facts {
         .map(|r| by_table(&r, |v: &mut Vec<String>, r| v.push(cell(r, 2))));
     f.log_groups = run("log_groups", &q::log_groups(config), e)
         .map(|r| by_table(&r, |v: &mut Vec<String>, r| v.push(cell(r, 2))));
-    f.log_group_columns = run("log_group_columns", &q::log_group_columns(config), e).map(|r| {
-        by_table(&r, |v: &mut BTreeSet<String>, r| {
-            v.insert(cell(r, 2));
-        })
-    });
+    if let Some(rows) = run("log_group_columns", &q::log_group_columns(config), e) {
+        let conditional = |r: &Vec<Option<String>>| cell(r, 3).eq_ignore_ascii_case("CONDITIONAL");
+        let (cond, always): (TextRows, TextRows) = rows.into_iter().partition(conditional);
+        let columns = |rows: &TextRows| {
+            by_table(rows, |v: &mut BTreeSet<String>, r| {
+                v.insert(cell(r, 2));
+            })
+        };
+        f.log_group_columns = Some(columns(&always));
+        f.conditional_columns = columns(&cond);
+    }
     f.pk_columns = run("pk_columns", &q::primary_key_columns(config), e).map(|r| {
         by_table(&r, |v: &mut BTreeSet<String>, r| {
             v.insert(cell(r, 2));
@@ -276,7 +304,32 @@ pub fn evaluate(f: &Facts, config: &OracleConfig, opts: &PreflightOptions) -> Pr
     });
 
     // CDB / PDB.
-    let cdb_check = match (f.cdb, &config.pdb) {
+    let pdbs = || {
+        f.containers
+            .iter()
+            .flatten()
+            .filter(|n| !matches!(n.as_str(), "CDB$ROOT" | "PDB$SEED"))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let cdb_check = match (f.cdb, config.pdb_name()) {
+        (Some(true), Some(pdb)) if f.containers.as_ref().is_some_and(|c| !c.contains(&pdb)) => {
+            Check {
+                name: "CDB / PDB",
+                status: Status::Fail,
+                detail: format!(
+                    "`pdb` names {pdb:?}, which is no container of this CDB (its PDBs: {}): \
+                     mining would find no row, ever",
+                    pdbs()
+                ),
+                fix: Some(
+                    "set `pdb` to one of the PDBs above (SELECT NAME FROM V$CONTAINERS); names \
+                     are upper case unless created in double quotes"
+                        .into(),
+                ),
+            }
+        }
         (Some(true), Some(pdb)) => Check {
             name: "CDB / PDB",
             status: Status::Pass,
@@ -288,9 +341,15 @@ pub fn evaluate(f: &Facts, config: &OracleConfig, opts: &PreflightOptions) -> Pr
         },
         (Some(true), None) => Check {
             name: "CDB / PDB",
-            status: Status::Warn,
-            detail: "CDB without `pdb` set: changes of every PDB are captured".into(),
-            fix: Some("set `pdb = \"<name>\"` in [source.oracle] to capture one PDB".into()),
+            status: Status::Fail,
+            detail: "CDB without `pdb` set: the same OWNER.TABLE of two PDBs would merge into \
+                one CSV, and CDB$ROOT's dictionary cannot see PDB tables; the node refuses to \
+                start"
+                .into(),
+            fix: Some(format!(
+                "set `pdb = \"<name>\"` in [source.oracle] to the PDB to capture (PDBs: {})",
+                pdbs()
+            )),
         },
         (Some(false), Some(pdb)) => Check {
             name: "CDB / PDB",
@@ -349,7 +408,13 @@ pub fn evaluate(f: &Facts, config: &OracleConfig, opts: &PreflightOptions) -> Pr
                     fix: Some("ALTER DATABASE FORCE LOGGING;  (or never use NOLOGGING on captured tables)".into()),
                 }
             });
-            checks.push(table_logging(f, pk == "YES", all == "YES"));
+            // In 19c and later a PDB can add PRIMARY KEY or ALL COLUMNS logging of its own.
+            let pdb = |i: usize| f.pdb_logging.as_ref().is_some_and(|p| p[i] == "YES");
+            checks.push(table_logging(
+                f,
+                pk == "YES" || pdb(1),
+                all == "YES" || pdb(2),
+            ));
         }
         None => checks.push(unreadable(
             "ARCHIVELOG mode and supplemental logging",
@@ -395,7 +460,7 @@ fn table_logging(f: &Facts, db_pk: bool, db_all: bool) -> Check {
     }
     let empty_groups = Vec::new();
     let empty = BTreeSet::new();
-    let mut missing: Vec<(String, Vec<String>)> = Vec::new();
+    let mut missing: Vec<(String, String)> = Vec::new();
     for (key, columns) in tables {
         let groups = f
             .log_groups
@@ -422,7 +487,23 @@ fn table_logging(f: &Facts, db_pk: bool, db_all: bool) -> Check {
             .cloned()
             .collect();
         if !missed.is_empty() {
-            missing.push((format!("{}.{}", key.0, key.1), missed));
+            let conditional: Vec<&str> = f
+                .conditional_columns
+                .get(key)
+                .into_iter()
+                .flatten()
+                .filter(|c| missed.contains(c))
+                .map(String::as_str)
+                .collect();
+            let mut what = missed.join(", ");
+            if !conditional.is_empty() {
+                what.push_str(&format!(
+                    "; {} only in a CONDITIONAL log group, logged only when a column of the \
+                     group changes",
+                    conditional.join(", ")
+                ));
+            }
+            missing.push((format!("{}.{}", key.0, key.1), what));
         }
     }
     if missing.is_empty() {
@@ -436,7 +517,7 @@ fn table_logging(f: &Facts, db_pk: bool, db_all: bool) -> Check {
     let detail = missing
         .iter()
         .take(10)
-        .map(|(t, cols)| format!("{t} (updates will miss {})", cols.join(", ")))
+        .map(|(t, cols)| format!("{t} (updates will miss {cols})"))
         .collect::<Vec<_>>()
         .join("; ");
     let more = if missing.len() > 10 {
@@ -511,6 +592,7 @@ fn privileges(f: &Facts, config: &OracleConfig, major: u32) -> Check {
 
 const NEEDED_OBJECTS: &[&str] = &[
     "DBMS_LOGMNR",
+    "GV_$TRANSACTION",
     "V_$ARCHIVED_LOG",
     "V_$DATABASE",
     "V_$DATABASE_INCARNATION",
@@ -532,7 +614,7 @@ fn objects(f: &Facts, user: &str) -> Check {
     let missing: Vec<&str> = NEEDED_OBJECTS
         .iter()
         .copied()
-        .filter(|o| !(objects.contains(*o) || (any_dictionary && o.starts_with("V_$"))))
+        .filter(|o| !(objects.contains(*o) || (any_dictionary && o.contains("V_$"))))
         .collect();
     if missing.is_empty() {
         return Check {
@@ -616,8 +698,9 @@ fn retention(f: &Facts, opts: &PreflightOptions) -> Check {
     let Some((oldest, _)) = &f.archive else {
         return unreadable(NAME, "V$ARCHIVED_LOG", f, "archive");
     };
-    // A restart resumes at the oldest open transaction (up to transaction_retention old) as of
-    // the last checkpoint; keep at least that plus a day for the operator to react.
+    // A restart resumes at the first captured change of the oldest transaction still open at
+    // the last checkpoint (up to transaction_retention old; transactions that change no captured
+    // table never count); keep at least that plus a day for the operator to react.
     let need = opts.transaction_retention + opts.checkpoint_interval + Duration::from_secs(86_400);
     let fix = Some(format!(
         "keep archived logs at least {} on disk (e.g. RMAN: DELETE ARCHIVELOG ALL COMPLETED BEFORE 'SYSDATE-2'; never sooner), and never delete logs the node has not mined",

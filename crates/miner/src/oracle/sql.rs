@@ -17,6 +17,7 @@ pub const BUILTIN_SCHEMAS: &[&str] = &[
     "DIP",
     "DVF",
     "DVSYS",
+    "GGSHAREDCAP",
     "GGSYS",
     "GSMADMIN_INTERNAL",
     "GSMCATUSER",
@@ -41,6 +42,7 @@ pub const BUILTIN_SCHEMAS: &[&str] = &[
     "SYSKM",
     "SYSRAC",
     "SYSTEM",
+    "VECSYS",
     "WMSYS",
     "XDB",
     "XS$NULL",
@@ -65,15 +67,17 @@ pub const SET_CONTAINER_ROOT: &str = "ALTER SESSION SET CONTAINER = CDB$ROOT";
 
 pub const CURRENT_SCN: &str = "SELECT CURRENT_SCN FROM V$DATABASE";
 
-/// Redo threads; the window end is capped at the lowest LAST_REDO_CHANGE# of the open ones.
+/// Redo threads; the window end is capped below the lowest LAST_REDO_CHANGE# of the open ones,
+/// and a closed or disabled thread is checked up to its CHECKPOINT_CHANGE# / DISABLE_CHANGE#.
 pub const THREADS: &str = "SELECT THREAD#, STATUS, ENABLED, SEQUENCE#, LAST_REDO_CHANGE#, \
-ENABLE_CHANGE# FROM V$THREAD ORDER BY THREAD#";
+ENABLE_CHANGE#, CHECKPOINT_CHANGE#, DISABLE_CHANGE# FROM V$THREAD ORDER BY THREAD#";
 
-/// Online redo logs with one row per member; INVALID / DELETED members are unusable.
+/// Online redo logs with one row per member; INVALID / DELETED members are unusable, and a
+/// STALE member (its contents incomplete) is used only when its group has no other.
 pub const ONLINE_LOGS: &str = "SELECT L.THREAD#, L.SEQUENCE#, L.FIRST_CHANGE#, L.NEXT_CHANGE#, \
-L.STATUS, L.ARCHIVED, F.MEMBER, L.BYTES FROM V$LOG L JOIN V$LOGFILE F ON F.GROUP# = L.GROUP# \
-WHERE L.STATUS <> 'UNUSED' AND (F.STATUS IS NULL OR F.STATUS NOT IN ('INVALID', 'DELETED')) \
-ORDER BY L.THREAD#, L.SEQUENCE#, F.MEMBER";
+L.STATUS, L.ARCHIVED, F.MEMBER, L.BYTES, F.STATUS FROM V$LOG L JOIN V$LOGFILE F ON \
+F.GROUP# = L.GROUP# WHERE L.STATUS <> 'UNUSED' AND (F.STATUS IS NULL OR F.STATUS NOT IN \
+('INVALID', 'DELETED')) ORDER BY L.THREAD#, L.SEQUENCE#, F.MEMBER";
 
 /// The CURRENT log of each thread, for log switch detection.
 pub const CURRENT_SEQUENCES: &str =
@@ -86,6 +90,33 @@ AND ARCHIVED = 'YES' AND STANDBY_DEST = 'NO' AND NEXT_CHANGE# > :1 AND RESETLOGS
 (SELECT RESETLOGS_ID FROM V$DATABASE_INCARNATION WHERE STATUS = 'CURRENT') \
 ORDER BY THREAD#, SEQUENCE#, DEST_ID";
 
+/// Per thread, the highest sequence of the archived logs on disk that end at or before `:1` (the
+/// start SCN): a thread whose first log starts after the start SCN was closed in between if its
+/// sequences continue from that one (DBZ-8724).
+pub const ARCHIVED_BEFORE: &str = "SELECT THREAD#, MAX(SEQUENCE#) FROM V$ARCHIVED_LOG WHERE \
+NAME IS NOT NULL AND STATUS = 'A' AND DELETED = 'NO' AND ARCHIVED = 'YES' AND STANDBY_DEST = 'NO' \
+AND NEXT_CHANGE# <= :1 AND RESETLOGS_ID = (SELECT RESETLOGS_ID FROM V$DATABASE_INCARNATION \
+WHERE STATUS = 'CURRENT') GROUP BY THREAD# ORDER BY THREAD#";
+
+/// Per thread, the first SCN of the oldest log on disk (archived or online), for
+/// `mining.start = "earliest"`.
+pub const OLDEST_LOGS: &str = "SELECT THREAD#, MIN(FIRST_CHANGE#) FROM (SELECT THREAD#, \
+FIRST_CHANGE# FROM V$ARCHIVED_LOG WHERE NAME IS NOT NULL AND STATUS = 'A' AND DELETED = 'NO' AND \
+ARCHIVED = 'YES' AND STANDBY_DEST = 'NO' AND RESETLOGS_ID = (SELECT RESETLOGS_ID FROM \
+V$DATABASE_INCARNATION WHERE STATUS = 'CURRENT') UNION ALL SELECT THREAD#, FIRST_CHANGE# FROM \
+V$LOG WHERE STATUS <> 'UNUSED') GROUP BY THREAD# ORDER BY THREAD#";
+
+/// Transactions open in every instance (GV$: V$TRANSACTION shows one instance's only), with
+/// their first SCN: a first start at the current SCN mines from the oldest of them.
+pub const OPEN_TRANSACTIONS: &str =
+    "SELECT RAWTOHEX(XID), START_SCN FROM GV$TRANSACTION ORDER BY START_SCN";
+
+/// `YES` in a CDB (12c and later; 11g has no such column: ORA-00904).
+pub const IS_CDB: &str = "SELECT CDB FROM V$DATABASE";
+
+/// The containers of a CDB.
+pub const CONTAINERS: &str = "SELECT NAME FROM V$CONTAINERS ORDER BY CON_ID";
+
 /// `:1` file name. The first file of a session starts a new list.
 pub const ADD_LOGFILE_NEW: &str = "BEGIN SYS.DBMS_LOGMNR.ADD_LOGFILE(LOGFILENAME => :1, \
 OPTIONS => SYS.DBMS_LOGMNR.NEW); END;";
@@ -93,7 +124,10 @@ pub const ADD_LOGFILE: &str = "BEGIN SYS.DBMS_LOGMNR.ADD_LOGFILE(LOGFILENAME => 
 OPTIONS => SYS.DBMS_LOGMNR.ADDFILE); END;";
 
 /// `:1` start SCN (inclusive), `:2` end SCN (inclusive): one call per window, over the files of
-/// the session, with the dictionary of the online catalog. `NO_ROWID_IN_STMT` leaves the
+/// the session, with the dictionary of the online catalog. The start is the session's (one after
+/// the oldest open transaction's first change, or the read position), not the window's: LogMiner
+/// started inside a transaction reports its changes as UNSUPPORTED (DBZ-8747); the contents
+/// query keeps the window's own bounds. `NO_ROWID_IN_STMT` leaves the
 /// `and ROWID = '...'` clause out of SQL_REDO (the row id comes in its own ROW_ID column, which
 /// is what partial rollbacks are matched by): 32 bytes less per UPDATE and DELETE to send,
 /// fetch and parse, about 6% of SQL_REDO (Debezium starts its sessions the same way). The
@@ -110,9 +144,9 @@ ROW_ID, ROLLBACK, CSF, SQL_REDO, THREAD#, RS_ID, SSN, STATUS, INFO";
 
 /// Operation codes of transaction control, kept whatever their table (they have none).
 const TXN_CODES: &str = "6, 7, 27, 34, 36";
-/// Operation codes tied to a table, kept for captured tables only.
+/// Operation codes tied to a table, kept for captured tables only (and for objects LogMiner
+/// cannot name: see [`contents_query`]).
 const TABLE_CODES: &str = "1, 2, 3, 5, 255";
-const LOB_CODES: &str = "9, 10, 11, 29, 68, 70, 71, 91, 92, 93";
 
 fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -149,11 +183,15 @@ fn pattern_condition(owner_col: &str, table_col: &str, p: &TablePattern) -> Stri
     }
 }
 
-/// The captured-table condition over `owner_col` / `table_col`: never a built-in schema, in
-/// `include` (when given), in no `exclude` pattern.
+/// The captured-table condition over `owner_col` / `table_col`: never a built-in schema nor a
+/// materialized view log (`MLOG$_...`), in `include` (when given), in no `exclude` pattern.
+/// [`OracleConfig::captures`] is the same rule.
 pub fn table_filter(config: &OracleConfig, owner_col: &str, table_col: &str) -> String {
     let builtin: Vec<String> = BUILTIN_SCHEMAS.iter().map(|s| literal(s)).collect();
-    let mut conds = vec![format!("{owner_col} NOT IN ({})", builtin.join(", "))];
+    let mut conds = vec![
+        format!("{owner_col} NOT IN ({})", builtin.join(", ")),
+        format!("{table_col} NOT LIKE {}", like_literal("MLOG$_")),
+    ];
     let include = config.include_patterns();
     if !include.is_empty() {
         let any: Vec<String> = include
@@ -171,28 +209,39 @@ pub fn table_filter(config: &OracleConfig, owner_col: &str, table_col: &str) -> 
     conds.join(" AND ")
 }
 
-/// The mining query over the window `(:1, :2]`.
+/// The mining query over the window `(:1, :2]`. Rows of objects LogMiner cannot name (owner
+/// `UNKNOWN`, table `OBJ# n`) pass the table filter: which table they were cannot be told from
+/// the name, so the source looks the object number up and drops the uncaptured ones itself.
 pub fn contents_query(config: &OracleConfig) -> String {
-    let table_codes = if config.lob {
-        format!("{TABLE_CODES}, {LOB_CODES}")
-    } else {
-        TABLE_CODES.to_string()
-    };
     let mut sql = format!(
         "SELECT {CONTENTS_COLUMNS} FROM V$LOGMNR_CONTENTS WHERE SCN > :1 AND SCN <= :2 AND \
-(OPERATION_CODE IN ({TXN_CODES}) OR (OPERATION_CODE IN ({table_codes}) AND {}))",
+(OPERATION_CODE IN ({TXN_CODES}) OR (OPERATION_CODE IN ({TABLE_CODES}) AND (SEG_OWNER = \
+'UNKNOWN' OR ({}))))",
         table_filter(config, "SEG_OWNER", "TABLE_NAME")
     );
-    if let Some(pdb) = &config.pdb {
-        sql.push_str(&format!(" AND SRC_CON_NAME = {}", literal(pdb)));
+    if let Some(pdb) = config.pdb_name() {
+        sql.push_str(&format!(" AND SRC_CON_NAME = {}", literal(&pdb)));
     }
     sql
+}
+
+/// The owner and name of an object (`:1` its object number, as in `OBJ# n`); in a CDB from the
+/// PDB's dictionary.
+pub fn object_name(config: &OracleConfig) -> String {
+    match config.pdb_name() {
+        None => "SELECT OWNER, OBJECT_NAME FROM ALL_OBJECTS WHERE OBJECT_ID = :1".to_string(),
+        Some(pdb) => format!(
+            "SELECT O.OWNER, O.OBJECT_NAME FROM CDB_OBJECTS O JOIN V$CONTAINERS P ON \
+P.CON_ID = O.CON_ID WHERE P.NAME = {} AND O.OBJECT_ID = :1",
+            literal(&pdb)
+        ),
+    }
 }
 
 /// A table's columns (`:1` owner, `:2` table); in a CDB from the PDB's dictionary via
 /// CDB_TAB_COLUMNS (the session stays in CDB$ROOT).
 pub fn table_columns(config: &OracleConfig) -> String {
-    match &config.pdb {
+    match config.pdb_name() {
         None => "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_ID FROM ALL_TAB_COLUMNS WHERE OWNER = :1 \
 AND TABLE_NAME = :2 AND COLUMN_ID IS NOT NULL ORDER BY COLUMN_ID"
             .to_string(),
@@ -200,7 +249,7 @@ AND TABLE_NAME = :2 AND COLUMN_ID IS NOT NULL ORDER BY COLUMN_ID"
             "SELECT C.COLUMN_NAME, C.DATA_TYPE, C.COLUMN_ID FROM CDB_TAB_COLUMNS C JOIN \
 V$CONTAINERS P ON P.CON_ID = C.CON_ID WHERE P.NAME = {} AND C.OWNER = :1 AND C.TABLE_NAME = :2 \
 AND C.COLUMN_ID IS NOT NULL ORDER BY C.COLUMN_ID",
-            literal(pdb)
+            literal(&pdb)
         ),
     }
 }
@@ -220,8 +269,8 @@ SUPPLEMENTAL_LOG_DATA_PK, SUPPLEMENTAL_LOG_DATA_ALL, FORCE_LOGGING FROM V$DATABA
     /// SYS.V_$ views).
     pub const ACCESSIBLE_OBJECTS: &str = "SELECT OBJECT_NAME FROM ALL_OBJECTS WHERE OWNER = 'SYS' \
 AND OBJECT_NAME IN ('DBMS_LOGMNR', 'V_$DATABASE', 'V_$THREAD', 'V_$LOG', 'V_$LOGFILE', \
-'V_$ARCHIVED_LOG', 'V_$DATABASE_INCARNATION', 'V_$LOGMNR_CONTENTS', 'V_$INSTANCE', 'V_$CONTAINERS') \
-ORDER BY OBJECT_NAME";
+'V_$ARCHIVED_LOG', 'V_$DATABASE_INCARNATION', 'V_$LOGMNR_CONTENTS', 'V_$INSTANCE', 'V_$CONTAINERS', \
+'GV_$TRANSACTION') ORDER BY OBJECT_NAME";
     /// Redo log groups and sizes.
     pub const REDO_LOGS: &str =
         "SELECT GROUP#, THREAD#, BYTES, MEMBERS FROM V$LOG ORDER BY THREAD#, GROUP#";
@@ -234,19 +283,20 @@ MIN(DEST_ID) FROM V$ARCHIVED_LOG WHERE STATUS = 'A' AND STANDBY_DEST = 'NO')";
     /// The dictionary view to read (`ALL_x`, or `CDB_x` in a CDB) and the condition that keeps
     /// the PDB's rows, for the view under `alias`.
     fn scope(config: &OracleConfig, view: &str, alias: &str) -> (String, String) {
-        match &config.pdb {
+        match config.pdb_name() {
             None => (format!("ALL_{view} {alias}"), String::new()),
             Some(pdb) => (
                 format!("CDB_{view} {alias}"),
                 format!(
                     " AND {alias}.CON_ID = (SELECT CON_ID FROM V$CONTAINERS WHERE NAME = {})",
-                    literal(pdb)
+                    literal(&pdb)
                 ),
             ),
         }
     }
 
-    /// Captured tables (not views) with their columns.
+    /// Captured tables (not views, not temporary tables: those have no redo to mine) with
+    /// their columns.
     pub fn captured_columns(config: &OracleConfig) -> String {
         let (cols, con) = scope(config, "TAB_COLUMNS", "C");
         let (tables, _) = scope(config, "TABLES", "T");
@@ -257,7 +307,7 @@ MIN(DEST_ID) FROM V$ARCHIVED_LOG WHERE STATUS = 'A' AND STANDBY_DEST = 'NO')";
         };
         format!(
             "SELECT C.OWNER, C.TABLE_NAME, C.COLUMN_NAME FROM {cols} JOIN {tables} ON \
-T.OWNER = C.OWNER AND T.TABLE_NAME = C.TABLE_NAME{same_con} WHERE {}{con} \
+T.OWNER = C.OWNER AND T.TABLE_NAME = C.TABLE_NAME{same_con} WHERE T.TEMPORARY = 'N' AND {}{con} \
 ORDER BY C.OWNER, C.TABLE_NAME, C.COLUMN_ID",
             table_filter(config, "C.OWNER", "C.TABLE_NAME"),
         )
@@ -273,14 +323,36 @@ ORDER BY G.OWNER, G.TABLE_NAME, G.LOG_GROUP_TYPE",
         )
     }
 
-    /// Columns of user-defined log groups of captured tables.
+    /// Columns of user-defined log groups of captured tables, with the group's `ALWAYS`
+    /// (`CONDITIONAL` groups log their columns only when one of them changes).
     pub fn log_group_columns(config: &OracleConfig) -> String {
-        let (view, con) = scope(config, "LOG_GROUP_COLUMNS", "G");
+        let (view, con) = scope(config, "LOG_GROUP_COLUMNS", "C");
+        let (groups, _) = scope(config, "LOG_GROUPS", "G");
+        let same_con = if config.pdb.is_some() {
+            " AND G.CON_ID = C.CON_ID"
+        } else {
+            ""
+        };
         format!(
-            "SELECT G.OWNER, G.TABLE_NAME, G.COLUMN_NAME FROM {view} WHERE {}{con} \
-ORDER BY G.OWNER, G.TABLE_NAME, G.COLUMN_NAME",
-            table_filter(config, "G.OWNER", "G.TABLE_NAME")
+            "SELECT C.OWNER, C.TABLE_NAME, C.COLUMN_NAME, G.ALWAYS FROM {view} JOIN {groups} ON \
+G.OWNER = C.OWNER AND G.LOG_GROUP_NAME = C.LOG_GROUP_NAME{same_con} WHERE {}{con} \
+ORDER BY C.OWNER, C.TABLE_NAME, C.COLUMN_NAME",
+            table_filter(config, "C.OWNER", "C.TABLE_NAME")
         )
+    }
+
+    /// The containers of the CDB (12c and later), to check `pdb` against.
+    pub const CONTAINERS: &str = super::CONTAINERS;
+
+    /// Supplemental logging set in the captured PDB itself (19c and later), which adds to the
+    /// CDB-wide settings of V$DATABASE: MINIMAL, PRIMARY_KEY, ALL_COLUMN.
+    pub fn pdb_supplemental_logging(config: &OracleConfig) -> Option<String> {
+        let pdb = config.pdb_name()?;
+        Some(format!(
+            "SELECT S.MINIMAL, S.PRIMARY_KEY, S.ALL_COLUMN FROM CDB_SUPPLEMENTAL_LOGGING S WHERE \
+S.CON_ID = (SELECT CON_ID FROM V$CONTAINERS WHERE NAME = {})",
+            literal(&pdb)
+        ))
     }
 
     /// Primary-key columns of captured tables (covered by PRIMARY KEY supplemental logging).
@@ -313,6 +385,12 @@ pub fn all_statements(config: &OracleConfig) -> Vec<(&'static str, String)> {
         ("online_logs", ONLINE_LOGS.into()),
         ("current_sequences", CURRENT_SEQUENCES.into()),
         ("archived_logs", ARCHIVED_LOGS.into()),
+        ("archived_before", ARCHIVED_BEFORE.into()),
+        ("oldest_logs", OLDEST_LOGS.into()),
+        ("open_transactions", OPEN_TRANSACTIONS.into()),
+        ("is_cdb", IS_CDB.into()),
+        ("containers", CONTAINERS.into()),
+        ("object_name", object_name(config)),
         ("add_logfile_new", ADD_LOGFILE_NEW.into()),
         ("add_logfile", ADD_LOGFILE.into()),
         ("start_logmnr", START_LOGMNR.into()),
@@ -345,6 +423,10 @@ pub fn all_statements(config: &OracleConfig) -> Vec<(&'static str, String)> {
         (
             "preflight_primary_key_columns",
             preflight::primary_key_columns(config),
+        ),
+        (
+            "preflight_pdb_supplemental_logging",
+            preflight::pdb_supplemental_logging(config).unwrap_or_default(),
         ),
     ]
 }
@@ -384,10 +466,16 @@ mod tests {
         assert!(q.contains("OPERATION_CODE IN (6, 7, 27, 34, 36)"));
         assert!(q.ends_with("AND SRC_CON_NAME = 'PDB1'"));
         assert!(!q.contains("68"));
-        let lob = contents_query(&OracleConfig {
-            lob: true,
+        // A lower-case name is Oracle's upper-case one; a quoted one is kept.
+        let lower = contents_query(&OracleConfig {
+            pdb: Some("pdb1".into()),
             ..OracleConfig::default()
         });
-        assert!(lob.contains("255, 9, 10, 11, 29, 68, 70, 71, 91, 92, 93"));
+        assert!(lower.ends_with("AND SRC_CON_NAME = 'PDB1'"), "{lower}");
+        let quoted = contents_query(&OracleConfig {
+            pdb: Some("\"Pdb1\"".into()),
+            ..OracleConfig::default()
+        });
+        assert!(quoted.ends_with("AND SRC_CON_NAME = 'Pdb1'"), "{quoted}");
     }
 }

@@ -112,10 +112,24 @@ pub struct SimWorkload {
     /// Of updates: the WHERE clause has only the key and ROWID (no full supplemental logging),
     /// so the other columns are missing from the row image.
     pub unlogged_update_percent: f64,
-    /// Of statements: an extra OPERATION_CODE 255 (unsupported) row.
+    /// Of statements: an extra OPERATION_CODE 255 (unsupported) row on a captured table, as
+    /// LogMiner prints for a column type it cannot render. Off by default.
     pub unsupported_percent: f64,
+    /// Of statements: an extra DML row LogMiner could not decode (`STATUS = 2`, INFO
+    /// `Dictionary Mismatch`, made-up `"COL n"` columns with `HEXTORAW` values), as the online
+    /// catalog gives for redo written before a DDL and mined after it. Off by default.
+    pub undecodable_percent: f64,
+    /// Of statements: an extra DML row of an object LogMiner cannot name (owner `UNKNOWN`,
+    /// table `OBJ# n`). Off by default.
+    pub unknown_object_percent: f64,
+    /// Of statements: an extra row of a temporary table (`/* No SQL_REDO for temporary
+    /// tables */`). Off by default.
+    pub temporary_table_percent: f64,
     /// Of statements: the row shows the partial XID (sequence FFFFFFFF).
     pub partial_xid_percent: f64,
+    /// A RAC instance closed for maintenance and opened again: its redo thread writes nothing
+    /// in `[from_scn, to_scn)`. Off by default.
+    pub closed_thread: Option<ClosedThread>,
 }
 
 impl Default for SimWorkload {
@@ -133,8 +147,12 @@ impl Default for SimWorkload {
             same_scn_percent: 20.0,
             long_clob_percent: 0.5,
             unlogged_update_percent: 2.0,
-            unsupported_percent: 0.2,
+            unsupported_percent: 0.0,
+            undecodable_percent: 0.0,
+            unknown_object_percent: 0.0,
+            temporary_table_percent: 0.0,
             partial_xid_percent: 0.5,
+            closed_thread: None,
         }
     }
 }
@@ -156,6 +174,17 @@ pub struct SimFaults {
     /// Redo for SCNs up to and including this one is purged: a session resuming before it fails
     /// with `SourceError::LogsMissing`.
     pub purge_scn: Option<u64>,
+}
+
+/// [`SimWorkload::closed_thread`]: at `from_scn` the instance of redo thread `thread` shuts down
+/// (its open transactions roll back, as `SHUTDOWN IMMEDIATE` does, and its log is switched);
+/// no transaction starts on it until `to_scn`, when it opens again on a new log sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosedThread {
+    pub thread: u16,
+    pub from_scn: u64,
+    pub to_scn: u64,
 }
 
 impl SimConfig {
@@ -207,6 +236,24 @@ impl SimConfig {
         pct("long_clob_percent", w.long_clob_percent)?;
         pct("unlogged_update_percent", w.unlogged_update_percent)?;
         pct("unsupported_percent", w.unsupported_percent)?;
+        pct("undecodable_percent", w.undecodable_percent)?;
+        pct("unknown_object_percent", w.unknown_object_percent)?;
+        pct("temporary_table_percent", w.temporary_table_percent)?;
+        if let Some(c) = &w.closed_thread {
+            if c.thread == 0 || c.thread > self.threads || c.from_scn >= c.to_scn {
+                return Err(format!(
+                    "source.sim.workload.closed_thread: thread must be 1 to {} (source.sim.threads) \
+                     and from_scn below to_scn",
+                    self.threads
+                ));
+            }
+            if self.threads < 2 {
+                return Err(
+                    "source.sim.workload.closed_thread needs source.sim.threads of 2 or more"
+                        .into(),
+                );
+            }
+        }
         pct("partial_xid_percent", w.partial_xid_percent)?;
         if w.rollback_percent + w.replication_marker_percent > 100.0 {
             return Err("source.sim.workload: rollback + replication marker exceed 100%".into());

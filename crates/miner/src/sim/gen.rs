@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use redoflow_checkpoint::{Scn, ThreadId, Xid};
 
-use super::config::SimConfig;
+use super::config::{ClosedThread, SimConfig};
 use super::model::SqlValues;
 use super::model::{chance, civil_from_days, mix, ColDef, Model, Rng, Row, TableDef, MAX_COLS};
 use super::text::{SqlText, Writer};
 use super::truth::{TruthChange, TruthTxn};
-use crate::row::{OpCode, RedoRow, ShortText};
+use crate::row::{Name, OpCode, RedoRow, ShortText};
 use crate::txn::ChangeOp;
 use crate::value::OraDateTime;
 
@@ -50,6 +50,10 @@ pub(crate) struct Params {
     p_unlogged: u64,
     p_unsupported: u64,
     p_partial_xid: u64,
+    p_undecodable: u64,
+    p_unknown: u64,
+    p_temporary: u64,
+    closed: Option<ClosedThread>,
     weight_total: u64,
 }
 
@@ -80,6 +84,10 @@ impl Params {
             p_unlogged: chance(w.unlogged_update_percent),
             p_unsupported: chance(w.unsupported_percent),
             p_partial_xid: chance(w.partial_xid_percent),
+            p_undecodable: chance(w.undecodable_percent),
+            p_unknown: chance(w.unknown_object_percent),
+            p_temporary: chance(w.temporary_table_percent),
+            closed: w.closed_thread,
             weight_total,
         }
     }
@@ -89,9 +97,29 @@ impl Params {
         u64::from(thread.saturating_sub(1)) * self.log_switch_scns / u64::from(self.threads)
     }
 
+    /// The SCNs where a closed thread's instance shut down and opened again: each switches
+    /// its log.
+    fn closure_switches(&self, thread: u16) -> [Option<u64>; 2] {
+        match self.closed {
+            Some(c) if c.thread == thread => [Some(c.from_scn), Some(c.to_scn)],
+            _ => [None, None],
+        }
+    }
+
+    /// True when `thread` is closed at `scn` ([`ClosedThread`]).
+    pub fn is_closed(&self, thread: u16, scn: u64) -> bool {
+        self.closed
+            .is_some_and(|c| c.thread == thread && (c.from_scn..c.to_scn).contains(&scn))
+    }
+
     /// The log sequence of `thread` that holds `scn`.
     pub fn log_seq(&self, thread: u16, scn: u64) -> u64 {
-        1 + scn.saturating_add(self.phase(thread)) / self.log_switch_scns
+        let closures = self
+            .closure_switches(thread)
+            .iter()
+            .filter(|s| s.is_some_and(|s| scn >= s))
+            .count() as u64;
+        1 + scn.saturating_add(self.phase(thread)) / self.log_switch_scns + closures
     }
 
     /// The highest first SCN of a log (any thread) within `(read, end]` other than the log
@@ -102,7 +130,17 @@ impl Params {
             .filter(|&t| self.log_seq(t, from) != self.log_seq(t, end))
             .map(|t| {
                 let phase = self.phase(t);
-                (end.saturating_add(phase) / self.log_switch_scns) * self.log_switch_scns - phase
+                let regular = (end.saturating_add(phase) / self.log_switch_scns)
+                    * self.log_switch_scns
+                    - phase;
+                let closures = self.closure_switches(t);
+                [Some(regular)]
+                    .into_iter()
+                    .chain(closures)
+                    .flatten()
+                    .filter(|&s| s > from && s <= end)
+                    .max()
+                    .unwrap_or(regular)
             })
             .max()
     }
@@ -121,6 +159,18 @@ impl Params {
             second: (t % 60) as u8,
         }
     }
+}
+
+/// Rows LogMiner prints that are not data (SPEC.md §2), added to a transaction on demand
+/// ([`SimWorkload`](super::SimWorkload)'s percentages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OddRow {
+    /// `STATUS = 2`, made-up columns.
+    Undecodable,
+    /// Owner `UNKNOWN`, table `OBJ# n`.
+    UnknownObject,
+    /// `/* No SQL_REDO for temporary tables */`.
+    TemporaryTable,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,6 +271,8 @@ pub(crate) struct Gen {
     /// (SCN, thread) of the last row, and its timestamp: further rows of a step reuse it and
     /// `rs_cache` without dividing the SCN again.
     at_cache: (u64, u16, OraDateTime),
+    /// The closed thread's instance has shut down ([`ClosedThread`]).
+    shut_down: bool,
 }
 
 impl Gen {
@@ -252,7 +304,30 @@ impl Gen {
             spare: Vec::new(),
             rs_cache: (u64::MAX, u64::MAX, *b" 0x000000.00000000.0000 "),
             at_cache: (u64::MAX, 0, OraDateTime::default()),
+            shut_down: false,
             p,
+        }
+    }
+
+    /// The instance of `thread` shuts down at `scn` (`SHUTDOWN IMMEDIATE`): its open
+    /// transactions roll back.
+    #[cold]
+    fn shut_down_thread(&mut self, thread: u16, scn: u64, out: &mut Out<'_>) {
+        let mut on_thread = Vec::new();
+        for list in [&mut self.short, &mut self.long] {
+            let mut i = 0;
+            while i < list.len() {
+                if list[i].thread == thread {
+                    on_thread.push(list.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        on_thread.sort_by_key(|t| t.id);
+        for mut txn in on_thread {
+            txn.fate = Fate::Rollback;
+            self.finish(txn, scn, out);
         }
     }
 
@@ -260,6 +335,12 @@ impl Gen {
     pub fn step(&mut self, out: &mut Out<'_>) {
         let scn = self.next_scn;
         self.row_in_step = 0;
+        if let Some(c) = self.p.closed {
+            if scn >= c.from_scn && !self.shut_down {
+                self.shut_down = true;
+                self.shut_down_thread(c.thread, scn, out);
+            }
+        }
         self.act(scn, out);
         if self.rng.hit(self.p.p_same) {
             self.act(scn, out);
@@ -317,7 +398,11 @@ impl Gen {
         } else {
             self.rng.below(self.p.max_statements) as u32
         };
-        let thread = 1 + self.rng.below(u64::from(self.p.threads)) as u16;
+        let mut thread = 1 + self.rng.below(u64::from(self.p.threads)) as u16;
+        if self.p.is_closed(thread, scn) {
+            // The instance is down: the session runs on the next one.
+            thread = thread % self.p.threads + 1;
+        }
         // Undo segment and slot: unique among open transactions (one transaction per slot).
         let usn = u64::from(thread - 1) * 32 + 1 + id % 31;
         let mut slot = (id / 31) % 0x2F;
@@ -385,7 +470,66 @@ impl Gen {
                 }
             }
         }
+        // The row shapes a real database adds, each drawn only when switched on, so that the
+        // workload of every other setting stays the same.
+        if self.p.p_undecodable > 0 && self.rng.hit(self.p.p_undecodable) {
+            self.odd_row(&txn, scn, OddRow::Undecodable, out);
+        }
+        if self.p.p_unknown > 0 && self.rng.hit(self.p.p_unknown) {
+            self.odd_row(&txn, scn, OddRow::UnknownObject, out);
+        }
+        if self.p.p_temporary > 0 && self.rng.hit(self.p.p_temporary) {
+            self.odd_row(&txn, scn, OddRow::TemporaryTable, out);
+        }
         self.put_back(txn);
+    }
+
+    /// One row of `txn` that is not data (see [`OddRow`]); the model does not change.
+    #[cold]
+    fn odd_row(&mut self, txn: &Txn, scn: u64, kind: OddRow, out: &mut Out<'_>) {
+        if out.rows.is_none() {
+            return;
+        }
+        let p = out.p;
+        let m = &p.model;
+        let table = (txn.id % m.tables.len() as u64) as usize;
+        let def = &m.tables[table];
+        let mut row = self.row(txn, scn, OpCode::INSERT, txn.xid, Some(def));
+        // A ROWID no live row has: nothing ever undoes these rows.
+        row.row_id = m.rowid_text(table, p.rows_per_table + (txn.id % 64) as u32);
+        match kind {
+            OddRow::Undecodable => {
+                // Redo written before a DDL, mined with the online catalog after it.
+                row.status = 2;
+                row.info.push_str("Dictionary Mismatch");
+                row.sql_redo = format!(
+                    "insert into \"{}\".\"{}\"(\"COL 1\",\"COL 2\",\"COL 3\") values \
+                     (HEXTORAW('c102'),HEXTORAW('{:x}'),NULL);",
+                    def.schema.id.owner, def.schema.id.name, txn.id
+                );
+            }
+            OddRow::UnknownObject => {
+                // A table dropped and purged since: LogMiner cannot name it.
+                let obj = format!("OBJ# {}", 90_000 + table);
+                row.status = 2;
+                row.info.push_str("Dictionary Mismatch");
+                row.sql_redo = format!(
+                    "insert into \"UNKNOWN\".\"{obj}\"(\"COL 1\",\"COL 2\") values \
+                     (HEXTORAW('c102'),HEXTORAW('{:x}'));",
+                    txn.id
+                );
+                row.seg_owner = Name::from("UNKNOWN");
+                row.table_name = Name::from(obj);
+            }
+            OddRow::TemporaryTable => {
+                row.table_name = Name::from("GTT_SCRATCH");
+                row.row_id = ShortText::default();
+                row.sql_redo = "/* No SQL_REDO for temporary tables */".to_string();
+            }
+        }
+        if let Some(rows) = out.rows.as_deref_mut() {
+            rows.push(row);
+        }
     }
 
     fn finish(&mut self, mut txn: Txn, scn: u64, out: &mut Out<'_>) {
@@ -439,7 +583,8 @@ impl Gen {
                     .iter()
                     .enumerate()
                     .map(|(i, c)| {
-                        (r.carried & (1 << i) != 0).then(|| {
+                        let carried = r.carried & (1 << i) != 0;
+                        (carried && !m.is_placeholder(c.kind, image[i])).then(|| {
                             let mut s = String::new();
                             m.push_text(c.kind, image[i], &mut s);
                             s

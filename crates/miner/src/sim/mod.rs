@@ -42,17 +42,17 @@ mod truth;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redoflow_checkpoint::Scn;
+use redoflow_checkpoint::{Offset, Scn};
 
 pub use self::clock::{ManualClock, SimClock, SystemClock};
-pub use self::config::{SimCatalog, SimConfig, SimFaults, SimWorkload};
+pub use self::config::{ClosedThread, SimCatalog, SimConfig, SimFaults, SimWorkload};
 pub use self::truth::{TruthChange, TruthTxn};
 
 use self::gen::{derive_seed, Gen, Out, Params};
 use self::model::Rng;
 use crate::row::RedoRow;
 use crate::schema::{SchemaCatalog, TableId, TableSchema};
-use crate::source::{LogSource, SourceError};
+use crate::source::{LogSource, SourceError, StartAt};
 
 /// SCNs between two generator snapshots, at first.
 const SNAPSHOT_EVERY: u64 = 100_000;
@@ -75,6 +75,9 @@ pub struct SimSource {
     ahead: Option<Gen>,
     /// Resume SCN of the current session.
     session: Option<u64>,
+    /// Where the current session's first window started: its files reach from there to the
+    /// log current then.
+    session_from: Option<u64>,
     /// Highest window end fetched in this session.
     session_end: u64,
     /// Highest window end fetched ever.
@@ -138,6 +141,7 @@ impl SimSource {
             start_ms,
             ahead,
             session: None,
+            session_from: None,
             session_end: 0,
             fetched_end: 0,
             connected: true,
@@ -331,8 +335,17 @@ impl LogSource for SimSource {
         }
         self.connected = true;
         self.session = Some(resume_scn.0);
+        self.session_from = None;
         self.session_end = resume_scn.0;
         Ok(())
+    }
+
+    /// The simulated database starts at `start_scn`: `Current` and `Earliest` both start there.
+    fn first_offset(&mut self, start: StartAt) -> Result<Offset, SourceError> {
+        Ok(Offset::starting_after(match start {
+            StartAt::Scn(scn) => scn,
+            StartAt::Current | StartAt::Earliest => Scn(self.config.start_scn),
+        }))
     }
 
     fn fetch(
@@ -414,6 +427,7 @@ impl LogSource for SimSource {
             self.session = Some(read);
             self.session_end = read;
         }
+        self.session_from.get_or_insert(read);
         self.session_end = self.session_end.max(complete);
         self.fetched_end = self.fetched_end.max(complete);
         Ok(Scn(complete))
@@ -441,9 +455,8 @@ impl LogSource for SimSource {
             return Ok(false);
         }
         Ok(self.session.is_some_and(|resume| {
-            self.params
-                .last_switch_in(resume, self.session_end)
-                .is_some()
+            let from = self.session_from.unwrap_or(resume).max(resume);
+            self.params.last_switch_in(from, self.session_end).is_some()
         }))
     }
 
@@ -456,5 +469,14 @@ impl LogSource for SimSource {
         self.config
             .end_scn
             .is_some_and(|last| self.fetched_end >= last)
+    }
+
+    /// Generates (without printing) up to `resume_scn`, keeping snapshots on the way: a
+    /// session that later resumes there starts from a nearby snapshot instead of regenerating
+    /// the workload from its start.
+    fn prepare(&mut self, resume_scn: Scn) {
+        if resume_scn.0 > self.gen.last_scn {
+            self.seek(resume_scn.0);
+        }
     }
 }

@@ -707,6 +707,12 @@ impl Model {
         }
     }
 
+    /// True when LogMiner prints the (non-NULL) value as a placeholder whose content would come
+    /// in LOB operations (`EMPTY_CLOB()`): the writer gives such a column the missing marker.
+    pub fn is_placeholder(&self, kind: Kind, v: u64) -> bool {
+        v != 0 && kind == Kind::Clob && self.pooled(kind, v, 0) == Some("EMPTY_CLOB()")
+    }
+
     /// Appends the CSV field text of a value (before CSV quoting): what SPEC.md §6 and the
     /// writer make of it. NULL (`v == 0`) is empty.
     pub fn push_text(&self, kind: Kind, v: u64, out: &mut String) {

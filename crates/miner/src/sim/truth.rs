@@ -31,6 +31,7 @@ pub struct TruthChange {
     pub scn: Scn,
     pub row_id: String,
     /// Per column in COLUMN_ID order, the field text before CSV quoting (SPEC.md §6): NULL is
-    /// `Some("")`; `None` is a column the redo does not carry (the writer's missing marker).
+    /// `Some("")`; `None` is a column the redo does not carry, or carries only as an
+    /// `EMPTY_CLOB()` placeholder (the writer's missing marker).
     pub fields: Vec<Option<String>>,
 }

@@ -271,13 +271,22 @@ fn statement<'a, K: Sink<'a>>(
     match kind {
         DmlKind::Insert => insert(s, sink)?,
         DmlKind::Update => {
+            let mut alias = None;
             if !s.try_exact(b" set ") {
+                alias = table_alias(s);
                 s.keyword("set")?;
             }
-            set_list(s, sink)?;
-            where_clause(s, sink)?;
+            set_list(s, sink, alias)?;
+            where_clause(s, sink, alias)?;
         }
-        DmlKind::Delete => where_clause(s, sink)?,
+        DmlKind::Delete => {
+            let alias = if s.at_exact(b" where ") {
+                None
+            } else {
+                table_alias(s)
+            };
+            where_clause(s, sink, alias)?
+        }
     }
     s.try_byte(b';');
     s.skip_ws();
@@ -293,6 +302,39 @@ fn table_name<'a>(s: &mut Scanner<'a>) -> Result<(&'a str, &'a str), ParseError>
     s.byte(b'.', ".")?;
     let table = s.ident()?;
     Ok((owner, table))
+}
+
+/// The alias LogMiner prints after the table name of some UPDATE and DELETE statements
+/// (`update "O"."T" a set a."C" = 1 where a."ID" = 2`), if there is one: a plain word that is not
+/// the `set` or `where` that follows. Nothing is consumed when there is none.
+#[cold]
+#[inline(never)]
+fn table_alias<'a>(s: &mut Scanner<'a>) -> Option<&'a str> {
+    let start = s.pos;
+    s.skip_ws();
+    if !s.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+        s.pos = start;
+        return None;
+    }
+    let word = s.word();
+    if word.eq_ignore_ascii_case("set") || word.eq_ignore_ascii_case("where") {
+        s.pos = start;
+        return None;
+    }
+    Some(word)
+}
+
+/// Skips `alias.` before a column name when the statement has an alias and the name carries it
+/// (LogMiner qualifies every column then, but an unqualified one reads the same).
+#[inline(always)]
+fn skip_alias(s: &mut Scanner<'_>, alias: Option<&str>) {
+    if let Some(a) = alias {
+        s.skip_ws();
+        let end = s.pos + a.len();
+        if s.b.get(s.pos..end) == Some(a.as_bytes()) && s.b.get(end) == Some(&b'.') {
+            s.pos = end + 1;
+        }
+    }
 }
 
 /// After `insert into "O"."T"`: `("C1",...) values (v1,...)`.
@@ -325,10 +367,15 @@ fn insert<'a, K: Sink<'a>>(s: &mut Scanner<'a>, sink: &mut K) -> Result<(), Pars
     s.byte(b')', ", or )")
 }
 
-/// After `set`: `"C1" = v1, ...`.
+/// After `set`: `"C1" = v1, ...` (each name prefixed by `alias.` when there is one).
 #[inline(always)]
-fn set_list<'a, K: Sink<'a>>(s: &mut Scanner<'a>, sink: &mut K) -> Result<(), ParseError> {
+fn set_list<'a, K: Sink<'a>>(
+    s: &mut Scanner<'a>,
+    sink: &mut K,
+    alias: Option<&str>,
+) -> Result<(), ParseError> {
     loop {
+        skip_alias(s, alias);
         let slot = sink.named(s, true)?;
         if !s.try_exact(b" = ") {
             s.byte(b'=', "=")?;
@@ -341,14 +388,20 @@ fn set_list<'a, K: Sink<'a>>(s: &mut Scanner<'a>, sink: &mut K) -> Result<(), Pa
 }
 
 /// `[where c1 and c2 ...]` where each condition is `"C" = v`, `"C" IS NULL` or
-/// `ROWID = '...'` (dropped: the row id travels in its own V$LOGMNR_CONTENTS column).
+/// `ROWID = '...'` (dropped: the row id travels in its own V$LOGMNR_CONTENTS column), each
+/// name prefixed by `alias.` when the statement has one.
 #[inline(always)]
-fn where_clause<'a, K: Sink<'a>>(s: &mut Scanner<'a>, sink: &mut K) -> Result<(), ParseError> {
+fn where_clause<'a, K: Sink<'a>>(
+    s: &mut Scanner<'a>,
+    sink: &mut K,
+    alias: Option<&str>,
+) -> Result<(), ParseError> {
     if !s.try_exact(b" where ") && !s.try_keyword("where") {
         return Ok(());
     }
     sink.start_where();
     loop {
+        skip_alias(s, alias);
         s.skip_ws();
         if s.peek() == Some(b'"') {
             let slot = sink.named(s, false)?;
@@ -465,9 +518,30 @@ fn term<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError>
             }
             function(s, slot)
         }
+        Some(b'/') if s.b.get(s.pos + 1) == Some(&b'*') => commented(s, slot),
         Some(_) => Err(Scanner::err_at(ParseErrorKind::BadValue, s.pos)),
         None => Err(Scanner::err_at(ParseErrorKind::UnexpectedEnd, s.pos)),
     }
+}
+
+/// A value after a type comment, as Oracle 23ai prints JSON columns (`/* JSON */ HEXTORAW('…')`,
+/// `/* JSON */ EMPTY_BLOB()`): the comment says nothing the value does not, and is skipped.
+#[cold]
+#[inline(never)]
+fn commented<'a>(s: &mut Scanner<'a>, slot: &mut Value<'a>) -> Result<(), ParseError> {
+    let open = s.pos;
+    let body = s.b.get(open + 2..).unwrap_or_default();
+    let close = body
+        .windows(2)
+        .position(|w| w == b"*/")
+        .ok_or(Scanner::err_at(ParseErrorKind::BadValue, open))?;
+    s.pos = open + 2 + close + 2;
+    s.skip_ws();
+    if s.peek() == Some(b'/') {
+        // One comment per value: a second one is not LogMiner's output.
+        return Err(Scanner::err_at(ParseErrorKind::BadValue, s.pos));
+    }
+    term(s, slot)
 }
 
 /// Stores a value built in place: every producer writes straight into the statement's slot, so

@@ -18,6 +18,16 @@
 //!   [`TxnBufferConfig::drop_expired`]; by default it is kept (and spilled like any other).
 //! - SQL_REDO is not parsed here: the writer parses each change once, so a rolled-back
 //!   transaction only costs buffering. Strings are moved out of the rows, never copied.
+//! - Rows that are not data are decided here, once: a DML row LogMiner could not decode
+//!   (`STATUS = 2`, owner `UNKNOWN` / table `OBJ# n`) becomes a [`ChangeOp::Undecodable`]
+//!   change and OPERATION_CODE 255 on a table a [`ChangeOp::Unsupported`] one, both carrying
+//!   their reason; [`Change::unwritable`] tells the writer what `output.on_parse_error` makes of
+//!   them. Temporary-table rows and `INTERNAL DDL` are skipped. Every kind is counted in
+//!   [`TxnStats`].
+//! - A transaction is opened at its first change, not at its START row (Debezium's deferred
+//!   transaction start, DBZ-7473): the query returns START and COMMIT of every transaction in
+//!   the database, and one that never changes a captured table (an idle session, another
+//!   application's schema) must not hold the resume SCN back.
 //! - The buffer keeps the running [`Offset`]: the restart watermarks plus every commit recorded
 //!   since. [`TxnBuffer::offset`] adds the resume SCN: one before the oldest open transaction's
 //!   start, so a restart re-reads every row of every transaction still open, rebuilds the
@@ -32,6 +42,7 @@ mod spill;
 mod store;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +108,16 @@ pub enum ChangeOp {
     /// never written as a row; the writer stops or dead-letters it, as it does a SQL_REDO it
     /// cannot parse.
     Unknown(u16),
+    /// A DML row LogMiner could not decode: `STATUS = 2` (the online catalog no longer matches
+    /// the redo, so SQL_REDO names made-up columns `"COL 1"` with `HEXTORAW` values), or an
+    /// object it cannot name (owner `UNKNOWN`, table `OBJ# n`). Never written as data: see
+    /// [`Change::unwritable`]. `reason` says why.
+    Undecodable,
+    /// OPERATION_CODE 255 (UNSUPPORTED) on a table: LogMiner cannot render the change (a
+    /// column type it does not support, or a transaction it saw only part of). Skipped by
+    /// default, dead-lettered under `on_parse_error = "dead-letter"`: see
+    /// [`Change::unwritable`]. `reason` says why.
+    Unsupported,
 }
 
 /// One change of a committed transaction, SQL_REDO stitched from its CSF pieces, not parsed yet.
@@ -110,6 +131,46 @@ pub struct Change {
     pub sql_redo: String,
     /// Line of the first piece in a replay export (0 if unknown).
     pub line: u64,
+    /// Why an [`ChangeOp::Undecodable`] or [`ChangeOp::Unsupported`] change is not a row
+    /// (LogMiner's STATUS and INFO); `None` for every other change.
+    pub reason: Option<Box<str>>,
+}
+
+/// What the writer does with a change that is not a row ([`Change::unwritable`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unwritable<'a> {
+    /// Nothing is written (the change was counted when it was read).
+    Skip,
+    /// The raw row goes to the dead-letter output with this reason.
+    DeadLetter(&'a str),
+    /// The run stops with this error (SCN, XID, table, line and LogMiner's STATUS / INFO).
+    Stop(TxnError),
+}
+
+impl Change {
+    /// For an [`ChangeOp::Undecodable`] or [`ChangeOp::Unsupported`] change of transaction
+    /// `xid`, what `output.on_parse_error` makes of it (`dead_letter`: it is
+    /// `"dead-letter"`); `None` for a row or a DDL.
+    ///
+    /// Undecodable changes follow `on_parse_error` like a SQL_REDO the parser refuses: stop, or
+    /// dead-letter. Unsupported ones are skipped by default, so that a table with a column type
+    /// LogMiner cannot render does not stop the pipeline, and dead-lettered when the operator
+    /// asked for dead letters, so that none disappears without a trace.
+    pub fn unwritable(&self, xid: Xid, dead_letter: bool) -> Option<Unwritable<'_>> {
+        let reason = self.reason.as_deref().unwrap_or("");
+        Some(match (self.op, dead_letter) {
+            (ChangeOp::Undecodable | ChangeOp::Unsupported, true) => Unwritable::DeadLetter(reason),
+            (ChangeOp::Unsupported, false) => Unwritable::Skip,
+            (ChangeOp::Undecodable, false) => Unwritable::Stop(TxnError::Undecodable {
+                scn: self.scn,
+                xid,
+                table: format!("{}.{}", self.owner, self.table),
+                line: self.line,
+                reason: reason.to_string(),
+            }),
+            _ => return None,
+        })
+    }
 }
 
 /// A committed transaction, changes in redo order.
@@ -383,7 +444,16 @@ pub struct TxnStats {
     /// Rows with an XID ending in FFFFFFFF that matched an open transaction by prefix.
     pub partial_xids_matched: u64,
     pub missing_scn: u64,
+    /// OPERATION_CODE 255 rows.
     pub unsupported: u64,
+    /// The same, per `OWNER.TABLE` (`(no table)` for rows without one).
+    pub unsupported_by_table: BTreeMap<String, u64>,
+    /// DML rows LogMiner could not decode ([`ChangeOp::Undecodable`]).
+    pub undecodable: u64,
+    /// Rows of temporary tables (`/* No SQL_REDO for temporary tables */`), skipped.
+    pub temporary_skipped: u64,
+    /// DDL rows LogMiner marks `INTERNAL DDL` (Oracle's own bookkeeping), skipped.
+    pub internal_ddl_skipped: u64,
     /// LOB and SELECT FOR UPDATE rows.
     pub ignored: u64,
     /// Rows with an OPERATION_CODE the engine does not know (each warned about). Those on a
@@ -412,6 +482,16 @@ pub enum TxnError {
         line: u64,
         message: String,
     },
+    /// A change LogMiner could not decode, under `on_parse_error = "stop"`
+    /// ([`Change::unwritable`]).
+    #[error("cannot write the change at SCN {scn}, XID {xid}, table {table}{}: {reason}", LineRef(*line))]
+    Undecodable {
+        scn: Scn,
+        xid: Xid,
+        table: String,
+        line: u64,
+        reason: String,
+    },
     /// Writing or reading a spill file failed. Fatal for the buffer: it refuses further rows,
     /// and the caller restarts from its last checkpoint (nothing after it was written).
     #[error("XID {xid}: cannot {action} spill file {}: {message}", path.display())]
@@ -421,6 +501,59 @@ pub enum TxnError {
         action: &'static str,
         message: String,
     },
+}
+
+/// ", export line N" when the row came from a file, nothing otherwise.
+struct LineRef(u64);
+
+impl std::fmt::Display for LineRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 > 0 {
+            write!(f, ", export line {}", self.0)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The SQL_REDO LogMiner prints for a change of a temporary table: there is nothing to mine.
+const TEMPORARY_TABLE_REDO: &str = "/* No SQL_REDO for temporary tables */";
+
+/// Why LogMiner could not decode a DML row, if it could not: an object it cannot name (owner
+/// `UNKNOWN`, table `OBJ# n`: dropped, or not in the dictionary it reads), or `STATUS = 2`
+/// (the SQL_REDO is not valid; with the online catalog, the table changed since the redo was
+/// written). An UPDATE with `STATUS = 2` and no INFO is decodable: LogMiner reports LONG
+/// columns so, and the statement is fine (Debezium keeps such rows too).
+fn undecodable(row: &RedoRow) -> Option<String> {
+    let unnamed = unnamed(row);
+    let invalid = row.status == 2 && !(row.op == OpCode::UPDATE && row.info.is_empty());
+    if !unnamed && !invalid {
+        return None;
+    }
+    let info = if row.info.is_empty() {
+        String::new()
+    } else {
+        format!(", INFO = '{}'", row.info)
+    };
+    if unnamed {
+        return Some(format!(
+            "LogMiner cannot name the object (owner {}, table {}; STATUS = {}{info}): the table \
+             was dropped, or the dictionary LogMiner reads no longer knows this version of it. \
+             Nothing of this change was written",
+            row.seg_owner, row.table_name, row.status
+        ));
+    }
+    Some(format!(
+        "LogMiner could not decode the redo (STATUS = 2{info}): with the online catalog this is \
+         redo written before a DDL on the table and mined after it, whose SQL_REDO names made-up \
+         columns. Nothing of this change was written"
+    ))
+}
+
+/// A row of an object LogMiner cannot name (owner `UNKNOWN`, table `OBJ# n`).
+#[inline]
+fn unnamed(row: &RedoRow) -> bool {
+    &*row.seg_owner == "UNKNOWN" || row.table_name.starts_with("OBJ# ")
 }
 
 /// A CSF piece waiting for the rest of its statement.
@@ -602,15 +735,28 @@ impl TxnBuffer {
             return Ok(self.dropped_row(xid, row));
         }
         match row.op {
-            OpCode::INSERT | OpCode::DELETE | OpCode::UPDATE | OpCode::DDL => {
-                self.change(xid, row)?;
+            OpCode::INSERT
+            | OpCode::DELETE
+            | OpCode::UPDATE
+            | OpCode::DDL
+            | OpCode::UNSUPPORTED => {
+                // The rows that may not be data take a path of their own, so that this one
+                // moves a row of data once.
+                if row.op == OpCode::DDL
+                    || row.op == OpCode::UNSUPPORTED
+                    || row.status == 2
+                    || row.sql_redo.as_bytes().first() == Some(&b'/')
+                    || unnamed(&row)
+                {
+                    return self.odd_row(xid, row);
+                }
+                self.change(xid, row, None)?;
                 self.maybe_spill()?;
                 Ok(None)
             }
-            OpCode::START => {
-                self.open_txn(xid, row.scn, row.timestamp);
-                Ok(None)
-            }
+            // The transaction opens at its first change (DBZ-7473): see the module
+            // documentation.
+            OpCode::START => Ok(None),
             OpCode::COMMIT => self.commit(xid, row),
             OpCode::ROLLBACK => {
                 // An unfinished statement in a transaction that is rolled back loses nothing:
@@ -638,16 +784,6 @@ impl TxnBuffer {
                     tracing::warn!(scn = %row.scn, xid = %xid, line = row.line,
                         count = self.stats.missing_scn,
                         "LogMiner reports a missing SCN (OPERATION_CODE 34)");
-                }
-                Ok(None)
-            }
-            OpCode::UNSUPPORTED => {
-                self.stats.unsupported += 1;
-                if worth_logging(self.stats.unsupported) {
-                    tracing::warn!(scn = %row.scn, xid = %xid, line = row.line,
-                        owner = %row.seg_owner, table = %row.table_name,
-                        count = self.stats.unsupported,
-                        "unsupported operation (OPERATION_CODE 255) skipped");
                 }
                 Ok(None)
             }
@@ -682,7 +818,7 @@ impl TxnBuffer {
                  commit stops the run or dead-letters it, as output.on_parse_error says)");
         }
         if on_table {
-            self.change(xid, row)?;
+            self.change(xid, row, None)?;
             self.maybe_spill()?;
         }
         Ok(None)
@@ -798,6 +934,61 @@ impl TxnBuffer {
         }
     }
 
+    /// True (and counted) for a row with nothing to write: a temporary table's, or Oracle's own
+    /// `INTERNAL DDL`.
+    /// A DDL, OPERATION_CODE 255 or DML row that may not be data: skipped (counted), or added
+    /// to its transaction as what it is.
+    #[cold]
+    #[inline(never)]
+    fn odd_row(&mut self, xid: Xid, row: RedoRow) -> Result<Option<CommittedTxn>, TxnError> {
+        if self.skipped(xid, &row) {
+            return Ok(None);
+        }
+        let odd = self.odd(xid, &row);
+        self.change(xid, row, odd)?;
+        self.maybe_spill()?;
+        Ok(None)
+    }
+
+    /// OPERATION_CODE 255 rows are counted here (per table), and kept only when they name a
+    /// table and undo nothing.
+    fn skipped(&mut self, xid: Xid, row: &RedoRow) -> bool {
+        let temporary = row.sql_redo.trim_end() == TEMPORARY_TABLE_REDO;
+        if row.op == OpCode::UNSUPPORTED {
+            self.stats.unsupported += 1;
+            let table = if row.table_name.is_empty() {
+                "(no table)".to_string()
+            } else {
+                format!("{}.{}", row.seg_owner, row.table_name)
+            };
+            let count = self.stats.unsupported_by_table.entry(table).or_default();
+            *count += 1;
+            if worth_logging(*count) {
+                tracing::warn!(scn = %row.scn, xid = %xid, line = row.line,
+                    owner = %row.seg_owner, table = %row.table_name, info = %row.info,
+                    count = *count,
+                    "unsupported operation (OPERATION_CODE 255): the change cannot be written");
+            }
+            // Kept in its transaction (not an undo: that has nothing to undo in the output) so
+            // that the writer can dead-letter it once the transaction commits.
+            return row.table_name.is_empty() || row.rollback;
+        }
+        let (count, what) = if temporary {
+            self.stats.temporary_skipped += 1;
+            (self.stats.temporary_skipped, "temporary table row skipped")
+        } else if row.op == OpCode::DDL && row.info.starts_with("INTERNAL DDL") {
+            self.stats.internal_ddl_skipped += 1;
+            (self.stats.internal_ddl_skipped, "internal DDL skipped")
+        } else {
+            return false;
+        };
+        if worth_logging(count) {
+            tracing::info!(scn = %row.scn, xid = %xid, line = row.line, owner = %row.seg_owner,
+                table = %row.table_name, count, "{what}");
+        }
+        true
+    }
+
     /// `xid` (or, for a partial XID, one with its prefix) was dropped as expired.
     fn is_dropped(&self, xid: Xid) -> bool {
         self.dropped.contains_key(&xid)
@@ -831,12 +1022,17 @@ impl TxnBuffer {
 
     /// Spills the transactions with the most bytes in memory until at most half the limit is
     /// left, if the limit is exceeded.
+    #[inline]
     fn maybe_spill(&mut self) -> Result<(), TxnError> {
-        let limit = self.config.memory_limit_bytes;
-        if self.bytes <= limit {
+        if self.bytes <= self.config.memory_limit_bytes {
             return Ok(());
         }
-        let target = limit / 2;
+        self.spill()
+    }
+
+    #[inline(never)]
+    fn spill(&mut self) -> Result<(), TxnError> {
+        let target = self.config.memory_limit_bytes / 2;
         let mut by_size: Vec<(usize, Xid)> = self
             .open
             .iter()
@@ -927,7 +1123,62 @@ impl TxnBuffer {
         txn
     }
 
-    fn change(&mut self, xid: Xid, row: RedoRow) -> Result<(), TxnError> {
+    /// For a row that may not be data, when it starts a statement: what it is and why
+    /// (counted); `None` for a continuation, an undo row, a DDL, or a row that is data after all.
+    #[cold]
+    #[inline(never)]
+    fn odd(&mut self, xid: Xid, row: &RedoRow) -> Option<(ChangeOp, Box<str>)> {
+        let pending = match self.open.get(&xid) {
+            Some(t) => t.pending.is_some(),
+            None if !xid.is_partial() => self
+                .open
+                .get(&partial_key(xid.prefix()))
+                .is_some_and(|t| t.pending.is_some()),
+            None => false,
+        };
+        if pending {
+            // A continuation: its statement was decided at its first piece.
+            return None;
+        }
+        if row.op == OpCode::UNSUPPORTED {
+            let info = if row.info.is_empty() {
+                "none"
+            } else {
+                &row.info
+            };
+            return Some((
+                ChangeOp::Unsupported,
+                format!(
+                    "OPERATION_CODE 255 (UNSUPPORTED, INFO: {info}): LogMiner cannot render this \
+                     change, so it was not written"
+                )
+                .into(),
+            ));
+        }
+        if row.rollback || row.op == OpCode::DDL {
+            // Undo rows are matched by ROW_ID, never parsed; DDL is never data.
+            return None;
+        }
+        let why = undecodable(row)?;
+        self.stats.undecodable += 1;
+        if worth_logging(self.stats.undecodable) {
+            tracing::warn!(scn = %row.scn, %xid, line = row.line,
+                count = self.stats.undecodable, reason = %why,
+                "LogMiner could not decode a change");
+        }
+        Some((ChangeOp::Undecodable, why.into()))
+    }
+
+    /// Adds a DML, DDL or OPERATION_CODE 255 row to its transaction (a new change, or the next
+    /// CSF piece of the pending one). `odd`: the kind and reason of a change that is not a row,
+    /// when the row starts one ([`TxnBuffer::odd`]).
+    #[inline]
+    fn change(
+        &mut self,
+        xid: Xid,
+        row: RedoRow,
+        odd: Option<(ChangeOp, Box<str>)>,
+    ) -> Result<(), TxnError> {
         let txn = self.open_txn(xid, row.scn, row.timestamp);
         let before = txn.bytes();
         let mut undo = false;
@@ -942,22 +1193,33 @@ impl TxnBuffer {
                 }
             }
             None => {
-                let op = match row.op {
+                let mut op = match row.op {
                     OpCode::INSERT => ChangeOp::Insert,
                     OpCode::DELETE => ChangeOp::Delete,
                     OpCode::UPDATE => ChangeOp::Update,
                     OpCode::DDL => ChangeOp::Ddl,
                     OpCode(code) => ChangeOp::Unknown(code),
                 };
+                let mut row_id = row.row_id;
+                let mut reason = None;
+                if let Some((odd_op, why)) = odd {
+                    op = odd_op;
+                    reason = Some(why);
+                    if op == ChangeOp::Unsupported {
+                        // Nothing in the output to undo: an undo row must never match it.
+                        row_id = ShortText::default();
+                    }
+                }
                 let p = Pending {
                     change: Change {
                         scn: row.scn,
                         op,
                         owner: row.seg_owner,
                         table: row.table_name,
-                        row_id: row.row_id,
+                        row_id,
                         sql_redo: row.sql_redo,
                         line: row.line,
+                        reason,
                     },
                     undo: row.rollback
                         && matches!(op, ChangeOp::Insert | ChangeOp::Update | ChangeOp::Delete),

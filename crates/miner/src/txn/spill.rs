@@ -8,7 +8,7 @@
 //!
 //! Record (all integers little-endian):
 //! `u32 body_len | u64 scn | u64 line | u8 op | u32 len, owner | u32 len, table | u32 len, row_id
-//! | u32 len, sql_redo`.
+//! | u32 len, sql_redo | u8 has_reason [| u32 len, reason]`.
 
 use crate::row::ShortText;
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ use redoflow_checkpoint::{Scn, Xid};
 use super::{Change, ChangeOp, TxnError};
 
 /// File header: magic + format version.
-pub(crate) const HEADER: &[u8; 8] = b"RFSPILL\x01";
+pub(crate) const HEADER: &[u8; 8] = b"RFSPILL\x02";
 
 /// I/O buffer of the file store, each way.
 const IO_BUFFER: usize = 256 * 1024;
@@ -291,6 +291,8 @@ fn put_op(buf: &mut Vec<u8>, op: ChangeOp) {
         ChangeOp::Update => buf.push(3),
         ChangeOp::Delete => buf.push(2),
         ChangeOp::Ddl => buf.push(5),
+        ChangeOp::Undecodable => buf.push(0xFE),
+        ChangeOp::Unsupported => buf.push(0xFF),
         ChangeOp::Unknown(code) => {
             buf.push(0);
             buf.extend_from_slice(&code.to_le_bytes());
@@ -314,6 +316,13 @@ pub(crate) fn encode(c: &Change, buf: &mut Vec<u8>) -> usize {
     put_str(buf, &c.table);
     put_str(buf, c.row_id.as_str());
     put_str(buf, &c.sql_redo);
+    match &c.reason {
+        None => buf.push(0),
+        Some(r) => {
+            buf.push(1);
+            put_str(buf, r);
+        }
+    }
     let body = (buf.len() - start - 4) as u32;
     buf[start..start + 4].copy_from_slice(&body.to_le_bytes());
     buf.len() - start
@@ -355,12 +364,19 @@ fn decode(body: &[u8]) -> Result<Change, String> {
             let code = b.take(2)?;
             ChangeOp::Unknown(u16::from_le_bytes([code[0], code[1]]))
         }
+        0xFE => ChangeOp::Undecodable,
+        0xFF => ChangeOp::Unsupported,
         x => return Err(format!("unknown operation {x}")),
     };
     let owner = b.string()?;
     let table = b.string()?;
     let row_id = ShortText::new(&b.string()?).map_err(|e| format!("row id of {e}"))?;
     let sql_redo = b.string()?;
+    let reason = match b.take(1)?[0] {
+        0 => None,
+        1 => Some(b.string()?.into_boxed_str()),
+        x => return Err(format!("bad reason flag {x}")),
+    };
     if !b.0.is_empty() {
         return Err("trailing bytes in a record".into());
     }
@@ -372,6 +388,7 @@ fn decode(body: &[u8]) -> Result<Change, String> {
         row_id,
         sql_redo,
         line,
+        reason,
     })
 }
 
@@ -400,7 +417,10 @@ impl RecordReader {
                 .read_exact(&mut h)
                 .map_err(|e| format!("header: {e}"))?;
             if &h != HEADER {
-                return Err(format!("not a version-1 spill file (header {h:02X?})"));
+                return Err(format!(
+                    "not a version-{} spill file (header {h:02X?})",
+                    HEADER[7]
+                ));
             }
         }
         Ok(RecordReader {
@@ -470,7 +490,30 @@ mod tests {
             row_id: ShortText::new(&format!("R{i}")).unwrap(),
             sql_redo: format!("update x set y = '{i}'"),
             line: i * 2,
+            reason: None,
         }
+    }
+
+    /// Changes that are not rows keep their kind and reason through a spill.
+    #[test]
+    fn undecodable_and_unsupported_changes_round_trip() {
+        let mut store = MemSpillStore::new();
+        let mut f = store.create(Xid(7)).unwrap();
+        let mut buf = HEADER.to_vec();
+        let mut a = change(1);
+        a.op = ChangeOp::Undecodable;
+        a.reason = Some("STATUS = 2, INFO = 'Dictionary Mismatch'".into());
+        let mut b = change(2);
+        b.op = ChangeOp::Unsupported;
+        b.reason = Some("OPERATION_CODE 255".into());
+        for c in [&a, &b, &change(3)] {
+            encode(c, &mut buf);
+        }
+        f.append(&buf).unwrap();
+        let mut r = RecordReader::open(f.as_ref(), 0).unwrap();
+        assert_eq!(r.next().unwrap(), a);
+        assert_eq!(r.next().unwrap(), b);
+        assert_eq!(r.next().unwrap(), change(3));
     }
 
     #[test]
@@ -501,7 +544,7 @@ mod tests {
         f.append(b"NOTSPILL").unwrap();
         assert!(RecordReader::open(f.as_ref(), 0)
             .unwrap_err()
-            .contains("not a version-1"));
+            .contains("not a version-2"));
         let mut g = store.create(Xid(7)).unwrap();
         let mut buf = HEADER.to_vec();
         let n = encode(&change(1), &mut buf);

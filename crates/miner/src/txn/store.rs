@@ -29,7 +29,11 @@ const CHECKPOINT_EVERY: usize = 256;
 
 /// Approximate heap + inline size of one buffered change.
 pub(crate) fn change_bytes(c: &Change) -> usize {
-    std::mem::size_of::<Change>() + c.sql_redo.len() + c.owner.len() + c.table.len()
+    std::mem::size_of::<Change>()
+        + c.sql_redo.len()
+        + c.owner.len()
+        + c.table.len()
+        + c.reason.as_ref().map_or(0, |r| r.len())
 }
 
 #[derive(Debug, Default)]
