@@ -558,6 +558,40 @@ mod tests {
         }
     }
 
+    /// The three-node example in deploy/ is a valid cluster config, node by node, and its
+    /// members are the same everywhere.
+    #[cfg(feature = "oracle")]
+    #[test]
+    fn the_deploy_configs_are_valid_cluster_configs() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let mut members = None;
+        for id in 1..=3u64 {
+            let c = Config::load(&dir.join(format!("node{id}.toml"))).unwrap();
+            let cluster = c.validate_for_cluster().unwrap();
+            assert_eq!(cluster.node_id, id);
+            let m = cluster.members.clone();
+            assert_eq!(*members.get_or_insert(m.clone()), m);
+        }
+    }
+
+    /// The example's commented [cluster] section, uncommented, is a valid cluster config.
+    #[test]
+    fn the_example_cluster_section_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let section = text.split("# [cluster]\n").nth(1).unwrap();
+        let cluster: String = section
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c: Config = toml::from_str(&format!(
+            "[source.sim]\nstart_unix_ms = 1767225600000\n[cluster]\n{cluster}"
+        ))
+        .unwrap();
+        c.validate_for_cluster().unwrap();
+    }
+
     #[test]
     fn defaults_match_the_spec() {
         let c: Config = toml::from_str("").unwrap();

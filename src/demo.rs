@@ -34,6 +34,9 @@ pub struct ClusterSpec {
     pub extra_toml: String,
     /// Environment variables per node id (tests: failpoints).
     pub env: Vec<(u64, String, String)>,
+    /// The simulated database started this long before the cluster: the first leader has
+    /// that much redo to mine before it is at the head.
+    pub backlog: Duration,
 }
 
 impl ClusterSpec {
@@ -45,6 +48,7 @@ impl ClusterSpec {
             checkpoint_interval: Duration::from_secs(2),
             extra_toml: String::new(),
             env: Vec::new(),
+            backlog: Duration::ZERO,
         }
     }
 }
@@ -144,12 +148,13 @@ impl LocalCluster {
             .enumerate()
             .map(|(i, port)| (i as u64 + 1, format!("127.0.0.1:{port}")))
             .collect();
+        let start_unix_ms = crate::now_unix_ms().saturating_sub(spec.backlog.as_millis() as u64);
         let mut cluster = LocalCluster {
             spec,
             binary: binary.to_path_buf(),
             nodes: Vec::new(),
             config: Config::default(),
-            start_unix_ms: crate::now_unix_ms(),
+            start_unix_ms,
             secret,
         };
         for (id, addr) in &members {
@@ -426,6 +431,30 @@ fn random_u128() -> u128 {
     out
 }
 
+/// Waits until the leader's read position reaches the database's current SCN: how long that
+/// took from now, and the changes it wrote meanwhile.
+pub fn catch_up(
+    cluster: &mut LocalCluster,
+    timeout: Duration,
+) -> Result<(Duration, u64), DemoError> {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    loop {
+        cluster.check_alive()?;
+        if let Some(p) = cluster.leader().and_then(|l| l.pipeline) {
+            if p.rounds > 0 && p.read_scn + 100 >= p.current_scn {
+                return Ok((started.elapsed(), p.changes_written));
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(DemoError::Failed(format!(
+                "the leader did not reach the head within {timeout:?}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// How long one failover took, from the SIGKILL of the leader.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Failover {
@@ -501,6 +530,8 @@ pub struct DemoOptions {
     /// Kill the leader this often (the first kill at a third of the duration when `None`).
     pub kill_every: Option<Duration>,
     pub rate: f64,
+    /// The simulated database started this long before the cluster (see [`ClusterSpec`]).
+    pub backlog: Duration,
 }
 
 /// The README's first command: three nodes, the leader killed part-way and restarted, the
@@ -509,6 +540,7 @@ pub struct DemoOptions {
 pub fn run_demo(binary: &Path, options: &DemoOptions) -> Result<bool, DemoError> {
     let mut spec = ClusterSpec::new(&options.dir);
     spec.rate = options.rate;
+    spec.backlog = options.backlog;
     println!(
         "redoflow demo: 3 nodes on loopback, simulated Oracle at {} changes/s, output in {}",
         options.rate,
@@ -523,6 +555,17 @@ pub fn run_demo(binary: &Path, options: &DemoOptions) -> Result<bool, DemoError>
         leader.term,
         started.elapsed().as_secs_f64()
     );
+    if !options.backlog.is_zero() {
+        let (took, changes) = catch_up(&mut cluster, Duration::from_secs(3600))?;
+        println!(
+            "  the leader mined the {:?} of redo before its start ({} changes) and reached the \
+             head after {:.1} s ({:.0} changes/s)",
+            options.backlog,
+            changes,
+            took.as_secs_f64(),
+            changes as f64 / took.as_secs_f64().max(1e-3)
+        );
+    }
     let kill_every = options
         .kill_every
         .unwrap_or(options.duration / 3)

@@ -143,6 +143,10 @@ enum Command {
         /// Where configs, logs, node state and the output go (cleared first).
         #[arg(long, default_value = "redoflow-demo")]
         dir: PathBuf,
+        /// Start the simulated database this long before the cluster (e.g. "1h"): the first
+        /// leader mines that backlog first, and the demo says how long it took.
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        backlog: Duration,
     },
 }
 
@@ -334,6 +338,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             kill_every,
             rate,
             dir,
+            backlog,
         } => {
             let binary = std::env::current_exe().context("locating the redoflow binary")?;
             let ok = redoflow::demo::run_demo(
@@ -343,6 +348,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
                     duration,
                     kill_every,
                     rate,
+                    backlog,
                 },
             )?;
             Ok(if ok {

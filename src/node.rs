@@ -76,8 +76,11 @@ pub enum NodeError {
 pub struct NodeOptions {
     /// Injected network faults shared by the nodes of an in-process test cluster.
     pub faults: Option<Faults>,
-    /// Pacing of the pipeline (`Live` for a real node).
+    /// Never sleep between rounds (benchmarks on the unpaced simulator).
     pub unpaced: bool,
+    /// Do not prepare the source on followers (a benchmark with every node on one machine,
+    /// where the followers' simulators would compete with the leader's for the cores).
+    pub no_standby_prepare: bool,
 }
 
 /// What the controller shares with the status page.
@@ -200,6 +203,7 @@ impl Node {
                 Pacing::Live
             },
             source: None,
+            standby_prepare: !options.no_standby_prepare,
         };
         let controller = std::thread::Builder::new()
             .name(format!("redoflow-leader{}", cluster.node_id))
@@ -326,6 +330,7 @@ struct Controller {
     /// The source, kept between runs (a simulator or a file reader is cheaper to reuse than to
     /// open again); `None` while a run has it.
     source: Option<Box<dyn LogSource>>,
+    standby_prepare: bool,
 }
 
 /// How often a follower prepares its source for a takeover.
@@ -434,7 +439,7 @@ impl Controller {
                     .unwrap_or_else(|p| p.into_inner()) = None;
                 finished_term = None;
                 self.watch_leader(&mut watch);
-                if last_warm.elapsed() >= WARM_EVERY {
+                if self.standby_prepare && last_warm.elapsed() >= WARM_EVERY {
                     last_warm = Instant::now();
                     self.warm_standby();
                 }
@@ -686,28 +691,43 @@ impl Controller {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        match self.raft.state().fingerprint {
+        let mut source = match self.source.take() {
+            Some(s) => s,
+            None => source::open_source(&self.config, now_unix_ms())?,
+        };
+        // The configured part of the fingerprint, and what the database says of itself.
+        let mut fingerprint = self.fingerprint.clone();
+        match source.identity() {
+            Ok(identity) => fingerprint.settings.extend(identity),
+            Err(e) => {
+                self.source = Some(source);
+                return Err(e.into());
+            }
+        }
+        let checked = match self.raft.state().fingerprint {
             Some(agreed) => {
-                let differences = self.fingerprint.differences(&agreed);
-                if !differences.is_empty() {
-                    return Err(NodeError::FingerprintDiffers { differences });
+                let differences = fingerprint.differences(&agreed);
+                if differences.is_empty() {
+                    Ok(())
+                } else {
+                    Err(NodeError::FingerprintDiffers { differences })
                 }
             }
             None => match self
                 .runtime
-                .block_on(self.raft.propose_fingerprint(self.fingerprint.clone()))
+                .block_on(self.raft.propose_fingerprint(fingerprint))
             {
-                Ok(()) => {}
+                Ok(()) => Ok(()),
                 Err(RaftError::FingerprintDiffers { differences }) => {
-                    return Err(NodeError::FingerprintDiffers { differences })
+                    Err(NodeError::FingerprintDiffers { differences })
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => Err(e.into()),
             },
-        }
-        let source = match self.source.take() {
-            Some(s) => s,
-            None => source::open_source(&self.config, now_unix_ms())?,
         };
+        if let Err(e) = checked {
+            self.source = Some(source);
+            return Err(e);
+        }
         let stop = StopToken::new();
         let cancel = CancellationToken::new();
         let mut store =
@@ -735,7 +755,6 @@ impl Controller {
         let thread = std::thread::Builder::new()
             .name(format!("redoflow-run-t{term}"))
             .spawn(move || {
-                let mut source = source;
                 let result = pipeline::run_pipeline(
                     &opts,
                     Term(term),
@@ -820,9 +839,11 @@ impl Controller {
     }
 
     /// A follower whose source differs from the cluster's stops: it could never take over.
+    /// It knows its configuration's part of the fingerprint; the database's own part is checked
+    /// when it becomes leader.
     fn check_fingerprint(&self) -> Result<(), NodeError> {
         if let Some(agreed) = self.raft.state().fingerprint {
-            let differences = self.fingerprint.differences(&agreed);
+            let differences = self.fingerprint.contradictions(&agreed);
             if !differences.is_empty() {
                 return Err(NodeError::FingerprintDiffers { differences });
             }

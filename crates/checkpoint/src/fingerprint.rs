@@ -61,6 +61,17 @@ impl SourceFingerprint {
     }
 }
 
+impl SourceFingerprint {
+    /// [`SourceFingerprint::differences`] over this fingerprint's own settings only: what a
+    /// node that knows part of its source's identity (its configuration, not yet the
+    /// database's own answer) can check against the cluster's.
+    pub fn contradictions(&self, agreed: &SourceFingerprint) -> Vec<String> {
+        let mut known = agreed.clone();
+        known.settings.retain(|k, _| self.settings.contains_key(k));
+        self.differences(&known)
+    }
+}
+
 impl fmt::Display for SourceFingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.kind)?;
@@ -93,5 +104,14 @@ mod tests {
         assert!(a.differences(&c)[0].contains("source.kind"));
         let d = SourceFingerprint::new("sim").with("source.sim.seed", 1);
         assert!(a.differences(&d)[0].contains("(not set)"));
+        // A node that knows only part of the identity checks that part.
+        assert!(d.contradictions(&a).is_empty());
+        let e = SourceFingerprint::new("sim").with("source.sim.seed", 3);
+        assert_eq!(e.contradictions(&a).len(), 1);
+        assert_eq!(
+            c.contradictions(&a).len(),
+            1,
+            "another kind always contradicts"
+        );
     }
 }

@@ -148,6 +148,10 @@ impl<S: LogSource> LogSource for Paced<S> {
     fn prepare(&mut self, resume_scn: Scn) {
         self.inner.prepare(resume_scn);
     }
+
+    fn identity(&mut self) -> Result<Vec<(String, String)>, SourceError> {
+        self.inner.identity()
+    }
 }
 
 #[cfg(test)]

@@ -176,6 +176,14 @@ pub trait LogSource: Send {
         false
     }
 
+    /// What identifies the database this source reads, beyond its configuration (Oracle's
+    /// DBID and incarnation), as setting name → value: a cluster's first leader records it, and
+    /// a later leader whose database answers otherwise refuses to mine. May connect. The
+    /// default (sources identified by their configuration alone) is empty.
+    fn identity(&mut self) -> Result<Vec<(String, String)>, SourceError> {
+        Ok(Vec::new())
+    }
+
     /// Called now and then on a standby (a cluster follower) with the resume SCN of the last
     /// committed checkpoint, so that taking over later starts fast: a source that can get
     /// ready to resume there cheaply and without touching the database does (the simulator

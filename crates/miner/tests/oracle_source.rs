@@ -342,3 +342,25 @@ fn the_interrupter_breaks_the_current_connection() {
     interrupt();
     assert_eq!(db.lock().unwrap().breaks, [0, 1]);
 }
+
+/// The nodes of a cluster must mine one database: the source says which one it reads by the
+/// database's own identity (V$DATABASE DBID and the incarnation's RESETLOGS_CHANGE#), not by
+/// a connect string two nodes may legitimately spell differently.
+#[test]
+fn the_database_identity_is_its_dbid_and_incarnation() {
+    let db = db();
+    let mut src = OracleSource::new(config(), FakeConnector(db.clone())).unwrap();
+    let identity = src.identity().unwrap();
+    let get = |k: &str| {
+        identity
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("oracle DBID"), Some("3141592653"));
+    assert_eq!(
+        get("oracle incarnation (RESETLOGS_CHANGE#)"),
+        Some("1920977")
+    );
+    assert_eq!(get("oracle database name"), Some("ORCL"));
+}

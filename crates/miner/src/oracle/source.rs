@@ -935,4 +935,22 @@ impl<C: OracleConnector> LogSource for OracleSource<C> {
             }
         }))
     }
+
+    fn identity(&mut self) -> Result<Vec<(String, String)>, SourceError> {
+        let identity = (|| -> Result<Vec<(String, String)>, Failure> {
+            let conn = self.conn()?;
+            let rows = conn.query_text(sql::DATABASE_IDENTITY, &[])?;
+            let row = rows.first();
+            let field = |i: usize| text(row.and_then(|r| r.get(i)));
+            Ok(vec![
+                ("oracle DBID".to_string(), field(0)),
+                ("oracle database name".to_string(), field(1)),
+                (
+                    "oracle incarnation (RESETLOGS_CHANGE#)".to_string(),
+                    field(2),
+                ),
+            ])
+        })();
+        identity.map_err(|f| self.fail("reading the database's identity", Scn::ZERO, Scn::ZERO, f))
+    }
 }

@@ -67,6 +67,10 @@ pub const SET_CONTAINER_ROOT: &str = "ALTER SESSION SET CONTAINER = CDB$ROOT";
 
 pub const CURRENT_SCN: &str = "SELECT CURRENT_SCN FROM V$DATABASE";
 
+/// What makes the database this one: DBID (the same for a standby or a clone of it) and the
+/// incarnation (a RESETLOGS starts a new redo stream in which old SCNs mean other changes).
+pub const DATABASE_IDENTITY: &str = "SELECT DBID, NAME, RESETLOGS_CHANGE# FROM V$DATABASE";
+
 /// Redo threads; the window end is capped below the lowest LAST_REDO_CHANGE# of the open ones,
 /// and a closed or disabled thread is checked up to its CHECKPOINT_CHANGE# / DISABLE_CHANGE#.
 pub const THREADS: &str = "SELECT THREAD#, STATUS, ENABLED, SEQUENCE#, LAST_REDO_CHANGE#, \

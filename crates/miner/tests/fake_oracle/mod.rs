@@ -272,7 +272,9 @@ impl OracleConnection for FakeConn {
                 }
             }
         };
-        let rows = if sql == sql::CURRENT_SCN {
+        let rows = if sql == sql::DATABASE_IDENTITY {
+            vec![vec![t(3_141_592_653u64), t("ORCL"), t(1_920_977)]]
+        } else if sql == sql::CURRENT_SCN {
             let now = db.current_scn;
             db.current_scn += db.scn_step;
             vec![vec![t(now)]]
