@@ -733,10 +733,15 @@ pub(crate) fn status_of(raft: &RaftNode, shared: &Shared) -> NodeStatus {
         .filter(|_| m.state == ServerState::Leader);
     let now = now_unix_ms();
     let totals = shared.totals();
-    let source = progress
-        .as_ref()
-        .filter(|_| leadership.is_some())
-        .map(|p| telemetry::source_status(p, running, shared.telemetry.rates(), now));
+    let source = progress.as_ref().filter(|_| leadership.is_some()).map(|p| {
+        let mut source = telemetry::source_status(p, running, shared.telemetry.rates(), now);
+        // The committed state knows where a restart resumes, also before this run's first
+        // checkpoint.
+        if let Some(cp) = &last_checkpoint {
+            source.resume_scn = cp.resume_scn;
+        }
+        source
+    });
     let pipeline = progress.as_ref().filter(|_| leadership.is_some()).map(|p| {
         let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
         if let Some(l) = leadership.as_mut() {
