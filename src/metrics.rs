@@ -475,6 +475,74 @@ mod tests {
         }
     }
 
+    /// Names in `text` that look like metric names.
+    fn names_in(text: &str) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("redoflow_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(tail.len());
+            let name = tail[..end].trim_end_matches('_');
+            // The bare prefix, as prose mentions it.
+            if name != "redoflow" {
+                names.insert(name.to_string());
+            }
+            rest = &tail[end..];
+        }
+        names
+    }
+
+    /// docs/operations.md lists every metric a node exports and nothing else, and the Grafana
+    /// dashboard reads only exported series.
+    #[test]
+    fn the_docs_and_the_dashboard_name_exactly_the_exported_metrics() {
+        let mut totals = Totals::default();
+        totals
+            .rows_mined_by_table
+            .insert("HR.EMP".into(), [1; OPS.len()]);
+        totals
+            .changes_written_by_table
+            .insert("HR.EMP".into(), [1; OPS.len()]);
+        totals.source_retries.insert("ORA-03113".into(), 1);
+        let text = encode(&leader(), &totals).unwrap();
+        let exported: std::collections::BTreeSet<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect();
+        let series: std::collections::BTreeSet<String> = samples(&text)
+            .keys()
+            .map(|k| k.split('{').next().unwrap().to_string())
+            .collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let docs = std::fs::read_to_string(root.join("docs/operations.md")).unwrap();
+        let documented = names_in(&docs);
+        for name in &exported {
+            assert!(
+                documented.contains(name),
+                "{name} is not in docs/operations.md"
+            );
+        }
+        for name in &documented {
+            assert!(
+                exported.contains(name) || series.contains(name),
+                "docs/operations.md names {name}, which no node exports"
+            );
+        }
+        let dashboard =
+            std::fs::read_to_string(root.join("deploy/grafana-dashboard.json")).unwrap();
+        let used = names_in(&dashboard);
+        assert!(used.len() > 20, "{used:?}");
+        for name in &used {
+            assert!(
+                series.contains(name),
+                "the dashboard reads {name}, which no node exports"
+            );
+        }
+    }
+
     fn fetch_snapshot(ds: &[std::time::Duration]) -> HistogramSnapshot {
         let h = crate::pipeline::DurationHistogram::default();
         for d in ds {
