@@ -332,11 +332,15 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             let ms = ts.epoch_seconds().saturating_mul(1000).max(0) as u64;
             self.progress.last_redo_unix_ms.store(ms, Ordering::Relaxed);
         }
+        // Counted in a pass of their own: the loop below moves each row into the buffer, and
+        // reading its fields there as well makes the compiler copy every row once more.
+        for row in &rows {
+            self.tally
+                .count(&row.seg_owner, &row.table_name, op_slot(row.op));
+        }
         let mut result = Ok(());
         for row in rows.drain(..) {
             bytes += row.sql_redo.len() as u64;
-            self.tally
-                .count(&row.seg_owner, &row.table_name, op_slot(row.op));
             match self.buffer.push(row) {
                 Ok(None) => {}
                 Ok(Some(txn)) => {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use redoflow_miner::row::{Name, OpCode};
 use redoflow_miner::txn::TxnStats;
+use redoflow_miner::TableSchema;
 
 /// Live counters, readable from another thread (progress display, status, metrics).
 #[derive(Debug, Default)]
@@ -225,18 +226,29 @@ pub const OPS: [&str; 9] = [
 /// The index in [`OPS`] of a LogMiner operation code.
 #[inline]
 pub(super) fn op_slot(op: OpCode) -> usize {
-    match op {
-        OpCode::INSERT => 0,
-        OpCode::UPDATE => 1,
-        OpCode::DELETE => 2,
-        OpCode::DDL => 3,
-        OpCode::START => 4,
-        OpCode::COMMIT => 5,
-        OpCode::ROLLBACK => 6,
-        op if op.is_lob() => 7,
-        _ => 8,
-    }
+    OP_SLOTS
+        .get(usize::from(op.0))
+        .map_or(OPS.len() - 1, |s| usize::from(*s))
 }
+
+/// [`op_slot`] as a table: one load per row instead of a chain of comparisons.
+static OP_SLOTS: [u8; 256] = {
+    let mut t = [(OPS.len() - 1) as u8; 256];
+    t[OpCode::INSERT.0 as usize] = 0;
+    t[OpCode::UPDATE.0 as usize] = 1;
+    t[OpCode::DELETE.0 as usize] = 2;
+    t[OpCode::DDL.0 as usize] = 3;
+    t[OpCode::START.0 as usize] = 4;
+    t[OpCode::COMMIT.0 as usize] = 5;
+    t[OpCode::ROLLBACK.0 as usize] = 6;
+    let lob = [9, 10, 11, 29, 68, 70, 71, 91, 92, 93];
+    let mut i = 0;
+    while i < lob.len() {
+        t[lob[i]] = 7;
+        i += 1;
+    }
+    t
+};
 
 /// Counts by table (`OWNER.TABLE`) and operation (indexed as [`OPS`]).
 pub type TableCounts = BTreeMap<String, [u64; OPS.len()]>;
@@ -252,19 +264,39 @@ pub fn add_counts(into: &mut TableCounts, from: &TableCounts) {
 }
 
 /// Rows counted by table and operation on one thread. A source hands out one shared
-/// allocation per table name, so a row's table is found among the few seen since the last
-/// flush by comparing pointers; rows of no table (START, COMMIT, ...) are counted apart.
-/// [`Tally::flush`] adds everything to the shared counts, once per piece.
+/// allocation per table name, so a row's table is found among the few seen lately by comparing
+/// pointers; rows of no table (START, COMMIT, ...) are counted apart. [`Tally::flush`] adds
+/// everything to the shared counts, once per piece.
 #[derive(Debug, Default)]
 pub(super) struct Tally {
-    tables: Vec<(Name, Name, [u64; OPS.len()])>,
+    /// Owner and table names as the source shares them, `OWNER.TABLE`, and the counts since
+    /// the last flush.
+    tables: Vec<(Name, Name, String, [u64; OPS.len()])>,
+    /// The entry of `tables` the last row of a table hit: rows of one table come in runs.
+    last: usize,
     untabled: [u64; OPS.len()],
     /// Counts of tables moved out of `tables` to keep its search short.
     pending: TableCounts,
 }
 
-/// Tables a [`Tally`] tells apart by pointer between two flushes.
+/// Tables a [`Tally`] tells apart by pointer.
 const TALLY_TABLES: usize = 16;
+
+/// Adds `counts` to `name`'s in `shared` (allocating the name only the first time) and zeroes
+/// them.
+fn add_to(shared: &mut TableCounts, name: &str, counts: &mut [u64; OPS.len()]) {
+    if counts.iter().all(|c| *c == 0) {
+        return;
+    }
+    if !shared.contains_key(name) {
+        shared.insert(name.to_string(), [0; OPS.len()]);
+    }
+    if let Some(slot) = shared.get_mut(name) {
+        for (a, b) in slot.iter_mut().zip(counts.iter_mut()) {
+            *a += std::mem::take(b);
+        }
+    }
+}
 
 impl Tally {
     #[inline]
@@ -273,99 +305,116 @@ impl Tally {
             self.untabled[slot] += 1;
             return;
         }
+        if let Some((o, t, _, counts)) = self.tables.get_mut(self.last) {
+            if Arc::ptr_eq(t, table) && Arc::ptr_eq(o, owner) {
+                counts[slot] += 1;
+                return;
+            }
+        }
+        self.count_other_table(owner, table, slot);
+    }
+
+    fn count_other_table(&mut self, owner: &Name, table: &Name, slot: usize) {
         let found = self
             .tables
-            .iter_mut()
-            .find(|(o, t, _)| Arc::ptr_eq(t, table) && Arc::ptr_eq(o, owner));
-        match found {
-            Some((_, _, counts)) => counts[slot] += 1,
-            None => self.add_table(owner, table, slot),
-        }
-    }
-
-    #[cold]
-    fn add_table(&mut self, owner: &Name, table: &Name, slot: usize) {
-        if self.tables.len() >= TALLY_TABLES {
-            self.drain_tables();
-        }
-        let mut counts = [0; OPS.len()];
-        counts[slot] = 1;
-        self.tables.push((owner.clone(), table.clone(), counts));
-    }
-
-    fn drain_tables(&mut self) {
-        for (owner, table, counts) in self.tables.drain(..) {
-            let slot = self.pending.entry(format!("{owner}.{table}")).or_default();
-            for (a, b) in slot.iter_mut().zip(counts) {
-                *a += b;
+            .iter()
+            .position(|(o, t, _, _)| Arc::ptr_eq(t, table) && Arc::ptr_eq(o, owner));
+        let i = match found {
+            Some(i) => i,
+            None => {
+                if self.tables.len() >= TALLY_TABLES {
+                    for (_, _, name, counts) in &mut self.tables {
+                        add_to(&mut self.pending, name, counts);
+                    }
+                    self.tables.clear();
+                }
+                let name = format!("{owner}.{table}");
+                self.tables
+                    .push((owner.clone(), table.clone(), name, [0; OPS.len()]));
+                self.tables.len() - 1
             }
-        }
+        };
+        self.last = i;
+        self.tables[i].3[slot] += 1;
     }
 
-    /// Adds the counts to `shared` and starts over.
+    /// Adds the counts to `shared` and zeroes them.
     pub(super) fn flush(&mut self, shared: &Mutex<TableCounts>) {
-        self.drain_tables();
-        if self.untabled.iter().any(|c| *c > 0) {
-            let slot = self.pending.entry(String::new()).or_default();
-            for (a, b) in slot.iter_mut().zip(self.untabled) {
-                *a += b;
-            }
-            self.untabled = [0; OPS.len()];
+        let mut shared = lock(shared);
+        for (_, _, name, counts) in &mut self.tables {
+            add_to(&mut shared, name, counts);
         }
+        add_to(&mut shared, "", &mut self.untabled);
         if !self.pending.is_empty() {
-            add_counts(&mut lock(shared), &self.pending);
+            add_counts(&mut shared, &self.pending);
             self.pending.clear();
         }
     }
 }
 
 /// Changes written, counted by table and operation on the writer thread: the writer names
-/// the table when it looks up a schema (not for every change), then counts by operation.
+/// the table's schema when it looks one up (not for every change), then counts by operation.
+/// A schema is recognised by its allocation, which the tally holds on to (so the address is
+/// never another schema's); a table's versions after DDL add up under one name at the flush.
 #[derive(Debug, Default)]
 pub(super) struct WriteTally {
-    table: String,
-    counts: [u64; OPS.len()],
+    tables: Vec<(Arc<TableSchema>, String, [u64; OPS.len()])>,
+    /// The entry of `tables` the following changes are counted in.
+    current: Option<usize>,
+    /// Counts of schemas moved out of `tables` to keep its search short.
     pending: TableCounts,
 }
 
 impl WriteTally {
-    /// The following changes are of `owner.table`.
-    pub(super) fn table(&mut self, owner: &str, table: &str) {
-        let same = self.table.len() == owner.len() + 1 + table.len()
-            && self.table.starts_with(owner)
-            && self.table.ends_with(table)
-            && self.table.as_bytes()[owner.len()] == b'.';
-        if !same {
-            self.park();
-            self.table.clear();
-            self.table.push_str(owner);
-            self.table.push('.');
-            self.table.push_str(table);
+    /// The following changes are of `schema`'s table.
+    pub(super) fn table(&mut self, schema: &Arc<TableSchema>) {
+        if self
+            .current
+            .is_some_and(|i| Arc::ptr_eq(&self.tables[i].0, schema))
+        {
+            return;
         }
+        let i = match self
+            .tables
+            .iter()
+            .position(|(s, _, _)| Arc::ptr_eq(s, schema))
+        {
+            Some(i) => i,
+            None => {
+                if self.tables.len() >= TALLY_TABLES {
+                    for (_, name, counts) in &mut self.tables {
+                        add_to(&mut self.pending, name, counts);
+                    }
+                    self.tables.clear();
+                }
+                let name = schema.id.to_string();
+                self.tables.push((schema.clone(), name, [0; OPS.len()]));
+                self.tables.len() - 1
+            }
+        };
+        self.current = Some(i);
     }
 
     #[inline]
     pub(super) fn count(&mut self, slot: usize) {
-        self.counts[slot] += 1;
-    }
-
-    fn park(&mut self) {
-        if self.counts.iter().any(|c| *c > 0) {
-            let slot = self.pending.entry(self.table.clone()).or_default();
-            for (a, b) in slot.iter_mut().zip(self.counts) {
-                *a += b;
-            }
-            self.counts = [0; OPS.len()];
+        if let Some((_, _, counts)) = self.current.and_then(|i| self.tables.get_mut(i)) {
+            counts[slot] += 1;
         }
     }
 
-    /// Adds the counts to `shared` and starts over (the table stays).
+    /// Adds the counts to `shared` and zeroes them.
     pub(super) fn flush(&mut self, shared: &Mutex<TableCounts>) {
-        self.park();
-        if !self.pending.is_empty() {
-            add_counts(&mut lock(shared), &self.pending);
-            self.pending.clear();
+        let idle =
+            self.pending.is_empty() && self.tables.iter().all(|t| t.2.iter().all(|c| *c == 0));
+        if idle {
+            return;
         }
+        let mut shared = lock(shared);
+        for (_, name, counts) in &mut self.tables {
+            add_to(&mut shared, name, counts);
+        }
+        add_counts(&mut shared, &self.pending);
+        self.pending.clear();
     }
 }
 
@@ -478,25 +527,74 @@ mod tests {
     }
 
     #[test]
+    fn operation_codes_map_to_their_slots() {
+        let slot = |code: u16| OPS[op_slot(OpCode(code))];
+        assert_eq!(
+            [1, 3, 2, 5, 6, 7, 36].map(slot),
+            ["insert", "update", "delete", "ddl", "start", "commit", "rollback"]
+        );
+        for code in 0..=300u16 {
+            let want = match code {
+                1 | 2 | 3 | 5 | 6 | 7 | 36 => continue,
+                c if OpCode(c).is_lob() => "lob",
+                _ => "other",
+            };
+            assert_eq!(slot(code), want, "OPERATION_CODE {code}");
+        }
+        assert_eq!(slot(u16::MAX), "other");
+    }
+
+    #[test]
     fn the_write_tally_follows_the_table() {
         let shared = Mutex::new(TableCounts::new());
+        let schema = |owner: &str, name: &str| {
+            Arc::new(TableSchema::from_names(
+                redoflow_miner::TableId::new(owner, name),
+                ["ID"],
+                "NUMBER",
+            ))
+        };
         let mut t = WriteTally::default();
-        t.table("HR", "EMP");
+        t.count(0);
+        let (emp, odd, dept) = (
+            schema("HR", "EMP"),
+            schema("HR.E", "MP"),
+            schema("HR", "DEPT"),
+        );
+        t.table(&emp);
         t.count(0);
         t.count(0);
-        t.table("HR", "EMP");
+        t.table(&emp);
         t.count(1);
-        t.table("HR.E", "MP");
+        t.table(&odd);
         t.count(2);
-        t.table("HR", "DEPT");
+        t.table(&dept);
         t.count(2);
+        // A new version of a table (after DDL) counts under the same name.
+        let emp2 = schema("HR", "EMP");
+        t.table(&emp2);
+        t.count(0);
         t.flush(&shared);
         t.count(0);
+        t.flush(&shared);
+        t.flush(&shared);
+        // More schemas than the pointer search holds.
+        let many: Vec<_> = (0..20)
+            .map(|i| schema("HR", &format!("T{}", i % 10)))
+            .collect();
+        for s in &many {
+            t.table(s);
+            t.count(1);
+        }
         t.flush(&shared);
         let counts = lock(&shared).clone();
-        assert_eq!(counts["HR.EMP"][..3], [2, 1, 0]);
+        assert_eq!(counts["HR.EMP"][..3], [4, 1, 0]);
         assert_eq!(counts["HR.E.MP"][..3], [0, 0, 1]);
-        assert_eq!(counts["HR.DEPT"][..3], [1, 0, 1]);
+        assert_eq!(counts["HR.DEPT"][..3], [0, 0, 1]);
+        for i in 0..10 {
+            assert_eq!(counts[&format!("HR.T{i}")][1], 2, "HR.T{i}");
+        }
+        assert_eq!(counts.len(), 13, "nothing counted before a table is named");
     }
 
     #[test]

@@ -227,7 +227,7 @@ impl<'p> Writer<'p> {
                         },
                     };
                     self.last_names = Some((change.owner.clone(), change.table.clone()));
-                    self.tally.table(&s.id.owner, &s.id.name);
+                    self.tally.table(&s);
                     s
                 }
             };
