@@ -18,6 +18,16 @@ pub struct Config {
     pub mining: MiningConfig,
     /// Present on the nodes of a cluster (`redoflow node`).
     pub cluster: Option<ClusterConfig>,
+    pub http: HttpConfig,
+}
+
+/// `[http]`: the status endpoints of a single node (`redoflow run`). A cluster node serves
+/// them on `cluster.listen` instead.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `host:port` to serve `/status`, `/metrics` and the status page on; none when unset.
+    pub listen: Option<String>,
 }
 
 /// `[cluster]`: this node's place in a Raft group (SPEC.md §7).
@@ -441,6 +451,9 @@ impl Config {
         if let Some(cluster) = &self.cluster {
             cluster.validate()?;
         }
+        if let Some(listen) = &self.http.listen {
+            port_of(listen).map_err(|e| ConfigError::Invalid(format!("http.listen: {e}")))?;
+        }
         if m.retry_delay_min > m.retry_delay_max {
             return Err(ConfigError::Invalid(
                 "mining: need retry_delay_min <= retry_delay_max".into(),
@@ -613,6 +626,19 @@ mod tests {
         assert_eq!(c.checkpoint.interval, Duration::from_secs(2));
         let err = toml::from_str::<Config>("[output]\nmax_file_byte = 5\n").unwrap_err();
         assert!(err.to_string().contains("max_file_byte"), "{err}");
+    }
+
+    #[test]
+    fn the_http_section_names_an_address_or_nothing() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.http.listen, None);
+        let c: Config = toml::from_str("[http]\nlisten = \"127.0.0.1:7100\"\n").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.http.listen.as_deref(), Some("127.0.0.1:7100"));
+        let c: Config = toml::from_str("[http]\nlisten = \"7100\"\n").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("http.listen"), "{err}");
+        assert!(toml::from_str::<Config>("[http]\nport = 1\n").is_err());
     }
 
     #[test]

@@ -18,6 +18,10 @@ use crate::http::get_status_blocking;
 use crate::status::NodeStatus;
 use crate::truth::{compare_with_sim, TruthReport};
 
+/// SCNs per change of the simulated workload (seed 1, mixed tables), averaged over a few
+/// million SCNs: the default workload's SCN gaps make it vary by some 10% over a minute.
+const SIM_SCNS_PER_CHANGE: f64 = 2.45;
+
 /// A file that marks a directory as made by [`LocalCluster`], so it may be cleared again.
 const MARKER: &str = ".redoflow-demo";
 
@@ -188,6 +192,7 @@ impl LocalCluster {
             "# Node {id} of a local demo cluster (written by redoflow demo).\n\
              [source]\nkind = \"sim\"\n\
              [source.sim]\nseed = 1\nrate = {rate:?}\nstart_unix_ms = {start_unix_ms}\n\
+             timestamp_origin_unix = {origin}\nscns_per_second = {scns_per_second}\n\
              [output]\ndir = {out:?}\n\
              [checkpoint]\ninterval = \"{interval}ms\"\n\
              [cluster]\nnode_id = {id}\nlisten = \"{addr}\"\ndata_dir = {data:?}\n\
@@ -195,6 +200,11 @@ impl LocalCluster {
              heartbeat_interval = \"150ms\"\nrestart_delay = \"1s\"\n{member_list}\n{extra}\n",
             rate = self.spec.rate,
             start_unix_ms = self.start_unix_ms,
+            // The simulated redo's TIMESTAMPs start with the cluster and tick at about the
+            // paced database's SCN rate (its workload averages SIM_SCNS_PER_CHANGE SCNs per
+            // change), so the lag in seconds reads like a live database's.
+            origin = self.start_unix_ms / 1000,
+            scns_per_second = ((self.spec.rate * SIM_SCNS_PER_CHANGE) as u64).max(1),
             out = dir.join("out").display().to_string(),
             interval = self.spec.checkpoint_interval.as_millis(),
             data = dir.join(format!("node{id}")).display().to_string(),

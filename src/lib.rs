@@ -17,12 +17,14 @@ pub mod demo;
 pub mod failpoint;
 pub mod http;
 pub mod lock;
+pub mod metrics;
 pub mod node;
 pub mod pipeline;
 pub mod source;
 pub mod status;
 pub mod stop;
 pub mod store;
+pub mod telemetry;
 pub mod truth;
 pub mod units;
 

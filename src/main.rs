@@ -504,6 +504,17 @@ fn run_node(cfg: &Config, quiet: bool) -> anyhow::Result<ExitCode> {
         cfg.source.kind,
         cfg.output.dir.display()
     );
+    let _server = match &cfg.http.listen {
+        Some(listen) => {
+            let server = redoflow::http::StatusServer::start(listen, progress.clone())?;
+            eprintln!(
+                "redoflow: status page on http://{0}/ (also /status and /metrics)",
+                server.local_addr()
+            );
+            Some(server)
+        }
+        None => None,
+    };
     let result = with_progress(quiet, &progress, || {
         redoflow::run_node(cfg, &interrupted, &progress)
     });
@@ -810,44 +821,25 @@ fn status(addr: &str, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", status_line(&s));
-    println!(
-        "  {:>4}  {:<24} {:<10} {:>5} {:>14} {:>12}",
-        "id", "addr", "role", "term", "last contact", "checkpoint"
-    );
-    for m in &s.members {
-        // Each member's own view, where it answers.
-        let theirs = if m.id == s.node_id {
-            Some(s.clone())
-        } else {
-            redoflow::http::get_status_blocking(&m.addr, Duration::from_secs(1)).ok()
-        };
-        let (role, term, cp) = match &theirs {
-            Some(t) => (
-                t.role.clone(),
-                t.term.to_string(),
-                t.last_checkpoint
-                    .as_ref()
-                    .map_or("-".to_string(), |c| c.id.to_string()),
-            ),
-            None => ("unreachable".to_string(), "-".into(), "-".into()),
-        };
-        let role = if m.voter {
-            role
-        } else {
-            format!("{role} (learner)")
-        };
-        println!(
-            "  {:>4}  {:<24} {:<10} {:>5} {:>14} {:>12}",
-            m.id,
-            m.addr,
-            role,
-            term,
-            m.last_contact_ms
-                .map_or("-".to_string(), |ms| format!("{ms} ms ago")),
-            cp
-        );
-    }
+    // Each member's own view, where it answers (asked in parallel: an unreachable member
+    // costs its timeout once, not once per member).
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let asks: Vec<_> = s
+            .members
+            .iter()
+            .map(|m| {
+                let own = (m.id == s.node_id).then(|| s.clone());
+                scope.spawn(move || {
+                    let answer = own.or_else(|| {
+                        redoflow::http::get_status_blocking(&m.addr, Duration::from_secs(1)).ok()
+                    });
+                    (m.clone(), answer)
+                })
+            })
+            .collect();
+        asks.into_iter().filter_map(|a| a.join().ok()).collect()
+    });
+    print!("{}", redoflow::status::render_cluster(addr, &s, &answers));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -35,6 +35,7 @@ use crate::lock::DirLock;
 use crate::pipeline::{self, Pacing, PipelineError, PipelineOptions, Progress};
 use crate::status::{CheckpointStatus, LeadershipStatus, MemberStatus, NodeStatus, PipelineStatus};
 use crate::stop::StopToken;
+use crate::telemetry::{self, Telemetry, Totals};
 use crate::{http, now_unix_ms, source};
 
 /// How often the controller looks at Raft's metrics: the lease check's resolution, and the
@@ -95,6 +96,30 @@ pub(crate) struct Shared {
     pub(crate) configured: Vec<(u64, String)>,
     /// Alerts raised now (health checks add and clear them; `/status` lists them).
     pub(crate) alerts: Mutex<Vec<crate::status::AlertStatus>>,
+    /// Earlier runs' counters and throughput samples (`progress` is the current run).
+    pub(crate) telemetry: Telemetry,
+}
+
+impl Shared {
+    /// Makes `progress` the current run's, adding the one it replaces to the earlier runs.
+    fn set_progress(&self, progress: Arc<Progress>) {
+        let mut current = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = current.replace(progress) {
+            self.telemetry.retire(&old);
+        }
+    }
+
+    /// Everything this node counted, over all its runs.
+    pub(crate) fn totals(&self) -> Totals {
+        let current = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        self.telemetry.totals(current.as_deref())
+    }
+
+    /// A throughput sample (once a second).
+    fn sample(&self) {
+        let current = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        self.telemetry.sample(current.as_deref(), now_unix_ms());
+    }
 }
 
 /// A running cluster node. [`Node::stop`] stops it gracefully (a leader takes a final
@@ -173,7 +198,15 @@ impl Node {
         let server_stop = CancellationToken::new();
         let router = raft
             .router()
-            .merge(http::status_router(raft.clone(), shared.clone()));
+            .merge(http::status_router(Arc::new(http::ClusterView {
+                raft: raft.clone(),
+                shared: shared.clone(),
+            })))
+            .merge(http::members_router(http::ConfiguredMembers {
+                node_id: cluster.node_id,
+                members: shared.configured.clone(),
+            }));
+        runtime.spawn(sample_every_second(shared.clone(), server_stop.clone()));
         {
             let stop = server_stop.clone();
             runtime.spawn(async move {
@@ -735,11 +768,7 @@ impl Controller {
                 .checkpoint_store(Term(term), cancel.clone(), self.config.checkpoint.timeout);
         let opts = self.pipeline_options();
         let progress = Arc::new(Progress::default());
-        *self
-            .shared
-            .progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(progress.clone());
+        self.shared.set_progress(progress.clone());
         if let Some(l) = self
             .shared
             .leadership
@@ -864,6 +893,18 @@ impl Controller {
     }
 }
 
+/// Takes a throughput sample every second until `stop`.
+async fn sample_every_second(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => shared.sample(),
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
 /// This node's status for `/status` and `redoflow status`.
 pub(crate) fn status_of(raft: &RaftNode, shared: &Shared) -> NodeStatus {
     let metrics = raft.raft().metrics();
@@ -877,18 +918,33 @@ pub(crate) fn status_of(raft: &RaftNode, shared: &Shared) -> NodeStatus {
     };
     let membership = m.membership_config.membership();
     let voters: Vec<u64> = membership.voter_ids().collect();
-    let contacts: BTreeMap<NodeId, Duration> = BTreeMap::new();
+    let contacts: BTreeMap<NodeId, Duration> = raft.last_contacts();
+    let me = raft.node_id().0;
     let members = membership
         .nodes()
         .map(|(id, node)| MemberStatus {
             id: *id,
             addr: node.addr.clone(),
             voter: voters.contains(id),
-            last_contact_ms: contacts.get(&NodeId(*id)).map(|d| d.as_millis() as u64),
+            last_contact_ms: contacts
+                .get(&NodeId(*id))
+                .filter(|_| *id != me)
+                .map(|d| d.as_millis() as u64),
+            replication_lag: m
+                .replication
+                .as_ref()
+                .filter(|_| *id != me)
+                .and_then(|r| r.get(id))
+                .map(|matched| {
+                    let matched = matched.as_ref().map_or(0, |l| l.index + 1);
+                    m.last_log_index
+                        .map_or(0, |i| i + 1)
+                        .saturating_sub(matched)
+                }),
         })
         .collect();
-    let state = raft.state();
-    let last_checkpoint = state.last().map(|cp| CheckpointStatus {
+    let recent = raft.recent_checkpoints(telemetry::LISTED);
+    let last_checkpoint = recent.last().map(|cp| CheckpointStatus {
         id: cp.id.0,
         term: cp.term.0,
         resume_scn: cp.offset.resume_scn.0,
@@ -908,6 +964,17 @@ pub(crate) fn status_of(raft: &RaftNode, shared: &Shared) -> NodeStatus {
         .unwrap_or_else(|p| p.into_inner())
         .clone()
         .filter(|_| m.state == ServerState::Leader);
+    let now = now_unix_ms();
+    let totals = shared.totals();
+    let source = progress.as_ref().filter(|_| leadership.is_some()).map(|p| {
+        let mut source = telemetry::source_status(p, running, shared.telemetry.rates(), now);
+        // The committed state knows where a restart resumes, also before this run's first
+        // checkpoint.
+        if let Some(cp) = &last_checkpoint {
+            source.resume_scn = cp.resume_scn;
+        }
+        source
+    });
     let pipeline = progress.as_ref().filter(|_| leadership.is_some()).map(|p| {
         let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
         if let Some(l) = leadership.as_mut() {
@@ -952,5 +1019,12 @@ pub(crate) fn status_of(raft: &RaftNode, shared: &Shared) -> NodeStatus {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        unix_ms: now,
+        leader_changes: raft.leader_changes(),
+        source,
+        checkpoints: telemetry::checkpoint_summaries(&recent, &totals.recent_checkpoints, now),
+        recent_files: telemetry::recent_files(&recent),
+        throughput: shared.telemetry.throughput(),
     }
 }

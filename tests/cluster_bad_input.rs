@@ -140,9 +140,12 @@ fn garbage_on_the_port_changes_nothing() {
         .unwrap();
 }
 
-/// Configs whose member lists disagree: the node that would initialise the cluster refuses,
-/// naming the difference, and no node ever leads (two clusters on one output would be a split
-/// brain).
+/// Configs whose member lists disagree: a node whose list is not the one a majority agrees on
+/// never initialises a cluster, and stops naming the difference. Nodes 1 and 3 say
+/// {1, 2, 3}; node 2 says {2, 3, 4}, so both 1 and 2 would initialise as the "lowest" member.
+/// Node 2 must refuse (node 3 disagrees with it). Node 1 refuses too if it hears node 2's list
+/// first, or forms the cluster {1, 2, 3} with node 3 (a majority of identical lists) if node 2
+/// has already gone: never two clusters, and never one node 2 belongs to.
 #[test]
 fn member_lists_that_disagree_never_make_a_cluster() {
     let dir = tempfile::tempdir().unwrap();
@@ -151,9 +154,13 @@ fn member_lists_that_disagree_never_make_a_cluster() {
     let ports = redoflow::demo::free_ports(4).unwrap();
     let secret = base.join("secret");
     std::fs::write(&secret, "sixteen bytes at least, surely\n").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     let config = |id: u64, members: &[u64]| {
         let mut text = format!(
-            "[source.sim]\nrate = 1000.0\nstart_unix_ms = 1767225600000\n[output]\ndir = {out:?}\n\
+            "[source.sim]\nrate = 1000.0\nstart_unix_ms = {now}\n[output]\ndir = {out:?}\n\
              [cluster]\nnode_id = {id}\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {data:?}\n\
              secret_file = {secret:?}\n",
             out = base.join("out").display().to_string(),
@@ -171,7 +178,6 @@ fn member_lists_that_disagree_never_make_a_cluster() {
         std::fs::write(&path, text).unwrap();
         path
     };
-    // Nodes 1 and 3 say {1, 2, 3}; node 2 says {2, 3, 4}: both 1 and 2 are "lowest".
     let c1 = config(1, &[1, 2, 3]);
     let c2 = config(2, &[2, 3, 4]);
     let c3 = config(3, &[1, 2, 3]);
@@ -185,25 +191,55 @@ fn member_lists_that_disagree_never_make_a_cluster() {
             .unwrap()
     };
     let mut n3 = spawn(&c3);
-    let n1 = spawn(&c1);
+    let mut n1 = spawn(&c1);
     let n2 = spawn(&c2);
-    let out1 = n1.wait_with_output().unwrap();
     let out2 = n2.wait_with_output().unwrap();
-    let text1 = String::from_utf8_lossy(&out1.stderr).into_owned();
     let text2 = String::from_utf8_lossy(&out2.stderr).into_owned();
-    assert_eq!(out1.status.code(), Some(1), "{text1}");
-    assert!(text1.contains("node 2 lists the members"), "{text1}");
     assert_eq!(out2.status.code(), Some(1), "{text2}");
     assert!(text2.contains("lists the members"), "{text2}");
-    let s3 = redoflow::http::get_status_blocking(
-        &format!("127.0.0.1:{}", ports[2]),
-        Duration::from_secs(2),
-    )
-    .unwrap();
-    assert_eq!(s3.term, 0, "node 3 joined a cluster: {s3:?}");
-    assert!(s3.leader_id.is_none());
-    let _ = n3.kill();
-    let _ = n3.wait();
+    // Node 1: refused, or the leader of {1, 2, 3} with node 3.
+    let status = |port: u16| {
+        redoflow::http::get_status_blocking(&format!("127.0.0.1:{port}"), Duration::from_secs(2))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(code) = n1.try_wait().unwrap() {
+            let mut text1 = String::new();
+            n1.stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut text1)
+                .unwrap();
+            assert_eq!(code.code(), Some(1), "{text1}");
+            assert!(text1.contains("node 2 lists the members"), "{text1}");
+            let s3 = status(ports[2]).unwrap();
+            assert_eq!(s3.term, 0, "node 3 joined a cluster: {s3:?}");
+            break;
+        }
+        if let Ok(s1) = status(ports[0]) {
+            if s1.role == "leader" {
+                let voters: Vec<u64> = s1
+                    .members
+                    .iter()
+                    .filter(|m| m.voter)
+                    .map(|m| m.id)
+                    .collect();
+                assert_eq!(voters, [1, 2, 3], "{s1:?}");
+                let s3 = status(ports[2]).unwrap();
+                assert_eq!(s3.leader_id, Some(1), "{s3:?}");
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 1 neither refused nor formed the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for n in [&mut n1, &mut n3] {
+        let _ = n.kill();
+        let _ = n.wait();
+    }
 }
 
 /// Config mistakes stop a node at once with a message naming the mistake; a second process

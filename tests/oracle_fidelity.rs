@@ -269,10 +269,7 @@ fn unsupported_rows_are_skipped_and_counted_per_table_by_default() {
         "{by_table:?}"
     );
     assert!(by_table["SIM.CUSTOMERS"] > 5);
-    assert_eq!(
-        progress.mining.lock().unwrap().unsupported_by_table,
-        *by_table
-    );
+    assert_eq!(progress.txn_stats().unsupported_by_table, *by_table);
 }
 
 /// The runtime starts every LogMiner session at the restart offset's resume SCN, one before

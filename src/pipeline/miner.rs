@@ -11,7 +11,7 @@ use redoflow_miner::row::Name;
 use redoflow_miner::txn::{wipe_spill_dir, ChangeOp, CommittedTxn, TxnStats};
 use redoflow_miner::{LogSource, RedoRow, SourceError, TxnBuffer};
 
-use super::progress::{Progress, RoundStats};
+use super::progress::{op_slot, Progress, RoundStats, Tally};
 use super::resilient::Resilient;
 use super::writer::{same_names, table_names};
 use super::{Msg, Outbox, Pacing, PipelineError, PipelineOptions};
@@ -104,6 +104,8 @@ pub(super) struct Miner<'a, S: ?Sized> {
     last_names: Option<(Name, Name)>,
     last_checkpoint: Instant,
     piece: PieceSize,
+    /// Rows mined by table and operation since the last piece.
+    tally: Tally,
     stop: &'a StopToken,
     progress: &'a Progress,
 }
@@ -124,7 +126,7 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             read: restart.resume_scn,
             buffer: TxnBuffer::with_config(restart, opts.txn.clone()),
             planner: Planner::new(opts.planner),
-            source: Resilient::new(source, opts, stop),
+            source: Resilient::new(source, opts, stop, progress),
             rows: Vec::with_capacity(opts.planner.batch_rows_max as usize),
             batch: Vec::new(),
             batch_changes: 0,
@@ -132,6 +134,7 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             last_names: None,
             last_checkpoint: Instant::now(),
             piece: PieceSize::default(),
+            tally: Tally::default(),
             stop,
             progress,
         }
@@ -189,6 +192,9 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             if self.source.source.is_finished() {
                 return Ok(Flow::Stop);
             }
+            self.progress
+                .sleep_ms
+                .store(self.planner.sleep().as_millis() as u64, Ordering::Relaxed);
             if self.opts.pacing == Pacing::Live && self.stop.wait_timeout(self.planner.sleep()) {
                 return Ok(Flow::Stop);
             }
@@ -200,6 +206,10 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             return Ok(Flow::Stop);
         };
         self.progress.rounds.fetch_add(1, Ordering::Relaxed);
+        self.progress.fetch_seconds.observe(window.fetch_time);
+        self.progress
+            .window_scn_span
+            .store(end.0.saturating_sub(read.0), Ordering::Relaxed);
         Progress::mark_first(&self.progress.first_window_unix_ms);
         self.progress.log_round(RoundStats {
             rows: window.rows,
@@ -210,6 +220,9 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
         tracing::debug!(%read, %end, rows = window.rows, pieces = window.pieces, target = self.planner.target_rows(), "window mined");
         // The planner learns from the window just mined: (read, end] and its rows.
         let pace = self.planner.observe(read, end, window.rows, current);
+        self.progress
+            .sleep_ms
+            .store(pace.sleep.as_millis() as u64, Ordering::Relaxed);
         self.read = end;
         self.report();
         if self.last_checkpoint.elapsed() >= self.opts.checkpoint_interval {
@@ -295,6 +308,7 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             window.pieces += 1;
             self.piece.observe(fetched_to.0 - piece_read.0, rows);
             let bytes = self.push_rows(piece_read, out)?;
+            self.tally.flush(&self.progress.mined);
             self.progress.redo_bytes.fetch_add(bytes, Ordering::Relaxed);
             window.redo_bytes += bytes;
             piece_read = fetched_to;
@@ -322,6 +336,16 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
     fn push_rows(&mut self, read: Scn, out: &mut Outbox<'_, '_>) -> Result<u64, PipelineError> {
         let mut bytes = 0u64;
         let mut rows = std::mem::take(&mut self.rows);
+        if let Some(ts) = rows.iter().rev().find_map(|r| r.timestamp) {
+            let ms = ts.epoch_seconds().saturating_mul(1000).max(0) as u64;
+            self.progress.last_redo_unix_ms.store(ms, Ordering::Relaxed);
+        }
+        // Counted in a pass of their own: the loop below moves each row into the buffer, and
+        // reading its fields there as well makes the compiler copy every row once more.
+        for row in &rows {
+            self.tally
+                .count(&row.seg_owner, &row.table_name, op_slot(row.op));
+        }
         let mut result = Ok(());
         for row in rows.drain(..) {
             bytes += row.sql_redo.len() as u64;
@@ -419,13 +443,18 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             .store(stats.expired_reported, Ordering::Relaxed);
         p.spilled_transactions
             .store(stats.committed_spilled, Ordering::Relaxed);
-        stats.clone_into(
-            &mut self
-                .progress
-                .mining
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
+        *p.txn.lock().unwrap_or_else(|e| e.into_inner()) = stats.clone();
+        p.buffered_bytes
+            .store(self.buffer.buffered_bytes() as u64, Ordering::Relaxed);
+        // Only a buffer that ever spilled has spill files to add up.
+        let spilled = if stats.spills > 0 {
+            self.buffer.spilled_bytes()
+        } else {
+            0
+        };
+        p.spilled_bytes.store(spilled, Ordering::Relaxed);
+        p.batch_target_rows
+            .store(self.planner.target_rows(), Ordering::Relaxed);
     }
 }
 

@@ -34,7 +34,10 @@ use redoflow_miner::txn::{CommittedTxn, TxnBufferConfig, TxnError, TxnStats};
 use redoflow_miner::{LogSource, SourceError, StartAt, TableSchema};
 use redoflow_sink_csv::{self as sink, SinkConfig, SinkError};
 
-pub use progress::{Progress, RoundStats};
+pub use progress::{
+    add_counts, CheckpointTiming, DurationHistogram, HistogramSnapshot, Progress, RoundStats,
+    TableCounts, DURATION_BUCKETS, OPS,
+};
 
 use crate::config::{Config, OnParseError, WriterThread};
 use crate::stop::StopToken;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use redoflow_checkpoint::Scn;
 use redoflow_miner::{LogSource, SourceError};
 
+use super::progress::{error_class, Progress};
 use super::{PipelineError, PipelineOptions, RetryPolicy};
 use crate::stop::StopToken;
 
@@ -17,6 +18,7 @@ pub(super) struct Resilient<'a, S: ?Sized> {
     retry: RetryPolicy,
     session_max: Option<Duration>,
     stop: &'a StopToken,
+    progress: &'a Progress,
     session_started: Option<Instant>,
     failures: u32,
     /// Where a new session starts (at most the read position): one before the oldest open
@@ -25,12 +27,18 @@ pub(super) struct Resilient<'a, S: ?Sized> {
 }
 
 impl<'a, S: LogSource + ?Sized> Resilient<'a, S> {
-    pub(super) fn new(source: &'a mut S, opts: &PipelineOptions, stop: &'a StopToken) -> Self {
+    pub(super) fn new(
+        source: &'a mut S,
+        opts: &PipelineOptions,
+        stop: &'a StopToken,
+        progress: &'a Progress,
+    ) -> Self {
         Resilient {
             source,
             retry: opts.retry,
             session_max: opts.session_max,
             stop,
+            progress,
             session_started: None,
             failures: 0,
             session_from: Scn::ZERO,
@@ -89,6 +97,7 @@ impl<'a, S: LogSource + ?Sized> Resilient<'a, S> {
                             last: e,
                         });
                     }
+                    self.progress.count_retry(error_class(&e));
                     let delay = self.retry.delay(self.failures);
                     tracing::warn!(error = %e, attempt = self.failures, of = self.retry.retries,
                         delay_ms = delay.as_millis() as u64, "source error; retrying with a new session");

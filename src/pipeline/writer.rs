@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Receiver;
 use redoflow_checkpoint::{Checkpoint, CheckpointId, CheckpointStore, Offset, Scn, Term};
@@ -14,7 +14,7 @@ use redoflow_miner::txn::{Change, ChangeOp, CommittedTxn, Unwritable};
 use redoflow_miner::{TableId, TableSchema};
 use redoflow_sink_csv::{self as sink, CsvSink, RejectedRow, RowMeta, RowOp};
 
-use super::progress::Progress;
+use super::progress::{CheckpointTiming, Progress, WriteTally};
 use super::{LineRef, Msg, PipelineError, PipelineOptions};
 use crate::config::OnParseError;
 use crate::failpoint;
@@ -76,6 +76,8 @@ pub(super) struct Writer<'p> {
     pub(super) checkpoints: u64,
     pub(super) last_offset: Option<Offset>,
     progress: &'p Progress,
+    /// Changes written by table and operation since the last batch.
+    tally: WriteTally,
     /// Kept between changes so writing a row allocates nothing.
     parse_buffers: sql::Buffers,
     row_buffers: sql::RowBuffers,
@@ -104,6 +106,7 @@ impl<'p> Writer<'p> {
             checkpoints: 0,
             last_offset,
             progress,
+            tally: WriteTally::default(),
             parse_buffers: sql::Buffers::default(),
             row_buffers: sql::RowBuffers::default(),
         })
@@ -154,6 +157,7 @@ impl<'p> Writer<'p> {
                 self.progress
                     .changes_written
                     .fetch_add(changes, Ordering::Relaxed);
+                self.tally.flush(&self.progress.written);
                 result?;
                 *dirty = true;
             }
@@ -183,10 +187,11 @@ impl<'p> Writer<'p> {
         for change in txn.iter_changes() {
             let change = change?;
             let change: &Change = &change;
-            let op = match change.op {
-                ChangeOp::Insert => RowOp::Insert,
-                ChangeOp::Update => RowOp::Update,
-                ChangeOp::Delete => RowOp::Delete,
+            // The operation, and its index in `progress::OPS`.
+            let (op, slot) = match change.op {
+                ChangeOp::Insert => (RowOp::Insert, 0),
+                ChangeOp::Update => (RowOp::Update, 1),
+                ChangeOp::Delete => (RowOp::Delete, 2),
                 ChangeOp::Ddl => {
                     let (owner, table) = table_names(change);
                     self.on_ddl(owner, table, &change.sql_redo, change.scn);
@@ -233,6 +238,7 @@ impl<'p> Writer<'p> {
                         },
                     };
                     self.last_names = Some((change.owner.clone(), change.table.clone()));
+                    self.tally.table(&s);
                     s
                 }
             };
@@ -244,6 +250,7 @@ impl<'p> Writer<'p> {
             {
                 self.last_schema = Some(schema);
                 rows += 1;
+                self.tally.count(slot);
                 continue;
             }
             // Parsed straight into the row image, in the schema's column order.
@@ -254,6 +261,7 @@ impl<'p> Writer<'p> {
                         row.recycle(&mut self.row_buffers);
                         self.last_schema = Some(schema);
                         rows += 1;
+                        self.tally.count(slot);
                         break;
                     }
                     Err(RowError::UnknownColumn(UnknownColumn(name))) => {
@@ -354,6 +362,7 @@ impl<'p> Writer<'p> {
         (owner, table): (&str, &str),
         e: ParseError,
     ) -> Result<(), PipelineError> {
+        self.progress.parse_errors.fetch_add(1, Ordering::Relaxed);
         match self.opts.on_parse_error {
             OnParseError::Stop => Err(PipelineError::Parse {
                 scn: change.scn,
@@ -453,6 +462,7 @@ impl<'p> Writer<'p> {
         store: &mut dyn CheckpointStore,
     ) -> Result<(), PipelineError> {
         let _span = tracing::info_span!("checkpoint", id = %self.next_id).entered();
+        let started = Instant::now();
         if self.stop.is_aborted() {
             return Err(PipelineError::Aborted);
         }
@@ -487,6 +497,14 @@ impl<'p> Writer<'p> {
             return Err(PipelineError::Aborted);
         }
         sink::finish_checkpoint(&self.opts.sink.root, &checkpoint, self.opts.sink.fsync)?;
+        p.checkpoint_committed(CheckpointTiming {
+            id: checkpoint.id.0,
+            term: checkpoint.term.0,
+            created_at_ms: checkpoint.created_at_ms,
+            duration: started.elapsed(),
+            files: checkpoint.files.len() as u64,
+            rows: checkpoint.files.iter().map(|f| f.rows).sum(),
+        });
         tracing::info!(files = checkpoint.files.len(), resume_scn = %checkpoint.offset.resume_scn, "checkpoint committed");
         self.last_offset = Some(checkpoint.offset);
         Ok(())

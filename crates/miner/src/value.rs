@@ -17,6 +17,22 @@ pub struct OraDateTime {
 }
 
 impl OraDateTime {
+    /// Seconds since 1970-01-01 00:00:00 of this date and time (proleptic Gregorian, no time
+    /// zone: a time in UTC gives Unix time).
+    pub fn epoch_seconds(&self) -> i64 {
+        let (m, d) = (i64::from(self.month), i64::from(self.day));
+        let y = i64::from(self.year) - i64::from(m <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        days * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+    }
+
     /// Checks ranges (month 1-12, day within the month, 24h clock).
     #[inline]
     pub fn new(year: i32, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> Option<Self> {

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::network::client::Network;
 use crate::network::server::{self, GuardLog};
-use crate::network::{Faults, Secret};
+use crate::network::{Contacts, Faults, Secret};
 use crate::state::{ClusterState, Refusal, Request, Response};
 use crate::store::{self, StoreHandle};
 use crate::{RaftCheckpointStore, RaftError, TypeConfig};
@@ -74,6 +74,11 @@ pub(crate) struct Inner {
     pub(crate) secret: Secret,
     pub(crate) instance_id: u64,
     pub(crate) guard: GuardLog,
+    /// When each peer was last heard from.
+    pub(crate) contacts: Arc<Contacts>,
+    /// Times this node saw another node (or none) lead, counted by a task that watches the
+    /// metrics.
+    leader_changes: Arc<AtomicU64>,
     runtime: tokio::runtime::Handle,
     /// Bumped by each [`RaftNode::resign`], so only the newest one re-enables elections.
     resign_generation: AtomicU64,
@@ -101,6 +106,21 @@ fn random_instance_id() -> u64 {
         h.write_u128(t.as_nanos());
     }
     h.finish()
+}
+
+/// Counts changes of the known leader until the Raft core stops (its metrics channel closes).
+async fn count_leader_changes(
+    mut metrics: tokio::sync::watch::Receiver<RaftMetrics<u64, BasicNode>>,
+    changes: Arc<AtomicU64>,
+) {
+    let mut known = metrics.borrow().current_leader;
+    while metrics.changed().await.is_ok() {
+        let now = metrics.borrow().current_leader;
+        if now != known {
+            known = now;
+            changes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Who leads, as this node's metrics see it.
@@ -160,7 +180,14 @@ impl RaftNode {
         })?;
 
         let opened = store::open(&data_dir.join("raft"), history).await?;
-        let network = Network::new(node_id.0, secret.clone(), opened.cluster_id.clone(), faults);
+        let contacts = Arc::new(Contacts::default());
+        let network = Network::new(
+            node_id.0,
+            secret.clone(),
+            opened.cluster_id.clone(),
+            faults,
+            contacts.clone(),
+        );
         let raft = Raft::new(
             node_id.0,
             Arc::new(raft_config),
@@ -174,6 +201,8 @@ impl RaftNode {
             message: e.to_string(),
         })?;
         tracing::info!(node_id = node_id.0, addr = %listen_addr, "raft node started");
+        let leader_changes = Arc::new(AtomicU64::new(0));
+        tokio::spawn(count_leader_changes(raft.metrics(), leader_changes.clone()));
         Ok(RaftNode {
             inner: Arc::new(Inner {
                 id: node_id.0,
@@ -184,6 +213,8 @@ impl RaftNode {
                 secret,
                 instance_id: random_instance_id(),
                 guard: GuardLog::default(),
+                contacts,
+                leader_changes,
                 runtime: tokio::runtime::Handle::current(),
                 resign_generation: AtomicU64::new(0),
                 store: opened.handle,
@@ -244,6 +275,27 @@ impl RaftNode {
     /// Requests refused for a missing or wrong proof of the secret since start.
     pub fn auth_failures(&self) -> u64 {
         self.inner.guard.auth_failures()
+    }
+
+    /// How long ago each peer was last heard from: for a leader, the last answer of each
+    /// follower to an RPC; for a follower, the last request of the leader (or of a candidate).
+    /// Peers never heard from since start are absent.
+    pub fn last_contacts(&self) -> BTreeMap<NodeId, Duration> {
+        self.inner.contacts.ages()
+    }
+
+    /// How often the leader this node knows of changed since start: a new leader, or none
+    /// after one (an election in progress), each counts once.
+    pub fn leader_changes(&self) -> u64 {
+        self.inner.leader_changes.load(Ordering::Relaxed)
+    }
+
+    /// The last `n` checkpoints applied on this node, oldest first, without copying the rest
+    /// of the state.
+    pub fn recent_checkpoints(&self, n: usize) -> Vec<Checkpoint> {
+        let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+        let skip = state.checkpoints.len().saturating_sub(n);
+        state.checkpoints.iter().skip(skip).cloned().collect()
     }
 
     /// The node's routes (Raft RPCs, admin, whoami) with the node applied as state. The root

@@ -579,3 +579,67 @@ async fn a_resigning_leader_hands_over_to_another_node() {
     c.wait_applied(&all, 2).await;
     c.shutdown().await;
 }
+
+/// Each node knows when it last heard from each peer: the leader from every follower's
+/// answers, a follower from the leader's appends. A follower cut off from the leader stops
+/// being heard from while the other goes on; every node counts the change of leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_report_their_last_contact_with_each_peer_and_leader_changes() {
+    let mut c = Cluster::start(&[1, 2, 3]).await;
+    let all = c.ids();
+    let (leader, _) = c.leader(&all).await;
+    let followers: Vec<u64> = all.iter().copied().filter(|&id| id != leader).collect();
+    let heard = |node: &RaftNode, peers: &[u64]| {
+        let contacts = node.last_contacts();
+        peers
+            .iter()
+            .all(|p| contacts.contains_key(&NodeId(*p)))
+            .then_some(contacts)
+    };
+    eventually("the leader hears from both followers", || {
+        heard(c.node(leader), &followers)
+    })
+    .await;
+    for &f in &followers {
+        eventually(&format!("follower {f} hears from the leader"), || {
+            heard(c.node(f), &[leader])
+        })
+        .await;
+        assert!(
+            !c.node(f).last_contacts().contains_key(&NodeId(f)),
+            "a node is not its own peer"
+        );
+    }
+    for &id in &all {
+        eventually(&format!("node {id} counts the leader's coming"), || {
+            (c.node(id).leader_changes() >= 1).then_some(())
+        })
+        .await;
+    }
+    // The link between the leader and one follower is cut in both directions: that follower
+    // goes silent for the leader, the other keeps answering.
+    let (cut, kept) = (followers[0], followers[1]);
+    c.faults.cut(NodeId(leader), NodeId(cut));
+    eventually("the cut follower's last contact ages past 2 s", || {
+        let contacts = c.node(leader).last_contacts();
+        let (cut_age, kept_age) = (contacts[&NodeId(cut)], contacts[&NodeId(kept)]);
+        (cut_age > Duration::from_secs(2) && kept_age < cut_age).then_some(())
+    })
+    .await;
+    c.faults.heal();
+    // The leader stops: the others see the leader change again.
+    let before: BTreeMap<u64, u64> = followers
+        .iter()
+        .map(|&f| (f, c.node(f).leader_changes()))
+        .collect();
+    c.stop(leader).await;
+    let (new_leader, _) = c.leader(&followers).await;
+    for &f in &followers {
+        eventually(
+            &format!("node {f} counts the change to {new_leader}"),
+            || (c.node(f).leader_changes() > before[&f]).then_some(()),
+        )
+        .await;
+    }
+    c.shutdown().await;
+}

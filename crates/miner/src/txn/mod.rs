@@ -630,14 +630,7 @@ impl SpillStore for NoSpill {
 
 /// Seconds since 1970-01-01 00:00:00 of a (proleptic Gregorian) date and time.
 fn epoch_secs(t: &OraDateTime) -> i64 {
-    let (m, d) = (i64::from(t.month), i64::from(t.day));
-    let y = i64::from(t.year) - i64::from(m <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + i64::from(t.hour) * 3600 + i64::from(t.minute) * 60 + i64::from(t.second)
+    t.epoch_seconds()
 }
 
 /// Repeated conditions are logged the first ten times, then at every power of two (with the
@@ -856,6 +849,11 @@ impl TxnBuffer {
     /// overhead); spilled changes do not count.
     pub fn buffered_bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Bytes in the spill files of open transactions.
+    pub fn spilled_bytes(&self) -> u64 {
+        self.open.values().map(|t| t.changes.spilled_bytes()).sum()
     }
 
     /// Memory the index of spilled changes takes (about 4 bytes per spilled change).

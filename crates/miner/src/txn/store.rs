@@ -155,6 +155,11 @@ impl ChangeLog {
         self.bytes
     }
 
+    /// Bytes appended to the spill file (undone records included).
+    pub(crate) fn spilled_bytes(&self) -> u64 {
+        self.spilled.as_ref().map_or(0, |s| s.len)
+    }
+
     /// Memory the index of spilled changes takes (hashes, offsets, tombstones).
     pub(crate) fn index_bytes(&self) -> usize {
         self.spilled.as_ref().map_or(0, |s| {

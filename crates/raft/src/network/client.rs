@@ -27,7 +27,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    Faults, Outgoing, Secret, SendError, Transport, Verdict, PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE,
+    Contacts, Faults, Outgoing, Secret, SendError, Transport, Verdict, PATH_APPEND, PATH_SNAPSHOT,
+    PATH_VOTE,
 };
 use crate::TypeConfig;
 
@@ -47,6 +48,8 @@ struct Shared {
     cluster_id: Arc<OnceLock<String>>,
     faults: Option<Faults>,
     transport: Transport,
+    /// Where answers from peers are noted.
+    contacts: Arc<Contacts>,
     /// (target, HTTP status) refusals already logged: a misconfigured peer is reported once,
     /// not at every heartbeat.
     warned: Mutex<HashSet<(u64, u16)>>,
@@ -58,6 +61,7 @@ impl Network {
         secret: Secret,
         cluster_id: Arc<OnceLock<String>>,
         faults: Option<Faults>,
+        contacts: Arc<Contacts>,
     ) -> Network {
         Network {
             shared: Arc::new(Shared {
@@ -66,6 +70,7 @@ impl Network {
                 cluster_id,
                 faults,
                 transport: Transport::new(),
+                contacts,
                 warned: Mutex::new(HashSet::new()),
             }),
         }
@@ -141,6 +146,8 @@ impl Peer {
                     })?;
             match status {
                 StatusCode::OK => {
+                    // An answer, even openraft's refusal, means the peer is there.
+                    s.contacts.heard_from(self.target);
                     let answer: Result<Resp, RaftError<u64, E>> = decode_value(&body)
                         .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
                     answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

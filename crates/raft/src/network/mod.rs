@@ -7,6 +7,8 @@
 //! - `client`: openraft's `RaftNetworkFactory` over one pooled HTTP client per node.
 //! - [`Secret`] (in `auth`): the cluster secret and the HMAC proof every request carries.
 //! - [`Faults`]: injected network faults for in-process tests.
+//! - `Contacts`: when each peer last answered this node's RPCs or sent it one (the status
+//!   page's "last contact").
 //!
 //! Every guarded request carries, in headers, the sender's node id (none for an admin client),
 //! the target's node id, the sender's cluster id when it knows one, and the proof. A receiver
@@ -20,7 +22,9 @@ pub(crate) mod server;
 #[cfg(test)]
 mod tests;
 
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -59,6 +63,35 @@ pub(crate) const MAX_BODY: usize = 64 << 20;
 /// How long a client waits for a TCP connection: a peer on the cluster's network answers in
 /// milliseconds, and a down peer should be reported unreachable well within an election timeout.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// When each peer was last heard from: a leader hears from a follower when the follower
+/// answers an RPC, a follower from the leader when the leader's append (or a candidate's vote
+/// request) passes the guard. Shared by the client and server sides of one node.
+#[derive(Debug, Default)]
+pub(crate) struct Contacts {
+    last: Mutex<HashMap<u64, Instant>>,
+}
+
+impl Contacts {
+    /// Notes that `peer` was heard from now.
+    pub(crate) fn heard_from(&self, peer: u64) {
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(peer, Instant::now());
+    }
+
+    /// How long ago each peer heard from so far was last heard from.
+    pub(crate) fn ages(&self) -> BTreeMap<NodeId, Duration> {
+        let now = Instant::now();
+        self.last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(id, at)| (NodeId(*id), now.saturating_duration_since(*at)))
+            .collect()
+    }
+}
 
 /// What `GET /raft/whoami` answers: which process serves this address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -156,6 +156,9 @@ async fn guard(State(node): State<RaftNode>, request: Request, next: Next) -> Re
             );
         }
     }
+    if let Ok(Some(from)) = from {
+        inner.contacts.heard_from(from);
+    }
     next.run(Request::from_parts(parts, Body::from(body))).await
 }
 
