@@ -507,7 +507,7 @@ impl Controller {
     /// simulator would otherwise regenerate its workload from the start on its first window:
     /// hundreds of milliseconds after an hour.)
     fn warm_standby(&mut self) {
-        let Some(resume) = self.raft.state().last().map(|c| c.offset.resume_scn) else {
+        let Some(resume) = self.raft.last_checkpoint().map(|c| c.offset.resume_scn) else {
             return;
         };
         if self.source.is_none() {
@@ -737,7 +737,7 @@ impl Controller {
                 return Err(e.into());
             }
         }
-        let checked = match self.raft.state().fingerprint {
+        let checked = match self.raft.fingerprint() {
             Some(agreed) => {
                 let differences = fingerprint.differences(&agreed);
                 if differences.is_empty() {
@@ -871,7 +871,7 @@ impl Controller {
     /// It knows its configuration's part of the fingerprint; the database's own part is checked
     /// when it becomes leader.
     fn check_fingerprint(&self) -> Result<(), NodeError> {
-        if let Some(agreed) = self.raft.state().fingerprint {
+        if let Some(agreed) = self.raft.fingerprint() {
             let differences = self.fingerprint.contradictions(&agreed);
             if !differences.is_empty() {
                 return Err(NodeError::FingerprintDiffers { differences });

@@ -257,7 +257,7 @@ impl RaftNode {
     }
 
     /// The last checkpoint applied on this node, without copying the rest of the state.
-    pub(crate) fn last_checkpoint(&self) -> Option<Checkpoint> {
+    pub fn last_checkpoint(&self) -> Option<Checkpoint> {
         self.inner
             .state
             .read()
@@ -288,6 +288,17 @@ impl RaftNode {
     /// after one (an election in progress), each counts once.
     pub fn leader_changes(&self) -> u64 {
         self.inner.leader_changes.load(Ordering::Relaxed)
+    }
+
+    /// The source fingerprint the cluster agreed on, if any (without copying the rest of the
+    /// state).
+    pub fn fingerprint(&self) -> Option<SourceFingerprint> {
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .fingerprint
+            .clone()
     }
 
     /// The last `n` checkpoints applied on this node, oldest first, without copying the rest
