@@ -134,9 +134,18 @@ enum Command {
         /// How long the cluster runs.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         duration: Duration,
-        /// Kill the leader this often (default: once, a third into the run).
+        /// Kill a node this often (default: once, a third into the run).
         #[arg(long, value_parser = parse_duration)]
         kill_every: Option<Duration>,
+        /// Which node each kill takes: `leader` (every kill a timed failover) or `random`
+        /// (followers too).
+        #[arg(long, default_value = "leader")]
+        kill: redoflow::demo::KillTarget,
+        /// Soak sampling: every node's RSS, open files and Raft store size, the lag and the
+        /// ground truth so far, printed and written to <dir>/soak.csv this often (default:
+        /// every minute when --duration is 10 minutes or more, else never).
+        #[arg(long, value_parser = parse_duration)]
+        sample_every: Option<Duration>,
         /// Changes per second of the simulated database.
         #[arg(long, default_value_t = 2000.0)]
         rate: f64,
@@ -332,17 +341,23 @@ fn real_main() -> anyhow::Result<ExitCode> {
         Command::Demo {
             duration,
             kill_every,
+            kill,
+            sample_every,
             rate,
             dir,
         } => {
             let binary = std::env::current_exe().context("locating the redoflow binary")?;
+            let sample_every = sample_every
+                .or((duration >= Duration::from_secs(600)).then_some(Duration::from_secs(60)));
             let ok = redoflow::demo::run_demo(
                 &binary,
                 &redoflow::demo::DemoOptions {
                     dir,
                     duration,
                     kill_every,
+                    kill,
                     rate,
+                    sample_every,
                 },
             )?;
             Ok(if ok {

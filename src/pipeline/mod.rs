@@ -34,7 +34,7 @@ use redoflow_miner::txn::{CommittedTxn, TxnBufferConfig, TxnError};
 use redoflow_miner::{LogSource, SourceError, TableSchema};
 use redoflow_sink_csv::{self as sink, SinkConfig, SinkError};
 
-pub use progress::{Progress, RoundStats};
+pub use progress::{Progress, RoundStats, StageTimes};
 
 use crate::config::{Config, OnParseError, WriterThread};
 use crate::stop::StopToken;
@@ -205,6 +205,9 @@ pub enum PipelineError {
     /// The output root or the state dir is locked by another process.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
+    /// The alert settings cannot be used (a mail password's variable is missing).
+    #[error(transparent)]
+    Alerts(#[from] crate::alerts::AlertError),
     #[error("the miner thread stopped unexpectedly")]
     MinerLost,
     #[error("giving up after {attempts} attempts at SCN {scn}: {last}")]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Receiver;
 use redoflow_checkpoint::{Checkpoint, CheckpointId, CheckpointStore, Offset, Scn, Term};
@@ -14,7 +14,7 @@ use redoflow_miner::txn::{Change, ChangeOp, CommittedTxn};
 use redoflow_miner::{TableId, TableSchema};
 use redoflow_sink_csv::{self as sink, CsvSink, RejectedRow, RowMeta, RowOp};
 
-use super::progress::Progress;
+use super::progress::{Progress, StageTimes};
 use super::{LineRef, Msg, PipelineError, PipelineOptions};
 use crate::config::OnParseError;
 use crate::failpoint;
@@ -132,6 +132,7 @@ impl<'p> Writer<'p> {
         match msg {
             Msg::Schema(s) => self.set_schema(Arc::new(s)),
             Msg::Txns(txns) => {
+                let started = Instant::now();
                 // Counted once per batch, not with two atomic adds (each a full barrier on
                 // x86) per transaction.
                 let (mut written, mut changes) = (0u64, 0u64);
@@ -154,12 +155,16 @@ impl<'p> Writer<'p> {
                 self.progress
                     .changes_written
                     .fetch_add(changes, Ordering::Relaxed);
+                StageTimes::add(&self.progress.stages.write_ns, started.elapsed());
                 result?;
                 *dirty = true;
             }
             Msg::Checkpoint(offset) => {
                 if *dirty || self.last_offset.as_ref() != Some(&offset) {
-                    self.checkpoint(offset, store)?;
+                    let started = Instant::now();
+                    let done = self.checkpoint(offset, store);
+                    StageTimes::add(&self.progress.stages.checkpoint_ns, started.elapsed());
+                    done?;
                 }
                 *dirty = false;
             }
@@ -488,6 +493,8 @@ impl<'p> Writer<'p> {
             return Err(PipelineError::Aborted);
         }
         sink::finish_checkpoint(&self.opts.sink.root, &checkpoint, self.opts.sink.fsync)?;
+        p.files_finished
+            .fetch_add(checkpoint.files.len() as u64, Ordering::Relaxed);
         tracing::info!(files = checkpoint.files.len(), resume_scn = %checkpoint.offset.resume_scn, "checkpoint committed");
         self.last_offset = Some(checkpoint.offset);
         Ok(())
