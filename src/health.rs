@@ -9,8 +9,10 @@
 //!      had not mined (its current SCN past the SCN mined through; a run that never learnt the
 //!      current SCN counts too). A checkpoint with nothing new is never committed, so a
 //!      committed one always advanced the offset; an idle database is no stall;
-//!   2. rows mined but no file finished for two checkpoint intervals (at least
-//!      [`FILE_STALL_FLOOR`], so that one slow fsync on a very short interval is no stall);
+//!   2. rows mined and written (to in-progress files) but no file finished for two checkpoint
+//!      intervals (at least [`FILE_STALL_FLOOR`], so that one slow fsync on a very short
+//!      interval is no stall). Rows that write nothing (commits of empty transactions,
+//!      rollbacks, rows already written before a restart) do not count;
 //!   3. `checkpoint.tolerable_failures` failed checkpoint commits in a row.
 //! - The *escalation*: the first stall restarts the mining session; a stall again within
 //!   `health.restart_window` of that restart makes the leader step down (a single node
@@ -68,7 +70,8 @@ pub struct RunFigures {
     pub current_scn: u64,
     /// The SCN mined through.
     pub read_scn: u64,
-    pub rows_read: u64,
+    /// Changes written to in-progress files.
+    pub changes_written: u64,
     /// Checkpoints this run committed.
     pub checkpoints: u64,
     /// Files finished (renamed) by this run's checkpoints.
@@ -193,7 +196,7 @@ impl Stall {
                 secs(*for_ms)
             ),
             Stall::NoFile { for_ms } => {
-                format!("rows mined but no file finished for {}", secs(*for_ms))
+                format!("rows written but no file finished for {}", secs(*for_ms))
             }
             Stall::CommitsFailing { failures } => {
                 format!("{failures} checkpoint commits failed in a row")
@@ -256,9 +259,9 @@ pub struct Health {
     /// The clock of condition 1: the last progress, or a fresh start (mining began, an action).
     quiet_since: Option<u64>,
     checkpoints: u64,
-    /// Condition 2: since when rows were mined that no finished file covers yet.
+    /// Condition 2: since when rows were written that no finished file covers yet.
     unfinished_since: Option<u64>,
-    rows_read: u64,
+    changes: u64,
     files: u64,
     checkpoint_failures: u32,
     /// Automatic actions in the window, oldest first.
@@ -283,7 +286,7 @@ impl Health {
             quiet_since: None,
             checkpoints: 0,
             unfinished_since: None,
-            rows_read: 0,
+            changes: 0,
             files: 0,
             checkpoint_failures: 0,
             actions: VecDeque::new(),
@@ -463,7 +466,7 @@ impl Health {
                 // A new run: its counters start from zero, its clocks from now.
                 self.run_id = Some(run.id);
                 self.checkpoints = run.checkpoints;
-                self.rows_read = run.rows_read;
+                self.changes = run.changes_written;
                 self.files = run.files_finished;
                 self.quiet_since = Some(now);
                 self.unfinished_since = None;
@@ -481,8 +484,8 @@ impl Health {
                     self.files = run.files_finished;
                     self.unfinished_since = None;
                 }
-                if run.rows_read > self.rows_read {
-                    self.rows_read = run.rows_read;
+                if run.changes_written > self.changes {
+                    self.changes = run.changes_written;
                     self.unfinished_since.get_or_insert(now);
                 }
             }
@@ -793,7 +796,7 @@ mod tests {
         id: u64,
         current: u64,
         read: u64,
-        rows: u64,
+        changes: u64,
         checkpoints: u64,
         files: u64,
     ) -> Option<RunFigures> {
@@ -801,7 +804,7 @@ mod tests {
             id,
             current_scn: current,
             read_scn: read,
-            rows_read: rows,
+            changes_written: changes,
             checkpoints,
             files_finished: files,
             ..RunFigures::default()
@@ -1020,7 +1023,7 @@ mod tests {
         );
     }
 
-    /// Condition 2: rows mined, no file finished for two checkpoint intervals (never sooner
+    /// Condition 2: rows written, no file finished for two checkpoint intervals (never sooner
     /// than the floor).
     #[test]
     fn rows_mined_without_finished_files_stall() {

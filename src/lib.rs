@@ -9,8 +9,9 @@
 //! - this crate: node wiring — [`config`], the [`pipeline`] (miner thread → bounded channel →
 //!   writer with checkpoints), the single node's [`store`], the [`stop`] token, the
 //!   [`truth`] check of a simulator run's output, the [`lock`] that keeps a second process
-//!   off a directory, and the entry points the binary and embedders call ([`replay`],
-//!   [`run`], [`run_node`]).
+//!   off a directory, the health checks ([`health`]: the pure stall detector and alert rules;
+//!   [`watch`]: their runtime; [`alerts`]: webhook and mail delivery), and the entry points the
+//!   binary and embedders call ([`replay`], [`run`], [`run_watched`], [`run_node`]).
 
 pub mod alerts;
 pub mod config;

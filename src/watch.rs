@@ -217,7 +217,7 @@ fn figures(id: u64, p: &Progress) -> RunFigures {
         id,
         current_scn: load(&p.current_scn),
         read_scn: load(&p.read_scn),
-        rows_read: load(&p.rows_read),
+        changes_written: load(&p.changes_written),
         checkpoints: load(&p.checkpoints),
         files_finished: load(&p.files_finished),
         rejected: load(&p.rejected),
