@@ -480,13 +480,14 @@ impl Health {
                     self.quiet_since = Some(now);
                     self.checkpoint_failures = 0;
                 }
-                if run.files_finished > self.files {
-                    self.files = run.files_finished;
-                    self.unfinished_since = None;
-                }
                 if run.changes_written > self.changes {
                     self.changes = run.changes_written;
                     self.unfinished_since.get_or_insert(now);
+                }
+                // Files finished since the last look cover the rows written before it.
+                if run.files_finished > self.files {
+                    self.files = run.files_finished;
+                    self.unfinished_since = None;
                 }
             }
             None => {
@@ -1071,7 +1072,8 @@ mod tests {
             &[
                 fail(0, &[]),
                 fail(30, &[]),
-                step(60, run(1, 100, 100, 1, 1, 1), &[]),
+                step(60, run(1, 100, 100, 0, 0, 0), &[]),
+                step(61, run(1, 100, 100, 1, 1, 1), &[]),
                 fail(90, &[]),
                 fail(120, &[]),
                 fail(150, &["raise:stall", "restart"]),

@@ -837,7 +837,11 @@ fn print_bench(r: &BenchReport) {
 
 /// The benchmark's progress on stderr: a bar on a terminal (over the change count, or a
 /// spinner to the end of a replay), plain lines every second otherwise.
-fn with_bench_progress<T>(progress: &Arc<Progress>, total: Option<u64>, work: impl FnOnce() -> T) -> T {
+fn with_bench_progress<T>(
+    progress: &Arc<Progress>,
+    total: Option<u64>,
+    work: impl FnOnce() -> T,
+) -> T {
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return with_progress(false, progress, work);
     }

@@ -181,14 +181,20 @@ fn a_stalled_source_restarts_then_steps_down_and_the_restart_limit_holds() {
         is(e, "stall", "raised") && node(e) == a
     });
     assert_eq!(detail(&restart, "action"), "restart_session", "{restart}");
-    assert!(field(&restart, "text").contains("mining stalled"), "{restart}");
+    assert!(
+        field(&restart, "text").contains("mining stalled"),
+        "{restart}"
+    );
     // Stalled again: it steps down, and another node leads.
     let step_down = hooks.wait_for("a step-down", deadline, |e| {
         is(e, "stall", "raised") && node(e) == a && detail(e, "action") == "step_down"
     });
     assert_eq!(detail(&step_down, "actions_in_window"), "2", "{step_down}");
     let next = cluster.wait_leader(first.term, deadline).unwrap();
-    assert_ne!(next.node_id, a, "the node that stepped down leads again at once");
+    assert_ne!(
+        next.node_id, a,
+        "the node that stepped down leads again at once"
+    );
     hooks.wait_for("the step-down's stall resolved", deadline, |e| {
         is(e, "stall", "resolved") && node(e) == a
     });
@@ -201,7 +207,10 @@ fn a_stalled_source_restarts_then_steps_down_and_the_restart_limit_holds() {
         is(e, "stall_restart_limit", "raised")
     });
     assert_eq!(field(&limit, "level"), "critical");
-    assert!(field(&limit, "text").contains("waiting for a human"), "{limit}");
+    assert!(
+        field(&limit, "text").contains("waiting for a human"),
+        "{limit}"
+    );
     let n = node(&limit);
     hooks.wait_for("the limit resolved", deadline, |e| {
         is(e, "stall_restart_limit", "resolved") && node(e) == n
@@ -223,6 +232,7 @@ fn a_stalled_source_restarts_then_steps_down_and_the_restart_limit_holds() {
         unresolved(&events),
         summary(&events)
     );
+    eprintln!("alerts received:\n{}", summary(&events));
     // The limit held: no node took more than two actions (restart or step-down).
     let mut actions: BTreeMap<u64, usize> = BTreeMap::new();
     for e in events.iter().filter(|e| is(e, "stall", "raised")) {
@@ -360,11 +370,22 @@ fn a_single_node_restarts_up_to_the_limit_and_mails_every_alert() {
     let progress = Arc::new(Progress::default());
     let alerts = Arc::new(Mutex::new(Vec::new()));
     let runner = {
-        let (stop, progress, alerts, config) =
-            (stop.clone(), progress.clone(), alerts.clone(), config.clone());
+        let (stop, progress, alerts, config) = (
+            stop.clone(),
+            progress.clone(),
+            alerts.clone(),
+            config.clone(),
+        );
         std::thread::spawn(move || {
             let mut source = redoflow::source::open_source(&config, redoflow_now_ms()).unwrap();
-            redoflow::run_watched(&config, &mut *source, Pacing::Live, &stop, &progress, &alerts)
+            redoflow::run_watched(
+                &config,
+                &mut *source,
+                Pacing::Live,
+                &stop,
+                &progress,
+                &alerts,
+            )
         })
     };
     let limit = hooks.wait_for("the restart limit", Duration::from_secs(60), |e| {
@@ -401,7 +422,10 @@ fn a_single_node_restarts_up_to_the_limit_and_mails_every_alert() {
         .load(std::sync::atomic::Ordering::Relaxed)
         < checkpoints + 3
     {
-        assert!(Instant::now() < deadline, "no checkpoint after the stall cleared");
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint after the stall cleared"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     stop.stop();
@@ -433,12 +457,9 @@ fn a_single_node_restarts_up_to_the_limit_and_mails_every_alert() {
         .iter()
         .all(|m| m.contains("ops@example.com") && m.contains("dba@example.com")));
 
-    let truth = redoflow::truth::compare_with_sim(
-        &out,
-        &config.source.sim,
-        &config.output.missing_marker,
-    )
-    .unwrap();
+    let truth =
+        redoflow::truth::compare_with_sim(&out, &config.source.sim, &config.output.missing_marker)
+            .unwrap();
     assert!(truth.is_exact(), "{truth}");
     assert!(truth.expected_rows > 0, "{truth}");
 }
