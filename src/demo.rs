@@ -926,6 +926,7 @@ pub fn sample(cluster: &LocalCluster, elapsed: Duration) -> Result<Sample, DemoE
         })
         .collect();
     let leader = cluster.leader();
+    let seen_at = crate::now_unix_ms();
     // The leader renames a checkpoint's files before it writes its manifest: a comparison that
     // falls between the two sees finished rows no manifest covers yet. Such a sample is taken
     // again; a real difference stays.
@@ -955,7 +956,7 @@ pub fn sample(cluster: &LocalCluster, elapsed: Duration) -> Result<Sample, DemoE
         output_lag: leader
             .as_ref()
             .and_then(|l| l.last_checkpoint.as_ref())
-            .map(|c| Duration::from_millis(crate::now_unix_ms().saturating_sub(c.created_at_ms))),
+            .map(|c| Duration::from_millis(seen_at.saturating_sub(c.created_at_ms))),
         truth,
     })
 }
