@@ -591,6 +591,105 @@ mod tests {
         assert!(err.contains("REDOFLOW_TEST_SURELY_UNSET_PASSWORD"), "{err}");
     }
 
+    fn event(n: u64) -> AlertEvent {
+        AlertEvent {
+            level: "warning".into(),
+            alert: format!("test_{n}"),
+            node_id: 1,
+            text: format!("event {n}"),
+            details: BTreeMap::new(),
+            status: "raised".into(),
+            at_unix_ms: n,
+        }
+    }
+
+    /// A receiver that answers 500 to its first `failures` requests, then 200; it keeps the
+    /// bodies it accepted and counts every request.
+    fn flaky_receiver(failures: usize) -> (String, Arc<std::sync::Mutex<(usize, Vec<String>)>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook?token=t", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new((0usize, Vec::new())));
+        let state = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let mut s = state.lock().unwrap();
+                s.0 += 1;
+                let answer: &[u8] = if s.0 <= failures {
+                    b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                } else {
+                    s.1.push(String::from_utf8_lossy(&body).into_owned());
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                };
+                let mut conn = conn;
+                let _ = conn.write_all(answer);
+            }
+        });
+        (url, seen)
+    }
+
+    /// A receiver that fails twice gets the event on the third attempt, once.
+    #[test]
+    fn a_failed_post_is_retried_with_backoff() {
+        let (url, seen) = flaky_receiver(2);
+        let config = AlertsConfig {
+            webhook_url: vec![url],
+            attempts: 3,
+            retry_delay: Duration::from_millis(10),
+            ..AlertsConfig::default()
+        };
+        let n = Notifier::start(&config).unwrap();
+        n.send(&event(1));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while seen.lock().unwrap().1.is_empty() {
+            assert!(Instant::now() < deadline, "not delivered");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        n.close(Duration::from_secs(5));
+        let (requests, bodies) = seen.lock().unwrap().clone();
+        assert_eq!(requests, 3);
+        assert_eq!(bodies.len(), 1);
+        let json: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+        assert_eq!(json["alert"], "test_1");
+        assert_eq!(json["text"], "event 1");
+    }
+
+    /// A receiver that never answers holds up nothing: sending returns at once whatever the
+    /// queue holds (what does not fit is dropped), and closing gives up at its deadline.
+    #[test]
+    fn a_dead_receiver_never_blocks_the_sender() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let config = AlertsConfig {
+            webhook_url: vec![url],
+            attempts: 2,
+            timeout: Duration::from_secs(30),
+            ..AlertsConfig::default()
+        };
+        let n = Notifier::start(&config).unwrap();
+        for i in 0..(QUEUE as u64 * 2) {
+            n.send(&event(i));
+        }
+        n.close(Duration::from_millis(50));
+        drop(listener);
+    }
+
     #[test]
     fn events_read_well_as_json_and_mail() {
         let e = AlertEvent {
