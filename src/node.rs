@@ -456,7 +456,7 @@ impl Controller {
 
     /// The health checks' look at this node; what they want done about a stall.
     fn check_health(&mut self, run: Option<&Run>, duty: &Duty) -> Option<Remedy> {
-        let watch = self.watch.as_mut()?;
+        let watch = self.watch.as_mut().filter(|w| w.due())?;
         let progress = self
             .shared
             .progress

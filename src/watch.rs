@@ -93,6 +93,11 @@ impl Watch {
         self.next = Instant::now();
     }
 
+    /// Whether the next check is due (callers skip gathering what it needs until then).
+    pub fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
     /// Runs the checks when due (every `health.check_interval`). `duty`: this node should be
     /// mining; `run`: the current run's id and progress, if one runs; `leader`: leadership as
     /// this node sees it. Raised alerts are kept in `alerts`.
