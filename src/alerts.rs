@@ -603,9 +603,12 @@ mod tests {
         }
     }
 
+    /// Requests a test receiver got, and the bodies it accepted.
+    type Seen = Arc<std::sync::Mutex<(usize, Vec<String>)>>;
+
     /// A receiver that answers 500 to its first `failures` requests, then 200; it keeps the
     /// bodies it accepted and counts every request.
-    fn flaky_receiver(failures: usize) -> (String, Arc<std::sync::Mutex<(usize, Vec<String>)>>) {
+    fn flaky_receiver(failures: usize) -> (String, Seen) {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook?token=t", listener.local_addr().unwrap());

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::http::get_status_blocking;
 use crate::status::NodeStatus;
-use crate::truth::{compare_with_sim, TruthReport};
+use crate::truth::{compare_with_sim, compare_with_sim_live, TruthReport};
 
 /// A file that marks a directory as made by [`LocalCluster`], so it may be cleared again.
 const MARKER: &str = ".redoflow-demo";
@@ -927,23 +927,13 @@ pub fn sample(cluster: &LocalCluster, elapsed: Duration) -> Result<Sample, DemoE
         .collect();
     let leader = cluster.leader();
     let seen_at = crate::now_unix_ms();
-    // The leader renames a checkpoint's files before it writes its manifest: a comparison that
-    // falls between the two sees finished rows no manifest covers yet. Such a sample is taken
-    // again; a real difference stays.
-    let mut tries = 0;
-    let truth = loop {
-        tries += 1;
-        let truth = compare_with_sim(
-            &cluster.out(),
-            &cluster.config.source.sim,
-            &cluster.config.output.missing_marker,
-        )
-        .map_err(|e| DemoError::Failed(e.to_string()))?;
-        if truth.is_exact() || tries == 5 {
-            break truth;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    // The cluster goes on writing while the comparison reads: up to the last manifest.
+    let truth = compare_with_sim_live(
+        &cluster.out(),
+        &cluster.config.source.sim,
+        &cluster.config.output.missing_marker,
+    )
+    .map_err(|e| DemoError::Failed(e.to_string()))?;
     Ok(Sample {
         elapsed,
         nodes,

@@ -272,7 +272,8 @@ pub struct Health {
     rejected: u64,
     /// Checkpoints of the run when rows were last dead-lettered.
     rejected_at_checkpoints: u64,
-    last_leader: Option<(u64, u64)>,
+    /// The last other node seen leading.
+    last_other_leader: Option<u64>,
     /// This node's leadership the `leader_change` alert is about (term).
     announced_term: Option<u64>,
 }
@@ -293,7 +294,7 @@ impl Health {
             gave_up: false,
             rejected: 0,
             rejected_at_checkpoints: 0,
-            last_leader: None,
+            last_other_leader: None,
             announced_term: None,
         }
     }
@@ -362,14 +363,17 @@ impl Health {
     fn leadership(&mut self, o: &Observation, out: &mut Vec<Decision>) {
         let Some(view) = &o.leader else { return };
         let Some(leader) = view.leader else { return };
-        let previous = self.last_leader.replace((leader, view.term));
-        let changed = previous.is_none_or(|(id, term)| id != leader || term != view.term);
-        if leader == view.me && changed && self.announced_term != Some(view.term) {
-            let before = previous.map(|(id, _)| id).filter(|id| *id != view.me);
+        if leader != view.me {
+            self.last_other_leader = Some(leader);
+        }
+        // Announced once per term, and only once this node really leads (a majority
+        // acknowledges it): a restarted node may briefly show its old term's leadership.
+        if leader == view.me && o.duty && self.announced_term != Some(view.term) {
+            self.announced_term = Some(view.term);
+            let before = self.last_other_leader.take();
             // A first election of a new cluster, or of a node that just started and has seen
             // no other leader, is a change only when the cluster has mined before.
             if before.is_some() || view.has_checkpoints {
-                self.announced_term = Some(view.term);
                 let from =
                     before.map_or("the previous leader".to_string(), |b| format!("node {b}"));
                 let mut details = BTreeMap::new();
@@ -1251,6 +1255,22 @@ mod tests {
             };
             let got: Vec<String> = h.observe(&o).iter().map(short).collect();
             assert_eq!(got, want, "row {i}");
+        }
+        // A restarted node that briefly shows its old term's leadership, unacknowledged,
+        // announces nothing.
+        let mut h = Health::new(policy());
+        for (leader, term, duty) in [(2, 2, false), (1, 3, false), (1, 3, false)] {
+            let o = Observation {
+                duty,
+                leader: Some(LeaderView {
+                    me: 2,
+                    term,
+                    leader: Some(leader),
+                    has_checkpoints: true,
+                }),
+                ..Observation::default()
+            };
+            assert!(h.observe(&o).is_empty());
         }
         // A new cluster's first leader announces nothing.
         let mut h = Health::new(policy());
