@@ -784,6 +784,55 @@ mod tests {
         assert_eq!(c.source.oracle.call_timeout, Duration::from_millis(1500));
     }
 
+    /// `[health]` and `[alerts]`: the old monitor's values by default; one webhook URL or a
+    /// list; bad values refused with their key's name.
+    #[test]
+    fn health_and_alert_settings() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.health.stall_after, Duration::from_secs(300));
+        assert_eq!(c.health.max_restarts, 3);
+        assert_eq!(c.health.restart_window, Duration::from_secs(300));
+        assert_eq!(c.health.min_free_disk, 5 << 30);
+        assert_eq!(c.checkpoint.tolerable_failures, 5);
+        assert!(c.alerts.webhook_url.is_empty() && c.alerts.email.is_none());
+        let one: Config =
+            toml::from_str("[alerts]\nwebhook_url = \"http://127.0.0.1:9/x\"\n").unwrap();
+        one.validate().unwrap();
+        assert_eq!(one.alerts.webhook_url, ["http://127.0.0.1:9/x"]);
+        let two: Config = toml::from_str(
+            "[alerts]\nwebhook_url = [\"http://a:1/x\", \"https://b/y\"]\n[alerts.email]\n\
+             server = \"smtp\"\nfrom = \"a@example.com\"\nto = \"b@example.com\"\n",
+        )
+        .unwrap();
+        two.validate().unwrap();
+        assert_eq!(two.alerts.webhook_url.len(), 2);
+        let email = two.alerts.email.unwrap();
+        assert_eq!((email.port, email.starttls), (587, true));
+        assert_eq!(email.to, ["b@example.com"]);
+        for (text, says) in [
+            (
+                "[alerts]\nwebhook_url = \"ftp://x/y\"\n",
+                "alerts.webhook_url",
+            ),
+            ("[health]\nstall_after = \"0s\"\n", "stall_after"),
+            (
+                "[health]\nstall_after = \"1s\"\ncheck_interval = \"2s\"\n",
+                "health.check_interval",
+            ),
+            (
+                "[alerts.email]\nserver = \"s\"\nfrom = \"nobody\"\nto = \"b@example.com\"\n",
+                "alerts.email",
+            ),
+            ("[alerts]\nattempts = 0\n", "alerts.attempts"),
+        ] {
+            let c: Config = toml::from_str(text).unwrap();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        let err = toml::from_str::<Config>("[health]\nstal_after = \"1s\"\n").unwrap_err();
+        assert!(err.to_string().contains("stal_after"), "{err}");
+    }
+
     #[test]
     fn invalid_relations_are_refused() {
         let c: Config = toml::from_str("[mining]\nbatch_rows_min = 5000\n").unwrap();
