@@ -235,6 +235,29 @@ impl SecretArgs {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The progress bar on screen, if any (`redoflow bench` on a terminal).
+static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Log lines go to stderr; while a progress bar is on screen, above it (the bar is taken away
+/// for the line and drawn again under it).
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = BAR.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match bar {
+            Some(bar) => bar
+                .suspend(|| std::io::stderr().write_all(buf))
+                .map(|()| buf.len()),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     redoflow::units::parse_duration(s)
 }
@@ -244,7 +267,7 @@ fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match real_main() {
@@ -845,21 +868,27 @@ fn with_bench_progress<T>(
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return with_progress(false, progress, work);
     }
+    let rate = |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{:.0} changes/s", s.per_sec());
+    };
     let bar = match total {
         Some(n) => indicatif::ProgressBar::new(n).with_style(
             indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] {pos:>10}/{len} changes  {per_sec}  eta {eta}",
+                "{elapsed_precise} [{bar:40}] {pos:>10}/{len} changes  {rate}  eta {eta}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .with_key("rate", rate)
             .progress_chars("=> "),
         ),
         None => indicatif::ProgressBar::new_spinner().with_style(
             indicatif::ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} {pos:>10} changes  {per_sec}",
+                "{spinner} {elapsed_precise} {pos:>10} changes  {rate}",
             )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+            .with_key("rate", rate),
         ),
     };
+    *BAR.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
     let done = StopToken::new();
     let ticker = {
         let (bar, progress, done) = (bar.clone(), progress.clone(), done.clone());
@@ -872,6 +901,7 @@ fn with_bench_progress<T>(
     let result = work();
     done.stop();
     let _ = ticker.join();
+    *BAR.lock().unwrap_or_else(|p| p.into_inner()) = None;
     bar.finish_and_clear();
     result
 }
