@@ -16,6 +16,10 @@ pub struct Config {
     pub output: OutputConfig,
     pub checkpoint: CheckpointConfig,
     pub mining: MiningConfig,
+    /// Stall detection and self-healing (`redoflow node`, `redoflow run`).
+    pub health: HealthConfig,
+    /// Where alerts go besides the log and `/status`.
+    pub alerts: AlertsConfig,
     /// Present on the nodes of a cluster (`redoflow node`).
     pub cluster: Option<ClusterConfig>,
     pub http: HttpConfig,
@@ -28,6 +32,115 @@ pub struct Config {
 pub struct HttpConfig {
     /// `host:port` to serve `/status`, `/metrics` and the status page on; none when unset.
     pub listen: Option<String>,
+}
+
+/// `[health]`: when a node counts as stalled and what it does about it (src/health.rs).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Stalled: no checkpoint for this long while the database has redo the node has not mined.
+    #[serde(deserialize_with = "de_duration")]
+    pub stall_after: Duration,
+    /// Automatic restarts (and step-downs) allowed per `restart_window`; then the node only
+    /// alerts and waits for a human.
+    pub max_restarts: u32,
+    #[serde(deserialize_with = "de_duration")]
+    pub restart_window: Duration,
+    /// Alert when the output root or the data dir has less free space than this.
+    #[serde(deserialize_with = "de_bytes")]
+    pub min_free_disk: u64,
+    /// How often the checks run.
+    #[serde(deserialize_with = "de_duration")]
+    pub check_interval: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            stall_after: Duration::from_secs(5 * 60),
+            max_restarts: 3,
+            restart_window: Duration::from_secs(5 * 60),
+            min_free_disk: 5 << 30,
+            check_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// `[alerts]`: webhooks and email (src/alerts.rs). Alerts are always logged and listed in
+/// `/status`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// URLs (`http://` or `https://`) each alert is POSTed to as JSON; one string or a list.
+    #[serde(deserialize_with = "de_one_or_many")]
+    pub webhook_url: Vec<String>,
+    /// Attempts per webhook POST or email before it is given up (logged).
+    pub attempts: u32,
+    /// Delay before the first retry, doubling up to a minute.
+    #[serde(deserialize_with = "de_duration")]
+    pub retry_delay: Duration,
+    /// One POST or SMTP exchange may take this long.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    pub email: Option<EmailConfig>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            webhook_url: Vec::new(),
+            attempts: 5,
+            retry_delay: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+            email: None,
+        }
+    }
+}
+
+/// `[alerts.email]`: alerts as mail through an SMTP server.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// SMTP server host name.
+    pub server: String,
+    /// 587 (submission, with STARTTLS) unless set.
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// Upgrade the connection with STARTTLS before authenticating (required when `user` is
+    /// set, unless the server is on loopback).
+    #[serde(default = "default_true")]
+    pub starttls: bool,
+    pub from: String,
+    #[serde(deserialize_with = "de_one_or_many")]
+    pub to: Vec<String>,
+    /// SMTP user, if the server wants a login...
+    #[serde(default)]
+    pub user: Option<String>,
+    /// ...and the environment variable holding its password (never the password itself).
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A string or a list of strings.
+fn de_one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// `[cluster]`: this node's place in a Raft group (SPEC.md §7).
@@ -275,6 +388,9 @@ pub struct CheckpointConfig {
     pub timeout: Duration,
     /// Where the node keeps its checkpoint state (default: `<output.dir>/_state`).
     pub state_dir: Option<PathBuf>,
+    /// Checkpoint commits that may fail in a row before the node counts as stalled (each
+    /// failure restarts the run from the last committed checkpoint).
+    pub tolerable_failures: u32,
 }
 
 impl Default for CheckpointConfig {
@@ -283,6 +399,7 @@ impl Default for CheckpointConfig {
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(180),
             state_dir: None,
+            tolerable_failures: 5,
         }
     }
 }
@@ -469,10 +586,43 @@ impl Config {
                 "output.max_file_bytes must be at least 1KiB".into(),
             ));
         }
+        self.validate_health()?;
         if self.output.missing_marker.is_empty() {
             return Err(ConfigError::Invalid(
                 "output.missing_marker must not be empty: an empty field already means NULL".into(),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_health(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let h = &self.health;
+        if h.stall_after.is_zero() || h.restart_window.is_zero() || h.check_interval.is_zero() {
+            return bad(
+                "health: stall_after, restart_window and check_interval must be more than 0".into(),
+            );
+        }
+        if h.check_interval > h.stall_after {
+            return bad(format!(
+                "health.check_interval ({:?}) must not exceed health.stall_after ({:?})",
+                h.check_interval, h.stall_after
+            ));
+        }
+        let a = &self.alerts;
+        for url in &a.webhook_url {
+            crate::alerts::check_webhook_url(url)
+                .map_err(|e| ConfigError::Invalid(format!("alerts.webhook_url: {e}")))?;
+        }
+        if a.attempts == 0 {
+            return bad("alerts.attempts must be 1 or more".into());
+        }
+        if a.timeout.is_zero() {
+            return bad("alerts.timeout must be more than 0".into());
+        }
+        if let Some(e) = &a.email {
+            crate::alerts::check_email(e)
+                .map_err(|m| ConfigError::Invalid(format!("alerts.email: {m}")))?;
         }
         Ok(())
     }
@@ -695,6 +845,55 @@ mod tests {
         }
         let c: Config = toml::from_str("[source.oracle]\ncall_timeout = \"1.5s\"\n").unwrap();
         assert_eq!(c.source.oracle.call_timeout, Duration::from_millis(1500));
+    }
+
+    /// `[health]` and `[alerts]`: the old monitor's values by default; one webhook URL or a
+    /// list; bad values refused with their key's name.
+    #[test]
+    fn health_and_alert_settings() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.health.stall_after, Duration::from_secs(300));
+        assert_eq!(c.health.max_restarts, 3);
+        assert_eq!(c.health.restart_window, Duration::from_secs(300));
+        assert_eq!(c.health.min_free_disk, 5 << 30);
+        assert_eq!(c.checkpoint.tolerable_failures, 5);
+        assert!(c.alerts.webhook_url.is_empty() && c.alerts.email.is_none());
+        let one: Config =
+            toml::from_str("[alerts]\nwebhook_url = \"http://127.0.0.1:9/x\"\n").unwrap();
+        one.validate().unwrap();
+        assert_eq!(one.alerts.webhook_url, ["http://127.0.0.1:9/x"]);
+        let two: Config = toml::from_str(
+            "[alerts]\nwebhook_url = [\"http://a:1/x\", \"https://b/y\"]\n[alerts.email]\n\
+             server = \"smtp\"\nfrom = \"a@example.com\"\nto = \"b@example.com\"\n",
+        )
+        .unwrap();
+        two.validate().unwrap();
+        assert_eq!(two.alerts.webhook_url.len(), 2);
+        let email = two.alerts.email.unwrap();
+        assert_eq!((email.port, email.starttls), (587, true));
+        assert_eq!(email.to, ["b@example.com"]);
+        for (text, says) in [
+            (
+                "[alerts]\nwebhook_url = \"ftp://x/y\"\n",
+                "alerts.webhook_url",
+            ),
+            ("[health]\nstall_after = \"0s\"\n", "stall_after"),
+            (
+                "[health]\nstall_after = \"1s\"\ncheck_interval = \"2s\"\n",
+                "health.check_interval",
+            ),
+            (
+                "[alerts.email]\nserver = \"s\"\nfrom = \"nobody\"\nto = \"b@example.com\"\n",
+                "alerts.email",
+            ),
+            ("[alerts]\nattempts = 0\n", "alerts.attempts"),
+        ] {
+            let c: Config = toml::from_str(text).unwrap();
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        let err = toml::from_str::<Config>("[health]\nstal_after = \"1s\"\n").unwrap_err();
+        assert!(err.to_string().contains("stal_after"), "{err}");
     }
 
     #[test]

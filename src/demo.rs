@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::http::get_status_blocking;
 use crate::status::NodeStatus;
-use crate::truth::{compare_with_sim, TruthReport};
+use crate::truth::{compare_with_sim, compare_with_sim_live, TruthReport};
 
 /// SCNs per change of the simulated workload (seed 1, mixed tables), averaged over a few
 /// million SCNs: the default workload's SCN gaps make it vary by some 10% over a minute.
@@ -537,16 +537,43 @@ impl Failover {
 pub struct DemoOptions {
     pub dir: PathBuf,
     pub duration: Duration,
-    /// Kill the leader this often (the first kill at a third of the duration when `None`).
+    /// Kill a node this often (the first kill at a third of the duration when `None`).
     pub kill_every: Option<Duration>,
+    /// Which node each kill takes.
+    pub kill: KillTarget,
     pub rate: f64,
     /// The simulated database started this long before the cluster (see [`ClusterSpec`]).
     pub backlog: Duration,
+    /// Sample every node's resources, the lag and the ground truth this often (`None`: never).
+    pub sample_every: Option<Duration>,
+}
+
+/// Which node a scheduled kill takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KillTarget {
+    /// The leader: every kill is a failover, and is timed.
+    #[default]
+    Leader,
+    /// Any node, chosen at random: followers die too (a failover when it is the leader).
+    Random,
+}
+
+impl std::str::FromStr for KillTarget {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "leader" => Ok(KillTarget::Leader),
+            "random" => Ok(KillTarget::Random),
+            _ => Err(format!("{s:?}: expected \"leader\" or \"random\"")),
+        }
+    }
 }
 
 /// The README's first command: three nodes, the leader killed part-way and restarted, the
-/// failover timed, every finished row checked. Prints as it goes; returns whether the output
-/// is exactly the truth.
+/// failover timed, every finished row checked. With `sample_every` it is also the soak
+/// harness: every node's RSS, open files and Raft store size, the lag and the ground truth so
+/// far, printed and written to `soak.csv` in the demo dir. Prints as it goes; returns whether
+/// the output is exactly the truth.
 pub fn run_demo(binary: &Path, options: &DemoOptions) -> Result<bool, DemoError> {
     let mut spec = ClusterSpec::new(&options.dir);
     spec.rate = options.rate;
@@ -582,28 +609,60 @@ pub fn run_demo(binary: &Path, options: &DemoOptions) -> Result<bool, DemoError>
         .max(Duration::from_secs(3));
     let mut next_kill = started + kill_every;
     let mut failovers = Vec::new();
+    let mut follower_kills = 0u64;
     let mut last_line = Instant::now();
     let mut last_rows: Option<(u64, u64, Instant)> = None;
+    let mut random = XorShift::new();
+    let mut sampler = match options.sample_every {
+        Some(every) => Some(Sampler::create(&options.dir, every)?),
+        None => None,
+    };
     while started.elapsed() < options.duration {
         if Instant::now() >= next_kill
             && started.elapsed() + Duration::from_secs(3) < options.duration
         {
-            let f = Failover::measure(&mut cluster, Duration::from_secs(30))?;
-            println!(
-                "  SIGKILL leader node {}: node {} leads term {} — elected after {:.2} s, mining \
-                 after {:.2} s, first window after {:.2} s, first checkpoint after {:.2} s",
-                f.killed,
-                f.new_leader,
-                f.term,
-                f.elected.as_secs_f64(),
-                f.recovered.as_secs_f64(),
-                f.first_window.as_secs_f64(),
-                f.first_checkpoint.as_secs_f64()
-            );
-            cluster.start_node(f.killed)?;
-            println!("  node {} restarted", f.killed);
-            failovers.push(f);
+            let leader = cluster.wait_leader(0, Duration::from_secs(30))?;
+            let victim = match options.kill {
+                KillTarget::Leader => leader.node_id,
+                KillTarget::Random => {
+                    let ids: Vec<u64> = cluster.nodes.iter().map(|n| n.id).collect();
+                    ids[random.below(ids.len() as u64) as usize]
+                }
+            };
+            if victim == leader.node_id {
+                let f = Failover::measure(&mut cluster, Duration::from_secs(30))?;
+                println!(
+                    "  SIGKILL leader node {}: node {} leads term {} — elected after {:.2} s, \
+                     mining after {:.2} s, first window after {:.2} s, first checkpoint after \
+                     {:.2} s",
+                    f.killed,
+                    f.new_leader,
+                    f.term,
+                    f.elected.as_secs_f64(),
+                    f.recovered.as_secs_f64(),
+                    f.first_window.as_secs_f64(),
+                    f.first_checkpoint.as_secs_f64()
+                );
+                cluster.start_node(f.killed)?;
+                println!("  node {} restarted", f.killed);
+                failovers.push(f);
+            } else {
+                cluster.kill(victim)?;
+                follower_kills += 1;
+                println!(
+                    "  SIGKILL follower node {victim} (node {} leads)",
+                    leader.node_id
+                );
+                // The cluster goes on with two nodes for a moment before the node comes back.
+                std::thread::sleep(Duration::from_secs(1));
+                cluster.start_node(victim)?;
+                println!("  node {victim} restarted");
+            }
             next_kill = Instant::now() + kill_every;
+        }
+        if let Some(s) = sampler.as_mut().filter(|s| s.due()) {
+            let sample = s.take(&cluster, started.elapsed())?;
+            println!("{}", sample.line());
         }
         if last_line.elapsed() >= Duration::from_secs(1) {
             last_line = Instant::now();
@@ -635,6 +694,10 @@ pub fn run_demo(binary: &Path, options: &DemoOptions) -> Result<bool, DemoError>
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    if let Some(s) = sampler.as_mut() {
+        let sample = s.take(&cluster, started.elapsed())?;
+        println!("{}", sample.line());
+    }
     // The leader first, so it takes its final checkpoint while a majority still runs.
     if let Some(l) = cluster.leader() {
         cluster.terminate(l.node_id, Duration::from_secs(20))?;
@@ -646,6 +709,12 @@ pub fn run_demo(binary: &Path, options: &DemoOptions) -> Result<bool, DemoError>
     println!("  stopped after {:.1} s", started.elapsed().as_secs_f64());
     if !failovers.is_empty() {
         print!("{}", failover_summary(&failovers));
+    }
+    if follower_kills > 0 {
+        println!("  followers killed and restarted: {follower_kills}");
+    }
+    if let Some(s) = &sampler {
+        print!("{}", s.summary());
     }
     print!("{truth}");
     println!(
@@ -662,7 +731,10 @@ pub fn run_demo(binary: &Path, options: &DemoOptions) -> Result<bool, DemoError>
     if !verify.is_ok() {
         print!("{verify}");
     }
-    let ok = truth.is_exact() && verify.is_ok() && truth.expected_rows > 0;
+    let ok = truth.is_exact()
+        && verify.is_ok()
+        && truth.expected_rows > 0
+        && sampler.as_ref().is_none_or(Sampler::all_exact);
     println!(
         "{}: lost {}, duplicated {}, wrong {}",
         if ok { "PASS" } else { "FAIL" },
@@ -671,6 +743,302 @@ pub fn run_demo(binary: &Path, options: &DemoOptions) -> Result<bool, DemoError>
         truth.wrong
     );
     Ok(ok)
+}
+
+/// A small xorshift generator seeded from the clock: which node a random kill takes.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new() -> XorShift {
+        XorShift((random_u128() as u64) | 1)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// One node's figures in a [`Sample`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeSample {
+    pub id: u64,
+    /// `None` while the process is not running.
+    pub pid: Option<u32>,
+    /// Resident memory (`VmRSS` of `/proc/<pid>/status`).
+    pub rss_bytes: Option<u64>,
+    /// Open file descriptors (entries of `/proc/<pid>/fd`).
+    pub fds: Option<u64>,
+    /// Bytes of the node's Raft store on disk (`<data_dir>/raft`).
+    pub raft_store_bytes: u64,
+}
+
+/// What the soak harness records every `sample_every`.
+#[derive(Clone, Debug, Default)]
+pub struct Sample {
+    pub elapsed: Duration,
+    pub nodes: Vec<NodeSample>,
+    pub leader: Option<u64>,
+    pub term: u64,
+    /// The leader's mining lag: the database's current SCN minus the SCN mined through.
+    pub lag_scn: Option<u64>,
+    /// The output's lag: how long ago the last checkpoint (its files finished) was created.
+    pub output_lag: Option<Duration>,
+    /// The ground truth up to the last checkpoint.
+    pub truth: TruthReport,
+}
+
+impl Sample {
+    /// One line for the demo's output.
+    pub fn line(&self) -> String {
+        let mib =
+            |b: Option<u64>| b.map_or("-".to_string(), |b| format!("{:.1}", b as f64 / 1048576.0));
+        let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        let rss: Vec<String> = self.nodes.iter().map(|n| mib(n.rss_bytes)).collect();
+        let fds: Vec<String> = self.nodes.iter().map(|n| opt(n.fds)).collect();
+        let store: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{}", n.raft_store_bytes / 1024))
+            .collect();
+        format!(
+            "  [{:>6.0}s] sample: RSS MiB {} | fds {} | raft store KiB {} | leader {} term {} | \
+             lag {} SCN, output {} | checkpoint {}: {} rows, lost {}, duplicated {}, wrong {}",
+            self.elapsed.as_secs_f64(),
+            rss.join("/"),
+            fds.join("/"),
+            store.join("/"),
+            opt(self.leader),
+            self.term,
+            opt(self.lag_scn),
+            self.output_lag
+                .map_or("-".to_string(), |d| format!("{:.1} s", d.as_secs_f64())),
+            self.truth
+                .checkpoint
+                .map_or("none".to_string(), |c| c.to_string()),
+            self.truth.rows,
+            self.truth.lost,
+            self.truth.duplicated,
+            self.truth.wrong
+        )
+    }
+
+    /// The CSV rows of this sample: one per node.
+    fn csv_rows(&self) -> String {
+        let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+        let mut out = String::new();
+        for n in &self.nodes {
+            let _ = writeln!(
+                out,
+                "{:.0},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                self.elapsed.as_secs_f64(),
+                n.id,
+                opt(n.pid.map(u64::from)),
+                opt(n.rss_bytes),
+                opt(n.fds),
+                n.raft_store_bytes,
+                opt(self.leader),
+                self.term,
+                opt(self.lag_scn),
+                self.output_lag
+                    .map_or(String::new(), |d| format!("{:.3}", d.as_secs_f64())),
+                opt(self.truth.checkpoint.map(|c| c.0)),
+                self.truth.expected_rows,
+                self.truth.rows,
+                self.truth.lost,
+                self.truth.duplicated,
+                self.truth.wrong
+            );
+        }
+        out
+    }
+}
+
+/// The header of `soak.csv`.
+pub const SOAK_CSV_HEADER: &str = "elapsed_s,node,pid,rss_bytes,fds,raft_store_bytes,leader,\
+term,lag_scn,output_lag_s,checkpoint,expected_rows,rows,lost,duplicated,wrong";
+
+/// Takes a [`Sample`] when due and appends it to `soak.csv`.
+struct Sampler {
+    every: Duration,
+    next: Instant,
+    csv: PathBuf,
+    samples: Vec<Sample>,
+}
+
+impl Sampler {
+    fn create(dir: &Path, every: Duration) -> Result<Sampler, DemoError> {
+        let csv = dir.join("soak.csv");
+        fs::write(&csv, format!("{SOAK_CSV_HEADER}\n")).map_err(io(&csv))?;
+        println!("  sampling every {every:?} into {}", csv.display());
+        Ok(Sampler {
+            every,
+            next: Instant::now() + every,
+            csv,
+            samples: Vec::new(),
+        })
+    }
+
+    fn due(&self) -> bool {
+        Instant::now() >= self.next
+    }
+
+    fn take(&mut self, cluster: &LocalCluster, elapsed: Duration) -> Result<Sample, DemoError> {
+        self.next = Instant::now() + self.every;
+        let sample = sample(cluster, elapsed)?;
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(&self.csv)
+            .map_err(io(&self.csv))?;
+        std::io::Write::write_all(&mut f, sample.csv_rows().as_bytes()).map_err(io(&self.csv))?;
+        self.samples.push(sample.clone());
+        Ok(sample)
+    }
+
+    fn all_exact(&self) -> bool {
+        self.samples.iter().all(|s| s.truth.is_exact())
+    }
+
+    /// Per node: the range of each figure over the run.
+    fn summary(&self) -> String {
+        let mut out = format!(
+            "  {} samples (min / max over the run; a restarted node starts afresh):\n",
+            self.samples.len()
+        );
+        let ids: Vec<u64> = self
+            .samples
+            .first()
+            .map(|s| s.nodes.iter().map(|n| n.id).collect())
+            .unwrap_or_default();
+        for id in ids {
+            let of = |f: fn(&NodeSample) -> Option<u64>| {
+                let v: Vec<u64> = self
+                    .samples
+                    .iter()
+                    .filter_map(|s| s.nodes.iter().find(|n| n.id == id).and_then(f))
+                    .collect();
+                match (v.iter().min(), v.iter().max()) {
+                    (Some(a), Some(b)) => (*a, *b),
+                    _ => (0, 0),
+                }
+            };
+            let rss = of(|n| n.rss_bytes);
+            let fds = of(|n| n.fds);
+            let store = of(|n| Some(n.raft_store_bytes));
+            let _ = writeln!(
+                out,
+                "    node {id}: RSS {:.1}–{:.1} MiB, fds {}–{}, raft store {}–{} KiB",
+                rss.0 as f64 / 1048576.0,
+                rss.1 as f64 / 1048576.0,
+                fds.0,
+                fds.1,
+                store.0 / 1024,
+                store.1 / 1024
+            );
+        }
+        let lost: u64 = self.samples.iter().map(|s| s.truth.lost).max().unwrap_or(0);
+        let dup: u64 = self
+            .samples
+            .iter()
+            .map(|s| s.truth.duplicated)
+            .max()
+            .unwrap_or(0);
+        let lag = self
+            .samples
+            .iter()
+            .filter_map(|s| s.output_lag)
+            .max()
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "    most lost {lost}, most duplicated {dup}, largest output lag {:.1} s",
+            lag.as_secs_f64()
+        );
+        out
+    }
+}
+
+/// Every node's resources, the leader's lag and the ground truth, now.
+pub fn sample(cluster: &LocalCluster, elapsed: Duration) -> Result<Sample, DemoError> {
+    let nodes = cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            let pid = n.pid();
+            NodeSample {
+                id: n.id,
+                pid,
+                rss_bytes: pid.and_then(rss_bytes),
+                fds: pid.and_then(open_fds),
+                raft_store_bytes: dir_bytes(
+                    &cluster.spec.dir.join(format!("node{}", n.id)).join("raft"),
+                ),
+            }
+        })
+        .collect();
+    let leader = cluster.leader();
+    let seen_at = crate::now_unix_ms();
+    // The cluster goes on writing while the comparison reads: up to the last manifest.
+    let truth = compare_with_sim_live(
+        &cluster.out(),
+        &cluster.config.source.sim,
+        &cluster.config.output.missing_marker,
+    )
+    .map_err(|e| DemoError::Failed(e.to_string()))?;
+    Ok(Sample {
+        elapsed,
+        nodes,
+        leader: leader.as_ref().map(|l| l.node_id),
+        term: leader.as_ref().map_or(0, |l| l.term),
+        lag_scn: leader
+            .as_ref()
+            .and_then(|l| l.pipeline.as_ref())
+            .map(|p| p.current_scn.saturating_sub(p.read_scn)),
+        output_lag: leader
+            .as_ref()
+            .and_then(|l| l.last_checkpoint.as_ref())
+            .map(|c| Duration::from_millis(seen_at.saturating_sub(c.created_at_ms))),
+        truth,
+    })
+}
+
+/// `VmRSS` of a process, from `/proc/<pid>/status`.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_rss(&status)
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Open file descriptors of a process (entries of `/proc/<pid>/fd`).
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+/// Bytes of the files under `dir` (0 when it does not exist).
+fn dir_bytes(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// p50 / p99 / max of each failover step over several kills.
@@ -701,4 +1069,36 @@ pub fn failover_summary(failovers: &[Failover]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_rss_is_read_in_bytes() {
+        let status = "Name:\tredoflow\nVmPeak:\t  90000 kB\nVmRSS:\t   12345 kB\nThreads:\t9\n";
+        assert_eq!(parse_vm_rss(status), Some(12345 * 1024));
+        assert_eq!(parse_vm_rss("Name:\tkthreadd\n"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process_has_memory_and_open_files() {
+        let pid = std::process::id();
+        assert!(rss_bytes(pid).unwrap() > 0);
+        let _file = fs::File::open("/proc/self/status").unwrap();
+        assert!(open_fds(pid).unwrap() >= 1);
+        assert_eq!(open_fds(u32::MAX), None, "no such process");
+    }
+
+    #[test]
+    fn kill_targets_parse() {
+        assert_eq!("random".parse::<KillTarget>(), Ok(KillTarget::Random));
+        assert_eq!("leader".parse::<KillTarget>(), Ok(KillTarget::Leader));
+        assert!("everyone"
+            .parse::<KillTarget>()
+            .unwrap_err()
+            .contains("random"));
+    }
 }

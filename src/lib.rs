@@ -9,12 +9,15 @@
 //! - this crate: node wiring — [`config`], the [`pipeline`] (miner thread → bounded channel →
 //!   writer with checkpoints), the single node's [`store`], the [`stop`] token, the
 //!   [`truth`] check of a simulator run's output, the [`lock`] that keeps a second process
-//!   off a directory, and the entry points the binary and embedders call ([`replay`],
-//!   [`run`], [`run_node`]).
+//!   off a directory, the health checks ([`health`]: the pure stall detector and alert rules;
+//!   [`watch`]: their runtime; [`alerts`]: webhook and mail delivery), and the entry points the
+//!   binary and embedders call ([`replay`], [`run`], [`run_watched`], [`run_node`]).
 
+pub mod alerts;
 pub mod config;
 pub mod demo;
 pub mod failpoint;
+pub mod health;
 pub mod http;
 pub mod lock;
 pub mod metrics;
@@ -27,6 +30,7 @@ pub mod store;
 pub mod telemetry;
 pub mod truth;
 pub mod units;
+pub mod watch;
 
 use std::path::Path;
 
@@ -61,6 +65,66 @@ pub fn run<S: LogSource + ?Sized>(
     let opts = PipelineOptions::from_config(config, pacing);
     let mut store = LocalStore::open(&config.state_dir())?;
     pipeline::run_pipeline(&opts, Term(0), source, &mut store, stop, progress)
+}
+
+/// [`run`] under the health checks (`redoflow run`): alerts go to the log, `alerts` (what
+/// `/status` lists) and the configured webhooks and mail; a stalled run is aborted and started
+/// again from the last checkpoint, at most `health.max_restarts` times per
+/// `health.restart_window` (a single node has no one to step down for). A run that fails
+/// raises its alert and ends this call with its error, as [`run`] does.
+pub fn run_watched<S: LogSource + ?Sized>(
+    config: &Config,
+    source: &mut S,
+    pacing: Pacing,
+    stop: &StopToken,
+    progress: &Progress,
+    alerts: &std::sync::Mutex<Vec<status::AlertStatus>>,
+) -> Result<Summary, PipelineError> {
+    let _locks = lock_single_node(config)?;
+    let opts = PipelineOptions::from_config(config, pacing);
+    let mut store = LocalStore::open(&config.state_dir())?;
+    let mut watch = watch::Watch::new(config, 0, false)?;
+    let mut runs = 0u64;
+    let result = loop {
+        runs += 1;
+        let run_stop = StopToken::new();
+        let mut restart = false;
+        let ended = std::thread::scope(|scope| {
+            let run = std::thread::Builder::new()
+                .name("redoflow-run".into())
+                .spawn_scoped(scope, || {
+                    pipeline::run_pipeline(&opts, Term(0), source, &mut store, &run_stop, progress)
+                })
+                .map_err(|_| PipelineError::MinerLost)?;
+            while !run.is_finished() {
+                if stop.is_aborted() {
+                    run_stop.abort();
+                } else if stop.is_stopping() {
+                    run_stop.stop();
+                }
+                if !stop.is_stopping()
+                    && watch.check(alerts, true, Some((runs, progress)), None)
+                        == Some(watch::Remedy::RestartSession)
+                {
+                    restart = true;
+                    run_stop.abort();
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            run.join().map_err(|_| PipelineError::MinerLost)?
+        });
+        match ended {
+            Err(PipelineError::Aborted) if restart && !stop.is_stopping() => continue,
+            Err(e) => {
+                watch.run_failed(&e);
+                watch.check(alerts, true, None, None);
+                break Err(e);
+            }
+            Ok(summary) => break Ok(summary),
+        }
+    };
+    watch.close(std::time::Duration::from_secs(5));
+    result
 }
 
 /// The locks a single-node process holds while it runs: its output root and its state dir (one
@@ -111,14 +175,25 @@ pub fn replay(
     run(config, &mut source, Pacing::Unpaced, stop, progress)
 }
 
-/// Runs one node on the source its config names (the simulated Oracle by default) until
-/// `stop` asks for it; a replay source stops by itself at the end of its export.
+/// Runs one node on the source its config names (the simulated Oracle by default), under the
+/// health checks ([`run_watched`]), until `stop` asks for it; a replay source stops by itself
+/// at the end of its export.
 pub fn run_node(
     config: &Config,
     stop: &StopToken,
     progress: &Progress,
 ) -> Result<Summary, PipelineError> {
-    run_node_paced(config, Pacing::Live, stop, progress)
+    let mut source = source::open_source(config, now_unix_ms())?;
+    let config = match config.source.kind {
+        SourceKind::Sim => config.for_sim(),
+        _ => config.clone(),
+    };
+    let pacing = match (config.source.kind, config.source.replay.rate) {
+        (SourceKind::Replay, None) => Pacing::Unpaced,
+        _ => Pacing::Live,
+    };
+    let alerts = std::sync::Mutex::new(Vec::new());
+    run_watched(&config, &mut *source, pacing, stop, progress, &alerts)
 }
 
 /// [`run_node`] with the given pacing: `Unpaced` never sleeps once caught up (what

@@ -165,7 +165,7 @@ impl Holder {
 }
 
 /// This machine's name (`uname -n`).
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     #[cfg(unix)]
     {
         rustix::system::uname()

@@ -62,11 +62,13 @@ enum Command {
         quiet: bool,
     },
     /// Mining throughput: the whole pipeline (source → planner → transaction buffer → parser →
-    /// CSV on disk) on the simulated Oracle without a rate limit.
+    /// CSV on disk) without a rate limit, on the simulated Oracle, a recorded export or a
+    /// database; with the time per stage (fetch, buffer, parse+write, checkpoint).
     Bench {
-        /// Stop after this many changes written.
-        #[arg(long, default_value_t = 2_000_000)]
-        changes: u64,
+        /// Stop after this many changes written (default: 2000000; a replay runs to the end of
+        /// its export).
+        #[arg(long)]
+        changes: Option<u64>,
         /// Redo threads of the simulated database (RAC instances).
         #[arg(long, default_value_t = 1)]
         threads: u16,
@@ -81,12 +83,22 @@ enum Command {
         /// Keep the output here instead of a temporary directory that is removed at the end.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// `sim` (default) or `oracle` (the database of --config's [source.oracle]).
-        #[arg(long, default_value = "sim", value_parser = ["sim", "oracle"])]
+        /// `sim` (default), `oracle` (the database of --config's [source.oracle]) or `replay`
+        /// (an export: --contents and --columns, mined to its end unless --changes is given).
+        #[arg(long, default_value = "sim", value_parser = ["sim", "oracle", "replay"])]
         source: String,
-        /// Config file, for --source oracle.
+        /// V$LOGMNR_CONTENTS export (SQLcl CSV), for --source replay.
+        #[arg(long)]
+        contents: Option<PathBuf>,
+        /// ALL_TAB_COLUMNS export (SQLcl CSV), for --source replay.
+        #[arg(long)]
+        columns: Option<PathBuf>,
+        /// Config file, for --source oracle (and any source's other settings).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Print the figures as JSON on stdout (progress still goes to stderr).
+        #[arg(long)]
+        json: bool,
     },
     /// Preflight of an Oracle database: connects with [source.oracle] of the config and
     /// reports each requirement as PASS/WARN/FAIL with the fix (docs/oracle.md).
@@ -134,9 +146,18 @@ enum Command {
         /// How long the cluster runs.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         duration: Duration,
-        /// Kill the leader this often (default: once, a third into the run).
+        /// Kill a node this often (default: once, a third into the run).
         #[arg(long, value_parser = parse_duration)]
         kill_every: Option<Duration>,
+        /// Which node each kill takes: `leader` (every kill a timed failover) or `random`
+        /// (followers too).
+        #[arg(long, default_value = "leader")]
+        kill: redoflow::demo::KillTarget,
+        /// Soak sampling: every node's RSS, open files and Raft store size, the lag and the
+        /// ground truth so far, printed and written to <dir>/soak.csv this often (default:
+        /// every minute when --duration is 10 minutes or more, else never).
+        #[arg(long, value_parser = parse_duration)]
+        sample_every: Option<Duration>,
         /// Changes per second of the simulated database.
         #[arg(long, default_value_t = 2000.0)]
         rate: f64,
@@ -218,6 +239,29 @@ impl SecretArgs {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The progress bar on screen, if any (`redoflow bench` on a terminal).
+static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Log lines go to stderr; while a progress bar is on screen, above it (the bar is taken away
+/// for the line and drawn again under it).
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = BAR.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match bar {
+            Some(bar) => bar
+                .suspend(|| std::io::stderr().write_all(buf))
+                .map(|()| buf.len()),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     redoflow::units::parse_duration(s)
 }
@@ -227,7 +271,7 @@ fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match real_main() {
@@ -291,7 +335,10 @@ fn real_main() -> anyhow::Result<ExitCode> {
             catalog,
             out,
             source,
+            contents,
+            columns,
             config,
+            json,
         } => {
             let mut cfg = load_config(config.as_deref(), None)?;
             cfg.source.sim.rate = None;
@@ -301,12 +348,24 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 "mixed" => redoflow::miner::SimCatalog::Mixed,
                 _ => redoflow::miner::SimCatalog::TenColumns,
             };
-            cfg.source.kind = if source == "oracle" {
-                redoflow::config::SourceKind::Oracle
-            } else {
-                redoflow::config::SourceKind::Sim
+            cfg.source.kind = match source.as_str() {
+                "oracle" => redoflow::config::SourceKind::Oracle,
+                "replay" => redoflow::config::SourceKind::Replay,
+                _ => redoflow::config::SourceKind::Sim,
             };
-            bench(cfg, changes, out)
+            let replay = source == "replay";
+            if replay {
+                let Some(contents) = contents else {
+                    bail!("--source replay needs --contents (a V$LOGMNR_CONTENTS export)");
+                };
+                cfg.source.replay.contents = Some(contents);
+                cfg.source.replay.columns = columns;
+                cfg.source.replay.rate = None;
+            } else if contents.is_some() || columns.is_some() {
+                bail!("--contents and --columns are for --source replay");
+            }
+            let changes = changes.or((!replay).then_some(2_000_000));
+            bench(cfg, BenchOptions { changes, out, json })
         }
         #[cfg(feature = "oracle")]
         Command::CheckOracle { config } => {
@@ -336,19 +395,25 @@ fn real_main() -> anyhow::Result<ExitCode> {
         Command::Demo {
             duration,
             kill_every,
+            kill,
+            sample_every,
             rate,
             dir,
             backlog,
         } => {
             let binary = std::env::current_exe().context("locating the redoflow binary")?;
+            let sample_every = sample_every
+                .or((duration >= Duration::from_secs(600)).then_some(Duration::from_secs(60)));
             let ok = redoflow::demo::run_demo(
                 &binary,
                 &redoflow::demo::DemoOptions {
                     dir,
                     duration,
                     kill_every,
+                    kill,
                     rate,
                     backlog,
+                    sample_every,
                 },
             )?;
             Ok(if ok {
@@ -525,13 +590,25 @@ fn run_node(cfg: &Config, quiet: bool) -> anyhow::Result<ExitCode> {
 
 /// Per-round fetch figures: rows/s and MB/s while the source was fetching (the LogMiner query
 /// for Oracle), and how long fetching a round took, as percentiles over the rounds.
-fn print_rounds(rounds: &[redoflow::pipeline::RoundStats]) {
+#[derive(serde::Serialize)]
+struct FetchFigures {
+    rounds_with_rows: usize,
+    rows_per_s_p10: f64,
+    rows_per_s_p50: f64,
+    rows_per_s_p90: f64,
+    mb_per_s_p50: f64,
+    time_ms_p50: f64,
+    time_ms_p99: f64,
+    time_ms_max: f64,
+}
+
+fn fetch_figures(rounds: &[redoflow::pipeline::RoundStats]) -> Option<FetchFigures> {
     let fetched: Vec<_> = rounds
         .iter()
         .filter(|r| r.rows > 0 && !r.fetch.is_zero())
         .collect();
     if fetched.is_empty() {
-        return;
+        return None;
     }
     let pct = |mut v: Vec<f64>, p: f64| {
         v.sort_by(f64::total_cmp);
@@ -549,23 +626,63 @@ fn print_rounds(rounds: &[redoflow::pipeline::RoundStats]) {
         .iter()
         .map(|r| r.fetch.as_secs_f64() * 1e3)
         .collect();
-    println!(
-        "  fetch per round      rows/s p10 {:.0} p50 {:.0} p90 {:.0}; MB/s p50 {:.1}; \
-         time p50 {:.1} ms p99 {:.1} ms max {:.1} ms ({} rounds with rows)",
-        pct(rows_s.clone(), 0.1),
-        pct(rows_s.clone(), 0.5),
-        pct(rows_s, 0.9),
-        pct(mb_s, 0.5),
-        pct(ms.clone(), 0.5),
-        pct(ms.clone(), 0.99),
-        pct(ms, 1.0),
-        fetched.len()
-    );
+    Some(FetchFigures {
+        rounds_with_rows: fetched.len(),
+        rows_per_s_p10: pct(rows_s.clone(), 0.1),
+        rows_per_s_p50: pct(rows_s.clone(), 0.5),
+        rows_per_s_p90: pct(rows_s, 0.9),
+        mb_per_s_p50: pct(mb_s, 0.5),
+        time_ms_p50: pct(ms.clone(), 0.5),
+        time_ms_p99: pct(ms.clone(), 0.99),
+        time_ms_max: pct(ms, 1.0),
+    })
 }
 
-fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let temp = out.is_none();
-    cfg.output.dir = out.unwrap_or_else(|| {
+/// Seconds spent per stage of the pipeline (on two threads they overlap).
+#[derive(serde::Serialize)]
+struct StageSeconds {
+    fetch: f64,
+    buffer: f64,
+    parse_write: f64,
+    checkpoint: f64,
+}
+
+/// Everything `redoflow bench` measured (`--json` prints this).
+#[derive(serde::Serialize)]
+struct BenchReport {
+    source: String,
+    elapsed_s: f64,
+    rows_read: u64,
+    changes_written: u64,
+    transactions: u64,
+    rows_per_s: f64,
+    changes_per_s: f64,
+    redo_bytes: u64,
+    csv_bytes: u64,
+    rounds: u64,
+    checkpoints: u64,
+    /// One thread mines and writes (one usable core).
+    writer_on_mining_thread: bool,
+    stages_s: StageSeconds,
+    /// Changes per second of the run's time outside the source's fetches (one thread only).
+    engine_changes_per_s: Option<f64>,
+    cpu_user_s: Option<f64>,
+    cpu_system_s: Option<f64>,
+    fetch: Option<FetchFigures>,
+    output: Option<String>,
+}
+
+/// What `redoflow bench` runs.
+struct BenchOptions {
+    /// Stop after this many changes written (`None`: until the source is finished).
+    changes: Option<u64>,
+    out: Option<PathBuf>,
+    json: bool,
+}
+
+fn bench(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<ExitCode> {
+    let temp = opts.out.is_none();
+    cfg.output.dir = opts.out.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("redoflow-bench-{}", std::process::id()))
     });
     if cfg.output.dir.exists() && temp {
@@ -577,7 +694,7 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
     progress.record_rounds();
     // Ctrl-C stops the benchmark early, as reaching the change count does.
     let stop = stop_on_signals()?;
-    let watcher = {
+    let watcher = opts.changes.map(|changes| {
         let progress = progress.clone();
         let stop = stop.clone();
         std::thread::spawn(move || {
@@ -588,87 +705,222 @@ fn bench(mut cfg: Config, changes: u64, out: Option<PathBuf>) -> anyhow::Result<
             }
             stop.stop();
         })
+    });
+    let source = match cfg.source.kind {
+        redoflow::config::SourceKind::Oracle => "oracle".to_string(),
+        redoflow::config::SourceKind::Replay => format!(
+            "replay of {}",
+            cfg.source
+                .replay
+                .contents
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        ),
+        redoflow::config::SourceKind::Sim => format!(
+            "simulated Oracle, {:?} tables, {} redo thread(s), seed {}, no rate limit",
+            cfg.source.sim.catalog, cfg.source.sim.threads, cfg.source.sim.seed
+        ),
     };
     let started = Instant::now();
     let cpu_before = cpu_times();
-    let result = with_progress(false, &progress, || {
+    let result = with_bench_progress(&progress, opts.changes, || {
         redoflow::run_node_paced(&cfg, redoflow::Pacing::Unpaced, &stop, &progress)
     });
     let cpu_after = cpu_times();
     stop.stop();
-    let _ = watcher.join();
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
     let summary = result.context("benchmark run failed")?;
     let secs = started.elapsed().as_secs_f64().max(1e-9);
-    let bytes: u64 = dir_bytes(&cfg.output.dir);
-    match cfg.source.kind {
-        redoflow::config::SourceKind::Oracle => println!("bench: Oracle source, unpaced"),
-        _ => println!(
-            "bench: simulated Oracle, {:?} tables, {} redo thread(s), seed {}, no rate limit",
-            cfg.source.sim.catalog, cfg.source.sim.threads, cfg.source.sim.seed
-        ),
+    let rounds_log = progress.round_log();
+    let fetching: Duration = rounds_log.iter().map(|r| r.fetch).sum();
+    let one_thread = progress.writer_on_mining_thread.load(Ordering::Relaxed);
+    let engine = secs - fetching.as_secs_f64();
+    let [fetch, buffer, write, checkpoint] = progress.stages.totals();
+    let cpu = cpu_before.zip(cpu_after).map(|((u0, s0), (u1, s1))| {
+        (
+            u1.saturating_sub(u0).as_secs_f64(),
+            s1.saturating_sub(s0).as_secs_f64(),
+        )
+    });
+    let report = BenchReport {
+        source,
+        elapsed_s: secs,
+        rows_read: summary.rows_read,
+        changes_written: summary.changes_written,
+        transactions: summary.transactions,
+        rows_per_s: summary.rows_read as f64 / secs,
+        changes_per_s: summary.changes_written as f64 / secs,
+        redo_bytes: progress.redo_bytes.load(Ordering::Relaxed),
+        csv_bytes: dir_bytes(&cfg.output.dir),
+        rounds: progress.rounds.load(Ordering::Relaxed),
+        checkpoints: summary.checkpoints,
+        writer_on_mining_thread: one_thread,
+        stages_s: StageSeconds {
+            fetch: fetch.as_secs_f64(),
+            buffer: buffer.as_secs_f64(),
+            parse_write: write.as_secs_f64(),
+            checkpoint: checkpoint.as_secs_f64(),
+        },
+        engine_changes_per_s: (one_thread && engine > 0.0)
+            .then(|| summary.changes_written as f64 / engine),
+        cpu_user_s: cpu.map(|c| c.0),
+        cpu_system_s: cpu.map(|c| c.1),
+        fetch: fetch_figures(&rounds_log),
+        output: (!temp).then(|| cfg.output.dir.display().to_string()),
+    };
+    if temp {
+        let _ = std::fs::remove_dir_all(&cfg.output.dir);
     }
+    if opts.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_bench(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_bench(r: &BenchReport) {
+    let secs = r.elapsed_s;
+    println!("bench: {}, unpaced", r.source);
     println!(
         "  rows mined           {:>12}  ({:.0} rows/s)",
-        summary.rows_read,
-        summary.rows_read as f64 / secs
+        r.rows_read, r.rows_per_s
     );
     println!(
         "  changes written      {:>12}  ({:.0} changes/s)",
-        summary.changes_written,
-        summary.changes_written as f64 / secs
+        r.changes_written, r.changes_per_s
     );
-    let rounds = progress.rounds.load(Ordering::Relaxed).max(1);
-    let redo = progress.redo_bytes.load(Ordering::Relaxed);
     println!(
         "  SQL_REDO fetched     {:>12}  ({:.1} MB/s)",
-        redo,
-        redo as f64 / secs / 1e6
+        r.redo_bytes,
+        r.redo_bytes as f64 / secs / 1e6
     );
+    let rounds = r.rounds.max(1) as f64;
     println!(
         "  mining rounds        {:>12}  ({:.0} rows and {:.2} MB per round)",
-        rounds,
-        summary.rows_read as f64 / rounds as f64,
-        redo as f64 / rounds as f64 / 1e6
+        r.rounds,
+        r.rows_read as f64 / rounds,
+        r.redo_bytes as f64 / rounds / 1e6
     );
-    println!("  transactions         {:>12}", summary.transactions);
+    println!("  transactions         {:>12}", r.transactions);
     println!(
         "  CSV bytes            {:>12}  ({:.1} MB/s)",
-        bytes,
-        bytes as f64 / secs / 1e6
+        r.csv_bytes,
+        r.csv_bytes as f64 / secs / 1e6
     );
-    let rounds = progress.round_log();
-    print_rounds(&rounds);
+    if let Some(f) = &r.fetch {
+        println!(
+            "  fetch per round      rows/s p10 {:.0} p50 {:.0} p90 {:.0}; MB/s p50 {:.1}; \
+             time p50 {:.1} ms p99 {:.1} ms max {:.1} ms ({} rounds with rows)",
+            f.rows_per_s_p10,
+            f.rows_per_s_p50,
+            f.rows_per_s_p90,
+            f.mb_per_s_p50,
+            f.time_ms_p50,
+            f.time_ms_p99,
+            f.time_ms_max,
+            f.rounds_with_rows
+        );
+    }
+    // Where the time went: on one thread the stages add up to about the elapsed time; on two
+    // the writer's (parse+write, checkpoint) run beside the miner's (fetch, buffer).
+    let per_change = |s: f64| s * 1e6 / r.changes_written.max(1) as f64;
+    println!(
+        "  time per stage       ({}; % of elapsed, µs per change)",
+        if r.writer_on_mining_thread {
+            "one thread"
+        } else {
+            "miner and writer on two threads: the stages overlap"
+        }
+    );
+    let st = &r.stages_s;
+    for (name, s) in [
+        ("fetch", st.fetch),
+        ("buffer", st.buffer),
+        ("parse+write", st.parse_write),
+        ("checkpoint", st.checkpoint),
+    ] {
+        println!(
+            "    {name:<18} {s:>9.3}s  {:>5.1}%  {:>6.3} µs",
+            s * 100.0 / secs,
+            per_change(s)
+        );
+    }
     // With the writer on the mining thread, the time outside the source's fetch calls is the
     // engine's: transaction buffer, parser, CSV. (With Oracle the SQL_REDO text is built by
     // the database; here the simulator builds it inside its fetches.)
-    let fetching: Duration = rounds.iter().map(|r| r.fetch).sum();
-    let engine = secs - fetching.as_secs_f64();
-    if progress.writer_on_mining_thread.load(Ordering::Relaxed) && engine > 0.0 {
+    if let Some(e) = r.engine_changes_per_s {
         println!(
             "  engine alone         {:>12.0} changes/s  ({:.2} µs per change outside the \
-             source's fetches, which took {:.2}s)",
-            summary.changes_written as f64 / engine,
-            engine * 1e6 / summary.changes_written.max(1) as f64,
-            fetching.as_secs_f64()
+             source's fetches)",
+            e,
+            1e6 / e.max(1e-9)
         );
     }
     // CPU time depends far less on the neighbours' load than the wall clock does.
-    if let (Some((user0, sys0)), Some((user1, sys1))) = (cpu_before, cpu_after) {
-        let (user, sys) = (user1.saturating_sub(user0), sys1.saturating_sub(sys0));
+    if let (Some(user), Some(sys)) = (r.cpu_user_s, r.cpu_system_s) {
         println!(
             "  CPU time             {:>11.2}s user + {:.2}s system  ({:.2} µs per change, all threads)",
-            user.as_secs_f64(),
-            sys.as_secs_f64(),
-            (user + sys).as_secs_f64() * 1e6 / summary.changes_written.max(1) as f64
+            user,
+            sys,
+            (user + sys) * 1e6 / r.changes_written.max(1) as f64
         );
     }
     println!("  elapsed              {:>12.2}s", secs);
-    if temp {
-        let _ = std::fs::remove_dir_all(&cfg.output.dir);
-    } else {
-        println!("  output               {}", cfg.output.dir.display());
+    if let Some(out) = &r.output {
+        println!("  output               {out}");
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// The benchmark's progress on stderr: a bar on a terminal (over the change count, or a
+/// spinner to the end of a replay), plain lines every second otherwise.
+fn with_bench_progress<T>(
+    progress: &Arc<Progress>,
+    total: Option<u64>,
+    work: impl FnOnce() -> T,
+) -> T {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return with_progress(false, progress, work);
+    }
+    let rate = |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{:.0} changes/s", s.per_sec());
+    };
+    let bar = match total {
+        Some(n) => indicatif::ProgressBar::new(n).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos:>10}/{len} changes  {rate}  eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .with_key("rate", rate)
+            .progress_chars("=> "),
+        ),
+        None => indicatif::ProgressBar::new_spinner().with_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} {pos:>10} changes  {rate}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+            .with_key("rate", rate),
+        ),
+    };
+    *BAR.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
+    let done = StopToken::new();
+    let ticker = {
+        let (bar, progress, done) = (bar.clone(), progress.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.wait_timeout(Duration::from_millis(100)) {
+                bar.set_position(progress.changes_written.load(Ordering::Relaxed));
+            }
+        })
+    };
+    let result = work();
+    done.stop();
+    let _ = ticker.join();
+    *BAR.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    bar.finish_and_clear();
+    result
 }
 
 /// User and system CPU time of this process so far (all threads), from `/proc/self/stat`;

@@ -16,6 +16,9 @@
 //!   refused by the state machine, and the next leader's recovery removes what it left.
 //! - A run that fails for any other reason restarts after `cluster.restart_delay`, for as long
 //!   as this node leads.
+//! - The health checks ([`crate::watch`] over [`crate::health`]) look at the node every
+//!   `health.check_interval`: they raise and resolve alerts, and a stalled run is restarted
+//!   or, stalled again, handed over ([`RaftNode::resign`]).
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -31,11 +34,13 @@ use redoflow_raft::{Faults, RaftError, RaftNode, RaftNodeConfig, Secret};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClusterConfig, Config, ConfigError};
+use crate::health::LeaderView;
 use crate::lock::DirLock;
 use crate::pipeline::{self, Pacing, PipelineError, PipelineOptions, Progress};
 use crate::status::{CheckpointStatus, LeadershipStatus, MemberStatus, NodeStatus, PipelineStatus};
 use crate::stop::StopToken;
 use crate::telemetry::{self, Telemetry, Totals};
+use crate::watch::{Remedy, Watch};
 use crate::{http, now_unix_ms, source};
 
 /// How often the controller looks at Raft's metrics: the lease check's resolution, and the
@@ -70,6 +75,8 @@ pub enum NodeError {
     Panicked,
     #[error("cannot read the source's identity: {0}")]
     Source(#[from] redoflow_miner::SourceError),
+    #[error(transparent)]
+    Alerts(#[from] crate::alerts::AlertError),
 }
 
 /// Settings of a node that are not in the config file (tests).
@@ -158,6 +165,7 @@ impl Node {
         // terms, not by a lock.
         let lock = DirLock::acquire(&cluster.data_dir, "redoflow node: data dir")?;
         let fingerprint = source::fingerprint(config)?;
+        let watch = Watch::new(config, cluster.node_id, cluster.members.len() > 1)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name(format!("redoflow-node{}", cluster.node_id))
@@ -237,6 +245,9 @@ impl Node {
             },
             source: None,
             standby_prepare: !options.no_standby_prepare,
+            watch: Some(watch),
+            resigned_until: None,
+            runs: 0,
         };
         let controller = std::thread::Builder::new()
             .name(format!("redoflow-leader{}", cluster.node_id))
@@ -344,10 +355,20 @@ type RunEnd = (
 
 /// One pipeline run, in one term.
 struct Run {
+    /// Numbers the runs of this node (the health checks tell a new run from the last).
+    id: u64,
     term: u64,
     stop: StopToken,
     cancel: CancellationToken,
     thread: JoinHandle<RunEnd>,
+}
+
+impl Run {
+    /// Stops the run at once (a source call in progress is interrupted).
+    fn abort(&self) {
+        self.stop.abort();
+        self.cancel.cancel();
+    }
 }
 
 /// Starts and stops the pipeline as leadership comes and goes.
@@ -364,6 +385,10 @@ struct Controller {
     /// open again); `None` while a run has it.
     source: Option<Box<dyn LogSource>>,
     standby_prepare: bool,
+    watch: Option<Watch>,
+    /// After stepping down: no run until then, while another node takes over.
+    resigned_until: Option<Instant>,
+    runs: u64,
 }
 
 /// How often a follower prepares its source for a takeover.
@@ -444,8 +469,23 @@ impl Controller {
                     }
                 }
             }
+            match self.check_health(run.as_ref(), &duty) {
+                Some(Remedy::RestartSession) => {
+                    // Collected (aborted) at the next tick and started again at once.
+                    run.iter().for_each(Run::abort);
+                    retry_at = None;
+                }
+                Some(Remedy::StepDown) => {
+                    let period = self.cluster.election_timeout * 4;
+                    self.raft.resign(period);
+                    self.resigned_until = Some(Instant::now() + period);
+                    run.iter().for_each(Run::abort);
+                }
+                None => {}
+            }
             if let (None, Duty::Lead(term)) = (&run, &duty) {
-                let due = retry_at.is_none_or(|t| Instant::now() >= t);
+                let due = retry_at.is_none_or(|t| Instant::now() >= t)
+                    && self.resigned_until.is_none_or(|t| Instant::now() >= t);
                 if due && finished_term != Some(*term) {
                     match self.start_run(*term) {
                         Ok(Some(r)) => {
@@ -498,6 +538,9 @@ impl Controller {
                 }
             }
             let _ = self.collect(r);
+        }
+        if let Some(w) = self.watch.take() {
+            w.close(Duration::from_secs(5));
         }
         result
     }
@@ -657,6 +700,34 @@ impl Controller {
         }
     }
 
+    /// The health checks' look at this node; what they want done about a stall.
+    fn check_health(&mut self, run: Option<&Run>, duty: &Duty) -> Option<Remedy> {
+        let watch = self.watch.as_mut().filter(|w| w.due())?;
+        let progress = self
+            .shared
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let metrics = self.raft.raft().metrics().borrow().clone();
+        let me = self.raft.node_id().0;
+        let leader = LeaderView {
+            me,
+            term: metrics.current_term,
+            leader: metrics.current_leader,
+            // Read only on the leader: the only one that announces a change.
+            has_checkpoints: metrics.current_leader == Some(me)
+                && self.raft.last_checkpoint().is_some(),
+        };
+        let run = run.zip(progress.as_deref()).map(|(r, p)| (r.id, p));
+        watch.check(
+            &self.shared.alerts,
+            matches!(duty, Duty::Lead(_)),
+            run,
+            Some(leader),
+        )
+    }
+
     /// Leader of the current term, acknowledged by a majority within the election timeout.
     fn duty(&self) -> Duty {
         let metrics = self.raft.raft().metrics();
@@ -795,7 +866,9 @@ impl Controller {
                 (Some(source), result)
             })
             .map_err(NodeError::Runtime)?;
+        self.runs += 1;
         Ok(Some(Run {
+            id: self.runs,
             term,
             stop,
             cancel,
@@ -832,6 +905,9 @@ impl Controller {
                 Ok(None)
             }
             Err(e) => {
+                if let Some(w) = self.watch.as_mut() {
+                    w.run_failed(&e);
+                }
                 tracing::error!(term, error = %e, delay = ?self.cluster.restart_delay, "the pipeline failed; restarting from the last committed checkpoint after the delay");
                 *self.shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
                 // A source that failed may be in any state: open it again.

@@ -214,6 +214,94 @@ fn bench_on_the_simulated_oracle_reports_and_writes_verified_output() {
     }
 }
 
+/// `redoflow bench --json` on a recorded export: the figures as one JSON object, with the time
+/// of each stage, the export mined to its end; without a terminal the progress is plain lines
+/// on stderr, never a bar.
+#[test]
+fn bench_measures_an_export_and_reports_json_with_stage_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = redoflow()
+        .args([
+            "bench",
+            "--source",
+            "replay",
+            "--contents",
+            &example("logmnr_contents.csv"),
+            "--columns",
+            &example("all_tab_columns.csv"),
+            "--json",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "{stdout}
+{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout).expect("stdout is one JSON object");
+    assert!(
+        report["source"].as_str().unwrap().starts_with("replay of "),
+        "{report}"
+    );
+    assert!(report["changes_written"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["checkpoints"].as_u64().unwrap() >= 1, "{report}");
+    for stage in ["fetch", "buffer", "parse_write", "checkpoint"] {
+        let s = report["stages_s"][stage].as_f64().unwrap();
+        assert!(
+            s >= 0.0 && s <= report["elapsed_s"].as_f64().unwrap() * 2.0,
+            "{stage}: {report}"
+        );
+    }
+    assert!(
+        report["stages_s"]["parse_write"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no terminal escapes without a terminal: {stderr}"
+    );
+    assert_verifies(&out);
+
+    // The human form names the stages.
+    let run = redoflow()
+        .args(["bench", "--changes", "5000", "--out"])
+        .arg(dir.path().join("sim"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}");
+    for line in ["fetch", "buffer", "parse+write", "checkpoint"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(line) && l.contains("µs")),
+            "{line}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn bench_flags_for_a_replay_are_checked() {
+    let run = redoflow()
+        .args(["bench", "--source", "replay"])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--contents"));
+    let run = redoflow()
+        .args(["bench", "--contents", &example("logmnr_contents.csv")])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--source replay"));
+}
+
 /// A duration out of range on the command line is a usage error (exit 2) naming the flag, not
 /// a panic (exit 101).
 #[test]

@@ -86,7 +86,7 @@ fn faults_on_output_equals_ground_truth_for(
         slow_fetch_every: Some(5),
         slow_fetch_ms: 1,
         log_switch_race: true,
-        purge_scn: None,
+        ..SimFaults::default()
     };
     let mut config = sim(end, faults, 2);
     config.log_switch_scns = 5_000;

@@ -11,7 +11,7 @@ use redoflow_miner::row::Name;
 use redoflow_miner::txn::{wipe_spill_dir, ChangeOp, CommittedTxn, TxnStats};
 use redoflow_miner::{LogSource, RedoRow, SourceError, TxnBuffer};
 
-use super::progress::{op_slot, Progress, RoundStats, Tally};
+use super::progress::{op_slot, Progress, RoundStats, StageTimes, Tally};
 use super::resilient::Resilient;
 use super::writer::{same_names, table_names};
 use super::{Msg, Outbox, Pacing, PipelineError, PipelineOptions};
@@ -108,6 +108,9 @@ pub(super) struct Miner<'a, S: ?Sized> {
     tally: Tally,
     stop: &'a StopToken,
     progress: &'a Progress,
+    /// Time spent handing batches on (to the writer's channel, or the writer itself on one
+    /// thread): not the buffer's.
+    handing_on: Duration,
 }
 
 impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
@@ -137,6 +140,7 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
             tally: Tally::default(),
             stop,
             progress,
+            handing_on: Duration::ZERO,
         }
     }
 
@@ -210,6 +214,7 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
         self.progress
             .window_scn_span
             .store(end.0.saturating_sub(read.0), Ordering::Relaxed);
+        StageTimes::add(&self.progress.stages.fetch_ns, window.fetch_time);
         Progress::mark_first(&self.progress.first_window_unix_ms);
         self.progress.log_round(RoundStats {
             rows: window.rows,
@@ -334,6 +339,8 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
     /// Feeds the fetched rows to the transaction buffer and batches the transactions that
     /// commit; returns the SQL_REDO bytes fetched.
     fn push_rows(&mut self, read: Scn, out: &mut Outbox<'_, '_>) -> Result<u64, PipelineError> {
+        let started = Instant::now();
+        let handed_before = self.handing_on;
         let mut bytes = 0u64;
         let mut rows = std::mem::take(&mut self.rows);
         if let Some(ts) = rows.iter().rev().find_map(|r| r.timestamp) {
@@ -365,6 +372,11 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
         }
         rows.clear();
         self.rows = rows;
+        let handed = self.handing_on.saturating_sub(handed_before);
+        StageTimes::add(
+            &self.progress.stages.buffer_ns,
+            started.elapsed().saturating_sub(handed),
+        );
         result.map(|()| bytes)
     }
 
@@ -426,7 +438,10 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
     /// Sends the batched transactions, if any.
     fn flush(&mut self, out: &mut Outbox<'_, '_>) -> Result<(), PipelineError> {
         if !self.batch.is_empty() {
-            out.send(Msg::Txns(std::mem::take(&mut self.batch)))?;
+            let started = Instant::now();
+            let sent = out.send(Msg::Txns(std::mem::take(&mut self.batch)));
+            self.handing_on += started.elapsed();
+            sent?;
             self.batch_changes = 0;
         }
         Ok(())
@@ -441,6 +456,8 @@ impl<'a, S: LogSource + ?Sized> Miner<'a, S> {
         let stats = self.buffer.stats();
         p.expired_transactions
             .store(stats.expired_reported, Ordering::Relaxed);
+        p.expired_open
+            .store(self.buffer.expired_open() as u64, Ordering::Relaxed);
         p.spilled_transactions
             .store(stats.committed_spilled, Ordering::Relaxed);
         *p.txn.lock().unwrap_or_else(|e| e.into_inner()) = stats.clone();

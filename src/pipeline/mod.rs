@@ -36,7 +36,7 @@ use redoflow_sink_csv::{self as sink, SinkConfig, SinkError};
 
 pub use progress::{
     add_counts, CheckpointTiming, DurationHistogram, HistogramSnapshot, Progress, RoundStats,
-    TableCounts, DURATION_BUCKETS, OPS,
+    StageTimes, TableCounts, DURATION_BUCKETS, OPS,
 };
 
 use crate::config::{Config, OnParseError, WriterThread};
@@ -216,6 +216,9 @@ pub enum PipelineError {
     /// The output root or the state dir is locked by another process.
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
+    /// The alert settings cannot be used (a mail password's variable is missing).
+    #[error(transparent)]
+    Alerts(#[from] crate::alerts::AlertError),
     #[error("the miner thread stopped unexpectedly")]
     MinerLost,
     #[error("giving up after {attempts} attempts at SCN {scn}: {last}")]

@@ -56,6 +56,10 @@ pub struct Progress {
     pub expired_transactions: AtomicU64,
     /// Committed transactions whose changes had spilled to disk.
     pub spilled_transactions: AtomicU64,
+    /// Open transactions older than `mining.transaction_retention` now (as of the last round).
+    pub expired_open: AtomicU64,
+    /// Where the run's time went, per stage.
+    pub stages: StageTimes,
     /// True when the writer runs on the mining thread (one usable core): everything but the
     /// source's own work is then in each round's time outside its fetches.
     pub writer_on_mining_thread: AtomicBool,
@@ -78,6 +82,41 @@ pub struct Progress {
     recent: Mutex<VecDeque<CheckpointTiming>>,
     /// Per-round figures, kept only after [`Progress::record_rounds`] (`redoflow bench`).
     rounds_log: Mutex<Option<Vec<RoundStats>>>,
+}
+
+/// Time spent per stage of the pipeline, in nanoseconds, summed over the run. Each is taken
+/// around a whole piece, batch or checkpoint (never per row), so keeping them costs nothing
+/// measurable.
+#[derive(Debug, Default)]
+pub struct StageTimes {
+    /// In the source's calls (fetches, retries included).
+    pub fetch_ns: AtomicU64,
+    /// Feeding fetched rows to the transaction buffer (without handing transactions on).
+    pub buffer_ns: AtomicU64,
+    /// Turning committed changes into CSV lines and writing them (parse + write).
+    pub write_ns: AtomicU64,
+    /// Checkpoints: fsync, commit, rename, manifest.
+    pub checkpoint_ns: AtomicU64,
+}
+
+impl StageTimes {
+    pub(super) fn add(slot: &AtomicU64, d: Duration) {
+        slot.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The four stages' totals: fetch, buffer, parse+write, checkpoint.
+    pub fn totals(&self) -> [Duration; 4] {
+        [
+            &self.fetch_ns,
+            &self.buffer_ns,
+            &self.write_ns,
+            &self.checkpoint_ns,
+        ]
+        .map(|a| Duration::from_nanos(a.load(Ordering::Relaxed)))
+    }
 }
 
 /// One mining round (window): what the source returned and how long fetching it took (the

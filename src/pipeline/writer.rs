@@ -14,7 +14,7 @@ use redoflow_miner::txn::{Change, ChangeOp, CommittedTxn, Unwritable};
 use redoflow_miner::{TableId, TableSchema};
 use redoflow_sink_csv::{self as sink, CsvSink, RejectedRow, RowMeta, RowOp};
 
-use super::progress::{CheckpointTiming, Progress, WriteTally};
+use super::progress::{CheckpointTiming, Progress, StageTimes, WriteTally};
 use super::{LineRef, Msg, PipelineError, PipelineOptions};
 use crate::config::OnParseError;
 use crate::failpoint;
@@ -135,6 +135,7 @@ impl<'p> Writer<'p> {
         match msg {
             Msg::Schema(s) => self.set_schema(Arc::new(s)),
             Msg::Txns(txns) => {
+                let started = Instant::now();
                 // Counted once per batch, not with two atomic adds (each a full barrier on
                 // x86) per transaction.
                 let (mut written, mut changes) = (0u64, 0u64);
@@ -158,12 +159,16 @@ impl<'p> Writer<'p> {
                     .changes_written
                     .fetch_add(changes, Ordering::Relaxed);
                 self.tally.flush(&self.progress.written);
+                StageTimes::add(&self.progress.stages.write_ns, started.elapsed());
                 result?;
                 *dirty = true;
             }
             Msg::Checkpoint(offset) => {
                 if *dirty || self.last_offset.as_ref() != Some(&offset) {
-                    self.checkpoint(offset, store)?;
+                    let started = Instant::now();
+                    let done = self.checkpoint(offset, store);
+                    StageTimes::add(&self.progress.stages.checkpoint_ns, started.elapsed());
+                    done?;
                 }
                 *dirty = false;
             }

@@ -264,6 +264,88 @@ fn purged_logs_name_the_missing_range() {
     assert!(!rows.is_empty());
 }
 
+/// A stalled source reads up to the stall SCN, then hangs until interrupted (the runtime's
+/// abort), fails retryably, and reads on normally once `stall_count` stalls have happened; the
+/// rows are those of a source without the fault.
+#[test]
+fn a_stalled_fetch_hangs_until_interrupted_then_clears() {
+    let stall = START + 30_000;
+    let (mut src, _) = with_faults(SimFaults {
+        stall_after_scn: Some(stall),
+        stall_count: Some(1),
+        ..SimFaults::default()
+    });
+    let mut clean = SimSource::new(SimConfig {
+        log_switch_scns: 10_000,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    src.start_session(Scn(START)).unwrap();
+    let mut rows = Vec::new();
+    // A window across the stall ends at it.
+    let through = src
+        .fetch_capped(Scn(START), Scn(stall + 5_000), &mut rows, usize::MAX)
+        .unwrap();
+    assert_eq!(through, Scn(stall));
+    // The next one hangs until an interrupt from another thread ends it.
+    let interrupt = src
+        .interrupter()
+        .expect("the stall fault makes the source interruptible");
+    let breaker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        interrupt();
+    });
+    let e = src
+        .fetch(Scn(stall), Scn(stall + 5_000), &mut rows)
+        .unwrap_err();
+    breaker.join().unwrap();
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("ORA-01013"), "{e}");
+    // Cleared: the rest reads as without the fault, and the current SCN never stalled.
+    src.start_session(Scn(stall)).unwrap();
+    src.fetch(Scn(stall), Scn(stall + 20_000), &mut rows)
+        .unwrap();
+    assert_eq!(rows, fetch(&mut clean, START, stall + 20_000));
+    assert!(src.current_scn().unwrap() > Scn(stall));
+}
+
+/// Without an interrupt a stalled fetch ends at its timeout, as a query past Oracle's call
+/// timeout does; a stall without `stall_count` never clears.
+#[test]
+fn a_stalled_fetch_times_out_and_an_endless_stall_stays() {
+    let (mut src, _) = with_faults(SimFaults {
+        stall_after_scn: Some(START),
+        stall_timeout_ms: Some(5),
+        ..SimFaults::default()
+    });
+    src.start_session(Scn(START)).unwrap();
+    let mut rows = Vec::new();
+    for _ in 0..3 {
+        let e = src
+            .fetch(Scn(START), Scn(START + 5_000), &mut rows)
+            .unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert!(e.to_string().contains("ORA-03156"), "{e}");
+        src.start_session(Scn(START)).unwrap();
+    }
+    assert!(rows.is_empty());
+}
+
+#[test]
+fn a_source_without_the_stall_fault_needs_no_interrupter() {
+    let (src, _) = with_faults(SimFaults::default());
+    assert!(src.interrupter().is_none());
+    let bad = SimConfig {
+        faults: SimFaults {
+            stall_after_scn: Some(START),
+            stall_count: Some(0),
+            ..SimFaults::default()
+        },
+        ..SimConfig::default()
+    };
+    assert!(bad.validate().unwrap_err().contains("stall_count"));
+}
+
 #[test]
 fn config_is_deserialized_with_defaults_and_checked() {
     let cfg: SimConfig = serde_json_like();

@@ -174,6 +174,17 @@ pub struct SimFaults {
     /// Redo for SCNs up to and including this one is purged: a session resuming before it fails
     /// with `SourceError::LogsMissing`.
     pub purge_scn: Option<u64>,
+    /// A stalled source: rows up to this SCN are read as usual, but a fetch of the window after
+    /// it hangs, as a LogMiner query stuck on a damaged log does, while `current_scn` keeps
+    /// moving. The hang ends when the runtime interrupts the call (an aborted run) or after
+    /// `stall_timeout_ms`; the fetch then fails retryably.
+    pub stall_after_scn: Option<u64>,
+    /// Only the first this many fetches past `stall_after_scn` hang (counted per source, so
+    /// per process); later ones read normally: the stall clears. `None`: every one hangs.
+    pub stall_count: Option<u64>,
+    /// A stalled fetch gives up after this many milliseconds with a retryable error, as a
+    /// query past Oracle's call timeout does. `None`: only an interrupt ends it.
+    pub stall_timeout_ms: Option<u64>,
 }
 
 /// [`SimWorkload::closed_thread`]: at `from_scn` the instance of redo thread `thread` shuts down
@@ -218,6 +229,20 @@ impl SimConfig {
             if !(rate > 0.0 && rate.is_finite()) {
                 return Err(format!("source.sim.rate must be positive, not {rate}"));
             }
+        }
+        if self.faults.stall_count == Some(0) {
+            return Err(
+                "source.sim.faults.stall_count must be 1 or more (leave it out for a stall \
+                 that never clears)"
+                    .into(),
+            );
+        }
+        if self.faults.stall_timeout_ms == Some(0) {
+            return Err(
+                "source.sim.faults.stall_timeout_ms must be 1 or more (leave it out for a \
+                 stall only an interrupt ends)"
+                    .into(),
+            );
         }
         if self.end_scn.is_some_and(|e| e <= self.start_scn) {
             return Err("source.sim.end_scn must be above start_scn".into());

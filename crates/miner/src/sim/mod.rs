@@ -39,8 +39,8 @@ mod model;
 mod text;
 mod truth;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use redoflow_checkpoint::{Offset, Scn};
 
@@ -52,7 +52,7 @@ use self::gen::{derive_seed, Gen, Out, Params};
 use self::model::Rng;
 use crate::row::RedoRow;
 use crate::schema::{SchemaCatalog, TableId, TableSchema};
-use crate::source::{LogSource, SourceError, StartAt};
+use crate::source::{Interrupt, LogSource, SourceError, StartAt};
 
 /// SCNs between two generator snapshots, at first.
 const SNAPSHOT_EVERY: u64 = 100_000;
@@ -96,6 +96,10 @@ struct FaultState {
     /// Highest log switch SCN that already made a fetch fail.
     raced_through: u64,
     races: u64,
+    /// Fetches that stalled (`stall_after_scn`).
+    stalls: u64,
+    /// Set by the interrupter, cleared when a stalled fetch returns or a session starts.
+    interrupted: Arc<(Mutex<bool>, Condvar)>,
 }
 
 impl FaultState {
@@ -129,6 +133,8 @@ impl SimSource {
             next_slow: None,
             raced_through: 0,
             races: 0,
+            stalls: 0,
+            interrupted: Arc::new((Mutex::new(false), Condvar::new())),
         };
         faults.next_drop = faults.schedule(0, config.faults.drop_connection_every);
         faults.next_slow = faults.schedule(0, config.faults.slow_fetch_every);
@@ -297,6 +303,56 @@ impl SimSource {
         }
     }
 
+    /// The stall SCN while the stall fault is on and has not cleared.
+    fn stalling_after(&self) -> Option<u64> {
+        let f = &self.config.faults;
+        let stall = f.stall_after_scn?;
+        f.stall_count
+            .is_none_or(|n| self.faults.stalls < n)
+            .then_some(stall)
+    }
+
+    /// A stalled fetch: blocks until interrupted or `stall_timeout_ms` passes (on the real
+    /// clock: a hang is wall-clock time by nature), then fails retryably.
+    fn stall(&mut self, read: u64) -> SourceError {
+        self.faults.stalls += 1;
+        tracing::warn!(
+            read,
+            stalls = self.faults.stalls,
+            "simulated database: fetch stalled"
+        );
+        let timeout = self
+            .config
+            .faults
+            .stall_timeout_ms
+            .map(Duration::from_millis);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let (flag, wake) = &*self.faults.interrupted;
+        let mut interrupted = flag.lock().unwrap_or_else(|p| p.into_inner());
+        while !*interrupted {
+            let wait = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => break,
+                },
+                None => Duration::from_secs(3600),
+            };
+            interrupted = wake
+                .wait_timeout(interrupted, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        let message = if std::mem::take(&mut *interrupted) {
+            "ORA-01013: user requested cancel of current operation (simulated stall interrupted)"
+        } else {
+            "ORA-03156: OCI call timed out (simulated stall)"
+        };
+        SourceError::Retryable {
+            scn: Scn(read),
+            message: message.into(),
+        }
+    }
+
     fn check_purged(&self, resume: u64) -> Result<(), SourceError> {
         match self.config.faults.purge_scn {
             Some(purge) if resume < purge => Err(SourceError::LogsMissing {
@@ -334,6 +390,13 @@ impl LogSource for SimSource {
             tracing::info!(resume = %resume_scn, "simulated database: reconnected");
         }
         self.connected = true;
+        // An interrupt meant for the last session's call is spent.
+        *self
+            .faults
+            .interrupted
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = false;
         self.session = Some(resume_scn.0);
         self.session_from = None;
         self.session_end = resume_scn.0;
@@ -366,11 +429,18 @@ impl LogSource for SimSource {
         out: &mut Vec<RedoRow>,
         max_rows: usize,
     ) -> Result<Scn, SourceError> {
-        let (read, end) = (read_scn.0, end_scn.0);
+        let (read, mut end) = (read_scn.0, end_scn.0);
         self.call(read)?;
         self.check_purged(read)?;
         if end <= read {
             return Ok(end_scn);
+        }
+        if let Some(stall) = self.stalling_after() {
+            if read >= stall {
+                return Err(self.stall(read));
+            }
+            // The rows up to the stall come as usual; the window ends there.
+            end = end.min(stall);
         }
         if self.config.faults.log_switch_race {
             if let Some(switch) = self.params.last_switch_in(read, end) {
@@ -457,6 +527,17 @@ impl LogSource for SimSource {
         Ok(self.session.is_some_and(|resume| {
             let from = self.session_from.unwrap_or(resume).max(resume);
             self.params.last_switch_in(from, self.session_end).is_some()
+        }))
+    }
+
+    /// Only with the stall fault: its hang is the one call that does not return by itself.
+    fn interrupter(&self) -> Option<Interrupt> {
+        self.config.faults.stall_after_scn?;
+        let interrupted = Arc::clone(&self.faults.interrupted);
+        Some(Arc::new(move || {
+            let (flag, wake) = &*interrupted;
+            *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            wake.notify_all();
         }))
     }
 

@@ -836,6 +836,11 @@ impl TxnBuffer {
         self.open.len()
     }
 
+    /// Open transactions already reported as older than the retention (and kept).
+    pub fn expired_open(&self) -> usize {
+        self.open.values().filter(|t| t.expired).count()
+    }
+
     /// Start SCN of the oldest open transaction.
     pub fn oldest_open_scn(&self) -> Option<Scn> {
         self.open.values().map(|t| t.start_scn).min()
