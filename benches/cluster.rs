@@ -1,8 +1,9 @@
 //! Throughput of a three-node cluster against a single node, on the unpaced simulator, in one
 //! run: Raft replicates one small entry per checkpoint and is never on the per-row path, so
 //! the two must mine at the same rate. Alternates single node and cluster (the machine's
-//! speed drifts; compare neighbours), `REDOFLOW_BENCH_SECS` seconds each (default 15), and
-//! prints changes/s of each. Results in benches/README.md ("Cluster").
+//! speed drifts; compare neighbours), `REDOFLOW_BENCH_SECS` seconds each (default 15) over
+//! `REDOFLOW_BENCH_ROUNDS` rounds (default 4), and prints changes/s of each. Results in
+//! benches/README.md ("Cluster").
 //!
 //! The three nodes share this process and machine, so the followers' standby work is switched
 //! off (on three machines it would not compete with the leader).
@@ -124,21 +125,36 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(15);
+    let rounds: usize = std::env::var("REDOFLOW_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
     let mut singles = Vec::new();
     let mut clusters = Vec::new();
-    for round in 1..=2 {
+    for round in 1..=rounds {
         let dir = tempfile::tempdir().unwrap();
-        let s = single(&dir.path().join("single"), secs);
-        let c = cluster(&dir.path().join("cluster"), secs);
+        // The first run of a process is the slowest (cold caches): the order alternates so
+        // neither side always goes first.
+        let (s, c) = if round % 2 == 1 {
+            let s = single(&dir.path().join("single"), secs);
+            (s, cluster(&dir.path().join("cluster"), secs))
+        } else {
+            let c = cluster(&dir.path().join("cluster"), secs);
+            (single(&dir.path().join("single"), secs), c)
+        };
         println!("round {round}: single node {s:>10.0} changes/s   three-node cluster {c:>10.0} changes/s   ratio {:.3}", c / s);
         singles.push(s);
         clusters.push(c);
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let mut ratios: Vec<f64> = clusters.iter().zip(&singles).map(|(c, s)| c / s).collect();
+    ratios.sort_by(f64::total_cmp);
     println!(
-        "mean: single node {:.0} changes/s, three-node cluster {:.0} changes/s (cluster / single {:.3})",
+        "mean: single node {:.0} changes/s, three-node cluster {:.0} changes/s; cluster / single: median {:.3}, range {:.3}-{:.3}",
         mean(&singles),
         mean(&clusters),
-        mean(&clusters) / mean(&singles)
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
     );
 }
