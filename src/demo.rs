@@ -1028,7 +1028,7 @@ pub fn open_fds(pid: u32) -> Option<u64> {
 }
 
 /// Bytes of the files under `dir` (0 when it does not exist).
-fn dir_bytes(dir: &Path) -> u64 {
+pub fn dir_bytes(dir: &Path) -> u64 {
     fs::read_dir(dir)
         .into_iter()
         .flatten()

@@ -183,38 +183,40 @@ pub fn run_node(
     stop: &StopToken,
     progress: &Progress,
 ) -> Result<Summary, PipelineError> {
-    let mut source = source::open_source(config, now_unix_ms())?;
-    let config = match config.source.kind {
-        SourceKind::Sim => config.for_sim(),
-        _ => config.clone(),
-    };
-    let pacing = match (config.source.kind, config.source.replay.rate) {
-        (SourceKind::Replay, None) => Pacing::Unpaced,
-        _ => Pacing::Live,
-    };
+    let (mut source, config, pacing) = configured(config, Pacing::Live)?;
     let alerts = std::sync::Mutex::new(Vec::new());
     run_watched(&config, &mut *source, pacing, stop, progress, &alerts)
 }
 
-/// [`run_node`] with the given pacing: `Unpaced` never sleeps once caught up (what
-/// `redoflow bench` measures).
+/// [`run_node`] with the given pacing and without the health checks: `Unpaced` never sleeps
+/// once caught up (what `redoflow bench` measures).
 pub fn run_node_paced(
     config: &Config,
     pacing: Pacing,
     stop: &StopToken,
     progress: &Progress,
 ) -> Result<Summary, PipelineError> {
-    let mut source = source::open_source(config, now_unix_ms())?;
+    let (mut source, config, pacing) = configured(config, pacing)?;
+    run(&config, &mut *source, pacing, stop, progress)
+}
+
+/// The source a config names, the config as the pipeline takes it for that source, and the
+/// pacing: an export without a `rate` is read as fast as possible whatever is asked; a paced
+/// replay is a live database and sleeps between rounds like one.
+fn configured(
+    config: &Config,
+    pacing: Pacing,
+) -> Result<(Box<dyn LogSource>, Config, Pacing), PipelineError> {
+    let source = source::open_source(config, now_unix_ms())?;
     let config = match config.source.kind {
         SourceKind::Sim => config.for_sim(),
         _ => config.clone(),
     };
-    // A paced replay is a live database: it sleeps between rounds like one.
     let pacing = match (config.source.kind, config.source.replay.rate) {
         (SourceKind::Replay, None) => Pacing::Unpaced,
         _ => pacing,
     };
-    run(&config, &mut *source, pacing, stop, progress)
+    Ok((source, config, pacing))
 }
 
 /// Milliseconds since the Unix epoch.

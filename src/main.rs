@@ -754,7 +754,7 @@ fn bench(mut cfg: Config, opts: BenchOptions) -> anyhow::Result<ExitCode> {
         rows_per_s: summary.rows_read as f64 / secs,
         changes_per_s: summary.changes_written as f64 / secs,
         redo_bytes: progress.redo_bytes.load(Ordering::Relaxed),
-        csv_bytes: dir_bytes(&cfg.output.dir),
+        csv_bytes: redoflow::demo::dir_bytes(&cfg.output.dir),
         rounds: progress.rounds.load(Ordering::Relaxed),
         checkpoints: summary.checkpoints,
         writer_on_mining_thread: one_thread,
@@ -941,19 +941,6 @@ fn parse_cpu_times(stat: &str) -> Option<(Duration, Duration)> {
         Duration::from_millis(user * 10),
         Duration::from_millis(system * 10),
     ))
-}
-
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            Ok(_) => e.metadata().map_or(0, |m| m.len()),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 fn print_progress(p: &Progress, done: &StopToken) {

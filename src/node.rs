@@ -116,6 +116,14 @@ impl Shared {
         }
     }
 
+    /// The current run's counters (none before the first run).
+    pub(crate) fn current_progress(&self) -> Option<Arc<Progress>> {
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Everything this node counted, over all its runs.
     pub(crate) fn totals(&self) -> Totals {
         let current = self.progress.lock().unwrap_or_else(|p| p.into_inner());
@@ -703,12 +711,7 @@ impl Controller {
     /// The health checks' look at this node; what they want done about a stall.
     fn check_health(&mut self, run: Option<&Run>, duty: &Duty) -> Option<Remedy> {
         let watch = self.watch.as_mut().filter(|w| w.due())?;
-        let progress = self
-            .shared
-            .progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let progress = self.shared.current_progress();
         let metrics = self.raft.raft().metrics().borrow().clone();
         let me = self.raft.node_id().0;
         let leader = LeaderView {
@@ -919,12 +922,7 @@ impl Controller {
 
     /// Keeps the run's first-window and first-checkpoint times in the leadership status.
     fn publish_progress_times(&self) {
-        let progress = self
-            .shared
-            .progress
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let progress = self.shared.current_progress();
         let Some(p) = progress else { return };
         if let Some(l) = self
             .shared
@@ -1028,11 +1026,7 @@ pub(crate) fn status_of(raft: &RaftNode, shared: &Shared) -> NodeStatus {
         files: cp.files.len() as u64,
         rows: cp.files.iter().map(|f| f.rows).sum(),
     });
-    let progress = shared
-        .progress
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let progress = shared.current_progress();
     let running = shared.running.load(Ordering::Relaxed);
     let mut leadership = shared
         .leadership
