@@ -255,7 +255,7 @@ impl LocalCluster {
             .stdout(log)
             .stderr(log2);
         if std::env::var_os("RUST_LOG").is_none() {
-            command.env("RUST_LOG", "info");
+            command.env("RUST_LOG", crate::default_log_filter("info"));
         }
         for (k, v) in env {
             command.env(k, v);

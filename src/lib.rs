@@ -219,6 +219,16 @@ fn configured(
     Ok((source, config, pacing))
 }
 
+/// The log filter when `RUST_LOG` is not set: `level` for everything except openraft's
+/// replication, which logs four lines (one at error) for every retry to a peer that is down,
+/// for as long as it is down. The transport logs a peer going and coming back
+/// instead, once each; `RUST_LOG` set by hand shows everything it names.
+pub fn default_log_filter(level: &str) -> String {
+    format!(
+        "{level},openraft::replication=off,openraft::engine::handler::replication_handler=error"
+    )
+}
+
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_unix_ms() -> u64 {
     std::time::SystemTime::now()

@@ -3,16 +3,20 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use openraft::error::RPCError;
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{VoteRequest, VoteResponse};
-use openraft::Vote;
+use openraft::{BasicNode, Vote};
 use redoflow_checkpoint::codec::{decode_value, encode_value};
 use redoflow_checkpoint::NodeId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use super::client::Network;
 use super::*;
 use crate::{RaftNode, RaftNodeConfig};
 
@@ -21,6 +25,15 @@ const SECRET: &str = "the secret of the network tests";
 /// One initialised node serving its router on a loopback port.
 async fn serve_one(dir: &std::path::Path, id: u64) -> (RaftNode, String, CancellationToken) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, dir, id).await
+}
+
+/// [`serve_one`] on the given listener.
+async fn serve_on(
+    listener: TcpListener,
+    dir: &std::path::Path,
+    id: u64,
+) -> (RaftNode, String, CancellationToken) {
     let addr = listener.local_addr().unwrap().to_string();
     let node = RaftNode::start(RaftNodeConfig {
         node_id: NodeId(id),
@@ -217,4 +230,105 @@ async fn the_guard_refuses_strangers_foreigners_and_garbage_and_the_node_keeps_s
     other_stop.cancel();
     node.shutdown().await.unwrap();
     other.shutdown().await.unwrap();
+}
+
+/// Log lines written while the guard lives (this thread only).
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn count(&self, needle: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .matches(needle)
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_peer_that_is_down_is_logged_when_it_goes_and_when_it_is_back_not_at_every_retry() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    // A port with nothing behind it, for now.
+    let parked = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = parked.local_addr().unwrap().to_string();
+    drop(parked);
+
+    let mut network = Network::new(
+        2,
+        Secret::from_bytes(SECRET, "test").unwrap(),
+        Arc::new(OnceLock::new()),
+        None,
+        Arc::new(Contacts::default()),
+    );
+    let mut peer = network
+        .new_client(1, &BasicNode { addr: addr.clone() })
+        .await;
+    let option = RPCOption::new(Duration::from_secs(2));
+    let vote = || VoteRequest::<u64>::new(Vote::new(1, 2), None);
+    for _ in 0..5 {
+        let answer = peer.vote(vote(), option.clone()).await;
+        assert!(
+            matches!(answer, Err(RPCError::Unreachable(_))),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(
+        logs.count("cannot reach a peer"),
+        1,
+        "once for five attempts"
+    );
+    assert_eq!(logs.count("a peer answers again"), 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind(&addr).await.unwrap();
+    let (_node, _, stop) = serve_on(listener, dir.path(), 1).await;
+    for _ in 0..3 {
+        let answer = peer.vote(vote(), option.clone()).await;
+        assert!(answer.is_ok(), "{answer:?}");
+    }
+    assert_eq!(
+        logs.count("a peer answers again"),
+        1,
+        "once when it is back"
+    );
+    assert_eq!(logs.count("cannot reach a peer"), 1);
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn backoff_doubles_from_a_quarter_second_to_the_cap() {
+    let mut network = Network::new(
+        2,
+        Secret::from_bytes(SECRET, "test").unwrap(),
+        Arc::new(OnceLock::new()),
+        None,
+        Arc::new(Contacts::default()),
+    );
+    let peer = network
+        .new_client(
+            1,
+            &BasicNode {
+                addr: "127.0.0.1:1".into(),
+            },
+        )
+        .await;
+    let waits: Vec<u128> = peer.backoff().take(6).map(|d| d.as_millis()).collect();
+    assert_eq!(waits, [250, 500, 1000, 2000, 2000, 2000]);
 }
