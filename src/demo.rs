@@ -301,6 +301,40 @@ impl LocalCluster {
         }
     }
 
+    /// SIGTERM to every node of `ids` at the same moment, then waits up to `timeout` for all of
+    /// them (SIGKILL after that): nodes stopping together, as on a shutdown of their machines.
+    /// Each one's exit status, if it ended by itself.
+    pub fn terminate_together(
+        &mut self,
+        ids: &[u64],
+        timeout: Duration,
+    ) -> Result<Vec<Option<std::process::ExitStatus>>, DemoError> {
+        let mut children = Vec::new();
+        for &id in ids {
+            children.push(self.node_mut(id)?.child.take());
+        }
+        for child in children.iter().flatten() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + timeout;
+        let mut statuses = vec![None; children.len()];
+        while children.iter().any(Option::is_some) && Instant::now() <= deadline {
+            for (child, status) in children.iter_mut().zip(&mut statuses) {
+                if let Some(Ok(Some(s))) = child.as_mut().map(Child::try_wait) {
+                    *status = Some(s);
+                    *child = None;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for mut child in children.into_iter().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        Ok(statuses)
+    }
+
     /// The exit status of node `id` if its process has ended by itself (reported once; the
     /// node then counts as stopped).
     pub fn exited(&mut self, id: u64) -> Option<std::process::ExitStatus> {

@@ -907,6 +907,13 @@ impl Controller {
                 tracing::info!(term, error = %e, "run stopped: leadership moved on");
                 Ok(None)
             }
+            // Stopping, and the final checkpoint could not be agreed (the other members are
+            // stopping or gone): nothing is finished that was not agreed, so the next leader
+            // resumes from the last committed checkpoint. No restart follows.
+            Err(PipelineError::Store(e)) if self.stop.is_stopping() => {
+                tracing::warn!(term, error = %e, "stopping without a final checkpoint: the next leader resumes from the last committed one");
+                Ok(None)
+            }
             Err(e) => {
                 if let Some(w) = self.watch.as_mut() {
                     w.run_failed(&e);

@@ -162,6 +162,44 @@ fn two_of_three_stopped_then_back() {
     finish(cluster);
 }
 
+/// The leader and one follower stopped together (SIGTERM at the same moment) while the third
+/// member is dead: the leader's final checkpoint may find no majority. It stops cleanly all the
+/// same (exit 0, no restart, nothing finished that was not agreed), and the cluster resumes
+/// exactly when the nodes are back.
+#[test]
+fn the_leader_stopped_with_a_follower_while_the_third_is_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = LocalCluster::start(BIN.as_ref(), spec(dir.path())).unwrap();
+    let leader = cluster.wait_leader(0, Duration::from_secs(30)).unwrap();
+    cluster.wait_checkpoint(3, Duration::from_secs(30)).unwrap();
+    let others: Vec<u64> = (1..=3).filter(|id| *id != leader.node_id).collect();
+    cluster.kill(others[0]).unwrap();
+    let statuses = cluster
+        .terminate_together(&[leader.node_id, others[1]], Duration::from_secs(30))
+        .unwrap();
+    for (id, status) in [leader.node_id, others[1]].iter().zip(&statuses) {
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "node {id} did not stop cleanly on SIGTERM: {status:?}"
+        );
+    }
+    let node = cluster.nodes.iter().find(|n| n.id == leader.node_id).unwrap();
+    let log = std::fs::read_to_string(&node.log).unwrap();
+    assert!(
+        !log.contains("the pipeline failed"),
+        "a stopping leader reported a failure and a restart:\n{log}"
+    );
+    for id in 1..=3 {
+        cluster.start_node(id).unwrap();
+    }
+    cluster.wait_leader(0, Duration::from_secs(30)).unwrap();
+    let last = cluster.wait_checkpoint(0, Duration::from_secs(1)).unwrap();
+    cluster
+        .wait_checkpoint(last + 3, Duration::from_secs(30))
+        .unwrap();
+    finish(cluster);
+}
+
 /// A node whose state is lost (its data dir deleted) comes back as a new member: removed from
 /// the membership, started empty under a new id, added with `redoflow cluster add`; it catches
 /// up, votes, and can lead.
