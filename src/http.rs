@@ -316,7 +316,10 @@ pub async fn get_bytes(
         .map_err(|e: hyper::http::uri::InvalidUri| err(e.to_string()))?;
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let fetch = async {
-        let response = client.get(uri).await.map_err(|e| err(e.to_string()))?;
+        let response = client
+            .get(uri)
+            .await
+            .map_err(|e| err(request_failure(&e)))?;
         let status = response.status().as_u16();
         let body = response
             .into_body()
@@ -329,6 +332,26 @@ pub async fn get_bytes(
     tokio::time::timeout(timeout, fetch)
         .await
         .map_err(|_| err(format!("no answer within {timeout:?}")))?
+}
+
+/// What a failed request says: hyper's own message ("client error (Connect)") names no cause,
+/// so the causes are added, and a refused connection says what is likely wrong.
+fn request_failure(e: &hyper_util::client::legacy::Error) -> String {
+    let mut message = if e.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        e.to_string()
+    };
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        message.push_str(": ");
+        message.push_str(&c.to_string());
+        cause = c.source();
+    }
+    if e.is_connect() {
+        message.push_str(" (is a redoflow node listening there?)");
+    }
+    message
 }
 
 /// A node's `/status`.

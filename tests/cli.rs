@@ -348,3 +348,27 @@ fn an_io_error_prints_its_cause_once() {
     assert_eq!(stderr.matches("os error 20").count(), 1, "{stderr}");
     assert!(stderr.contains(&file.display().to_string()), "{stderr}");
 }
+
+#[test]
+fn status_of_an_address_where_no_node_listens_says_why() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let run = redoflow()
+        .args(["status", "--node", &addr])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains(&addr)
+            && err.contains("cannot connect")
+            && err.contains("Connection refused")
+            && err.contains("is a redoflow node listening there?"),
+        "{err}"
+    );
+}

@@ -183,7 +183,11 @@ fn the_leader_stopped_with_a_follower_while_the_third_is_dead() {
             "node {id} did not stop cleanly on SIGTERM: {status:?}"
         );
     }
-    let node = cluster.nodes.iter().find(|n| n.id == leader.node_id).unwrap();
+    let node = cluster
+        .nodes
+        .iter()
+        .find(|n| n.id == leader.node_id)
+        .unwrap();
     let log = std::fs::read_to_string(&node.log).unwrap();
     assert!(
         !log.contains("the pipeline failed"),
