@@ -242,23 +242,35 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The progress bar on screen, if any (`redoflow bench` on a terminal).
 static BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
 
+/// `eprintln!` that never panics. A node's stderr can go away while it runs (the pipe of a log
+/// collector that died, a journald restart): `eprintln!` would then panic in whatever thread
+/// printed, the signal handler's included, and leave a node that no signal stops.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Log lines go to stderr; while a progress bar is on screen, above it (the bar is taken away
-/// for the line and drawn again under it).
+/// for the line and drawn again under it). A line stderr does not take (its reader is gone) is
+/// dropped: reporting the failure, tracing-subscriber would `eprintln!`, which panics the
+/// logging thread, the mining thread among them.
 struct LogWriter;
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let bar = BAR.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match bar {
-            Some(bar) => bar
-                .suspend(|| std::io::stderr().write_all(buf))
-                .map(|()| buf.len()),
-            None => std::io::stderr().write(buf),
-        }
+        let _ = match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf)),
+            None => std::io::stderr().write_all(buf),
+        };
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }
 
@@ -278,7 +290,7 @@ fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
+            note!("error: {}", error_chain(&e));
             ExitCode::from(1)
         }
     }
@@ -547,14 +559,12 @@ fn stop_on_signals() -> anyhow::Result<StopToken> {
     let signals = std::sync::atomic::AtomicU32::new(0);
     ctrlc::set_handler(move || match signals.fetch_add(1, Ordering::SeqCst) {
         0 => {
-            eprintln!("redoflow: stopping after a final checkpoint (signal again to stop at once)");
             on_signal.stop();
+            note!("redoflow: stopping after a final checkpoint (signal again to stop at once)");
         }
         1 => {
-            eprintln!(
-                "redoflow: stopping at once; the next start resumes from the last checkpoint"
-            );
             on_signal.abort();
+            note!("redoflow: stopping at once; the next start resumes from the last checkpoint");
         }
         _ => std::process::exit(130),
     })
@@ -565,7 +575,7 @@ fn stop_on_signals() -> anyhow::Result<StopToken> {
 fn run_node(cfg: &Config, quiet: bool) -> anyhow::Result<ExitCode> {
     let progress = Arc::new(Progress::default());
     let interrupted = stop_on_signals()?;
-    eprintln!(
+    note!(
         "redoflow: mining {:?} into {} (Ctrl-C stops after a final checkpoint)",
         cfg.source.kind,
         cfg.output.dir.display()
@@ -573,7 +583,7 @@ fn run_node(cfg: &Config, quiet: bool) -> anyhow::Result<ExitCode> {
     let _server = match &cfg.http.listen {
         Some(listen) => {
             let server = redoflow::http::StatusServer::start(listen, progress.clone())?;
-            eprintln!(
+            note!(
                 "redoflow: status page on http://{0}/ (also /status and /metrics)",
                 server.local_addr()
             );
@@ -958,7 +968,7 @@ fn print_progress(p: &Progress, done: &StopToken) {
         } else {
             String::new()
         };
-        eprintln!(
+        note!(
             "[{:>6.1}s] rows {:>11}  {:>9.0} rows/s  txns {:>9}  SCN {:>12}  open {:>5}  checkpoints {}{alert}",
             start.elapsed().as_secs_f64(),
             rows,
@@ -1003,21 +1013,21 @@ fn node(path: &std::path::Path, quiet: bool) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(path)?;
     let cluster = cfg.validate_for_cluster()?.clone();
     let stop = stop_on_signals()?;
-    eprintln!(
+    let node = redoflow::node::Node::start(&cfg, redoflow::node::NodeOptions::default(), &stop)?;
+    note!(
         "redoflow: node {} of {} listening on {}, output {} (SIGTERM or Ctrl-C stops it)",
         cluster.node_id,
         cluster.members.len(),
-        cluster.listen,
+        node.local_addr(),
         cfg.output.dir.display()
     );
-    let node = redoflow::node::Node::start(&cfg, redoflow::node::NodeOptions::default(), &stop)?;
     let printer = (!quiet).then(|| {
         let addr = node.local_addr().to_string();
         let done = stop.clone();
         std::thread::spawn(move || {
             while !done.wait_timeout(Duration::from_secs(10)) {
                 if let Ok(s) = redoflow::http::get_status_blocking(&addr, Duration::from_secs(1)) {
-                    eprintln!("{}", status_line(&s));
+                    note!("{}", status_line(&s));
                 }
             }
         })

@@ -74,3 +74,49 @@ fn a_second_signal_stops_a_run_at_once() {
     assert!(files_ending(&out.join("_checkpoints"), ".json").is_empty());
     assert!(files_ending(&out, ".csv").is_empty());
 }
+
+/// A node whose stderr went away (the log collector's pipe closed) still stops on SIGTERM with
+/// a final checkpoint: printing must not take the signal handler down with it.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_a_run_whose_stderr_is_gone() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let config = sim_config(dir.path(), &out, "1h", "");
+    // Not --quiet: the progress line is printed every second, into the closed pipe.
+    let mut child = redoflow()
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    wait_until("rows in progress", || {
+        !files_ending(&out, ".inprogress").is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let ok = std::process::Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("SIGTERM did not stop a run whose stderr is closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(out.join("_checkpoints/0000000001.json").is_file());
+}
