@@ -416,6 +416,60 @@ fn restart_with_open_transactions_and_shared_commit_scn() {
     assert_eq!(with_restarts(&rows, &[2, 5, 7, 8, 9]), whole);
 }
 
+/// A restart re-reads the tail of a transaction that started before the resume SCN and ended
+/// before the checkpoint: its undo rows undo changes that are not read again. They are expected
+/// when the transaction writes nothing (its commit is skipped, or it rolls back), and counted as
+/// unmatched (a warning) only when a transaction is written without the change it undid.
+#[test]
+fn undo_rows_of_a_tail_re_read_after_a_restart_are_expected() {
+    let (a, b, c) = (x(1, 1), x(2, 1), x(3, 1));
+    let rows = vec![
+        start(10, a),
+        ins(11, a, "R1", "a1"),
+        ins(11, c, "R4", "c1"),
+        ins(12, b, "R2", "b1"),
+        undo(ins(13, a, "R1", "undo a1")),
+        undo(ins(13, c, "R4", "undo c1")),
+        ins(14, a, "R3", "a2"),
+        commit(15, a),
+        rollback(15, c),
+        ins(16, b, "R5", "b2"),
+        commit(17, b),
+    ];
+    let whole = uninterrupted(&rows);
+    assert_eq!(whole.len(), 2);
+    // A checkpoint after SCN 15: `b` is the only open transaction, so mining resumes at 11.
+    let cut = rows.partition_point(|r| r.scn <= Scn(15));
+    assert_eq!(with_restarts(&rows, &[cut]), whole);
+    let mut first = TxnBuffer::new(Offset::default());
+    for row in &rows[..cut] {
+        first.push(row.clone()).unwrap();
+    }
+    let off = first.offset(Scn(15));
+    assert_eq!(off.resume_scn, Scn(11));
+    let mut again = TxnBuffer::new(off.clone());
+    let written: Vec<_> = rows
+        .iter()
+        .filter(|r| r.scn > off.resume_scn)
+        .filter_map(|r| again.push(r.clone()).unwrap())
+        .collect();
+    assert_eq!(written.len(), 1);
+    let s = again.stats();
+    assert_eq!(s.skipped_already_written, 1);
+    assert_eq!((s.unmatched_undo, s.unmatched_undo_unwritten), (0, 2));
+
+    // Mining that starts inside `a` writes it without the change its undo row undid.
+    let mut inside = TxnBuffer::new(Offset::starting_after(Scn(11)));
+    let written: Vec<_> = rows
+        .iter()
+        .filter(|r| r.scn > Scn(11))
+        .filter_map(|r| inside.push(r.clone()).unwrap())
+        .collect();
+    assert_eq!(written.len(), 2);
+    let s = inside.stats();
+    assert_eq!((s.unmatched_undo, s.unmatched_undo_unwritten), (1, 1));
+}
+
 /// Found by the property below: the partial-XID COMMIT of a transaction that started before the
 /// resume SCN matches nothing after the restart; it must still be recognised as written.
 #[test]

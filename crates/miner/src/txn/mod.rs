@@ -33,6 +33,13 @@
 //!   start, so a restart re-reads every row of every transaction still open, rebuilds the
 //!   transactions that committed meanwhile and skips their commits with
 //!   [`Offset::should_skip`].
+//! - A restart also re-reads the tail of every transaction that started before the resume SCN
+//!   and ended after it (it was no longer open at the checkpoint, so it did not hold the resume
+//!   SCN back). Such a tail writes nothing (its commit is skipped, or it rolled back), but its
+//!   undo rows may undo changes made before the resume SCN, which were not read again. An undo
+//!   row that matches nothing is therefore judged when its transaction ends: expected (debug,
+//!   [`TxnStats::unmatched_undo_unwritten`]) when the transaction writes nothing, a warning
+//!   ([`TxnStats::unmatched_undo`]) only when it is written without the change it undoes.
 //!
 //! No clock; the only I/O is the [`SpillStore`]'s, and [`TxnBuffer::new`] never spills (no
 //! memory limit), so the table-driven tests run with no I/O at all.
@@ -439,8 +446,14 @@ pub struct TxnStats {
     pub replication_markers: u64,
     /// Undo rows (`ROLLBACK = 1`) that removed a change.
     pub partial_rollbacks: u64,
-    /// Undo rows that matched no live change of their transaction.
+    /// Undo rows that matched no live change of a transaction that was then written (its
+    /// COMMIT not skipped): mining started inside it, so it is written without a change it
+    /// undid. Warned about.
     pub unmatched_undo: u64,
+    /// Undo rows that matched no live change of a transaction that writes nothing: rolled back,
+    /// marked, or committed before the restart (skipped). After a restart these are the tails of
+    /// transactions that started before the resume SCN: what they undo was not read again.
+    pub unmatched_undo_unwritten: u64,
     /// Rows with an XID ending in FFFFFFFF that matched an open transaction by prefix.
     pub partial_xids_matched: u64,
     pub missing_scn: u64,
@@ -575,6 +588,18 @@ struct OpenTxn {
     pending: Option<Pending>,
     /// Reported older than the retention.
     expired: bool,
+    /// Its undo rows that matched no change, judged when it ends (see the module
+    /// documentation). Boxed: rare, and the open transaction stays small.
+    unmatched: Option<Box<UnmatchedUndo>>,
+}
+
+/// The undo rows of a transaction that matched none of its changes: how many, and the first.
+#[derive(Debug)]
+struct UnmatchedUndo {
+    rows: u64,
+    scn: Scn,
+    row_id: ShortText,
+    line: u64,
 }
 
 impl OpenTxn {
@@ -638,6 +663,20 @@ fn epoch_secs(t: &OraDateTime) -> i64 {
 /// [`TxnStats`] have every occurrence.
 fn worth_logging(count: u64) -> bool {
     count <= 10 || count.is_power_of_two()
+}
+
+/// Counts an undo row that matched no change of `txn`; it is judged when `txn` ends.
+#[cold]
+fn note_unmatched(txn: &mut OpenTxn, c: Change) {
+    let u = txn.unmatched.get_or_insert_with(|| {
+        Box::new(UnmatchedUndo {
+            rows: 0,
+            scn: c.scn,
+            row_id: c.row_id,
+            line: c.line,
+        })
+    });
+    u.rows += 1;
 }
 
 /// The key a partial XID gets when it matches no open transaction.
@@ -758,7 +797,9 @@ impl TxnBuffer {
                     tracing::warn!(error = %e, "transaction rolled back with an unfinished statement");
                 }
                 self.stats.rolled_back += 1;
-                self.drop_txn(xid);
+                if let Some(u) = self.drop_txn(xid).and_then(|t| t.unmatched) {
+                    self.unmatched_unwritten(xid, &u, "rollback");
+                }
                 Ok(None)
             }
             OpCode::REPLICATION_MARKER => {
@@ -768,7 +809,9 @@ impl TxnBuffer {
                         count = self.stats.replication_markers,
                         "replication marker: dropping the transaction");
                 }
-                self.drop_txn(xid);
+                if let Some(u) = self.drop_txn(xid).and_then(|t| t.unmatched) {
+                    self.unmatched_unwritten(xid, &u, "replication marker");
+                }
                 Ok(None)
             }
             OpCode::MISSING_SCN => {
@@ -1095,6 +1138,7 @@ impl TxnBuffer {
                 changes: ChangeLog::default(),
                 pending: None,
                 expired: false,
+                unmatched: None,
             }
         };
         let txn = if self.partial_open == 0 || xid.is_partial() {
@@ -1235,12 +1279,11 @@ impl TxnBuffer {
                 }
             }
         };
-        let mut unmatched = None;
         if let Some(p) = finished {
-            undo = p.undo;
             if p.undo {
-                if txn.changes.undo(xid, &p.change.row_id)?.is_none() {
-                    unmatched = Some(p.change);
+                undo = txn.changes.undo(xid, &p.change.row_id)?.is_some();
+                if !undo {
+                    note_unmatched(txn, p.change);
                 }
             } else {
                 txn.changes.push(p.change);
@@ -1248,17 +1291,33 @@ impl TxnBuffer {
         }
         let after = txn.bytes();
         self.bytes = self.bytes + after - before;
-        if let Some(c) = unmatched {
-            self.stats.unmatched_undo += 1;
-            if worth_logging(self.stats.unmatched_undo) {
-                tracing::warn!(scn = %c.scn, xid = %xid, line = c.line, row_id = %c.row_id,
-                    count = self.stats.unmatched_undo,
-                    "undo row (ROLLBACK = 1) matches no change of its transaction");
-            }
-        } else if undo {
+        if undo {
             self.stats.partial_rollbacks += 1;
         }
         Ok(())
+    }
+
+    /// A transaction that ended without writing anything had undo rows that matched nothing:
+    /// after a restart, the tail of a transaction that started before the resume SCN.
+    #[cold]
+    fn unmatched_unwritten(&mut self, xid: Xid, u: &UnmatchedUndo, end: &str) {
+        self.stats.unmatched_undo_unwritten += u.rows;
+        tracing::debug!(xid = %xid, scn = %u.scn, line = u.line, row_id = %u.row_id,
+            rows = u.rows, end,
+            "undo rows matched no change of a transaction that writes nothing: it started \
+             before the SCN mining resumed after (a restart re-reads the tail of a transaction \
+             that ended after it), so what they undo was not read again");
+    }
+
+    /// A transaction is written although undo rows of it matched nothing: a change it made
+    /// before mining started (a start SCN inside it) is missing from the output.
+    #[cold]
+    fn unmatched_written(&mut self, xid: Xid, commit_scn: Scn, u: &UnmatchedUndo) {
+        self.stats.unmatched_undo += u.rows;
+        tracing::warn!(xid = %xid, commit_scn = %commit_scn, scn = %u.scn, line = u.line,
+            row_id = %u.row_id, rows = u.rows, count = self.stats.unmatched_undo,
+            "undo rows (ROLLBACK = 1) matched no change of a transaction that is written: a \
+             change they undo was not read (did mining start inside the transaction?)");
     }
 
     fn check_no_pending(&self, xid: Xid, row: &RedoRow, what: &str) -> Result<(), TxnError> {
@@ -1323,7 +1382,8 @@ impl TxnBuffer {
 
     fn commit(&mut self, xid: Xid, row: RedoRow) -> Result<Option<CommittedTxn>, TxnError> {
         self.check_no_pending(xid, &row, "COMMIT")?;
-        let txn = self.drop_txn(xid);
+        let mut txn = self.drop_txn(xid);
+        let unmatched = txn.as_mut().and_then(|t| t.unmatched.take());
         // The COMMIT row's SCN is the commit SCN; an export that carries COMMIT_SCN says so
         // explicitly, and that wins.
         let (thread, commit_scn) = (row.thread, row.commit_scn.unwrap_or(row.scn));
@@ -1331,9 +1391,15 @@ impl TxnBuffer {
             self.stats.skipped_already_written += 1;
             tracing::debug!(scn = %commit_scn, xid = %xid, thread = %thread,
                 "commit written before the restart: skipped");
+            if let Some(u) = unmatched {
+                self.unmatched_unwritten(xid, &u, "commit written before the restart");
+            }
             return Ok(None);
         }
         self.written.record_commit(thread, commit_scn, xid);
+        if let Some(u) = unmatched {
+            self.unmatched_written(xid, commit_scn, &u);
+        }
         match txn {
             Some(t) if !t.changes.is_empty() => {
                 self.stats.committed += 1;
