@@ -11,13 +11,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redoflow::checkpoint::{Scn, Term};
+use redoflow::checkpoint::Scn;
 use redoflow::config::OnParseError;
 use redoflow::miner::sim::{ClosedThread, SimConfig, SimSource};
 use redoflow::miner::txn::ChangeOp;
 use redoflow::miner::{LogSource, RedoRow};
-use redoflow::pipeline::{run_pipeline, RetryPolicy};
-use redoflow::{Config, LocalStore, Pacing, PipelineOptions, Progress, StopToken};
+use redoflow::pipeline::RetryPolicy;
+use redoflow::{Config, Pacing, PipelineOptions, Progress};
 
 const START: u64 = 1_000_000;
 
@@ -137,16 +137,7 @@ fn odd_rows_are_dead_lettered_and_the_data_is_the_truth() {
     let config = odd_sim(end);
     let mut source = SimSource::new(config.clone()).unwrap();
     let opts = options(&out, OnParseError::DeadLetter);
-    let mut store = LocalStore::open(&out.join("_state")).unwrap();
-    let summary = run_pipeline(
-        &opts,
-        Term(0),
-        &mut source,
-        &mut store,
-        &StopToken::new(),
-        &Progress::default(),
-    )
-    .unwrap();
+    let summary = common::run_in(&out, &opts, &mut source, &Progress::default()).unwrap();
     let (undecodable, unsupported) = odd_changes_committed(&config, end);
     assert!(
         undecodable > 10 && unsupported > 5,
@@ -214,17 +205,9 @@ fn an_undecodable_row_stops_the_run_with_what_to_look_at() {
     config.workload.unsupported_percent = 0.0;
     let mut source = SimSource::new(config).unwrap();
     let opts = options(&out, OnParseError::Stop);
-    let mut store = LocalStore::open(&out.join("_state")).unwrap();
-    let e = run_pipeline(
-        &opts,
-        Term(0),
-        &mut source,
-        &mut store,
-        &StopToken::new(),
-        &Progress::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = common::run_in(&out, &opts, &mut source, &Progress::default())
+        .unwrap_err()
+        .to_string();
     for part in [
         "SCN ",
         "XID ",
@@ -249,17 +232,8 @@ fn unsupported_rows_are_skipped_and_counted_per_table_by_default() {
     config.workload.unknown_object_percent = 0.0;
     let mut source = SimSource::new(config).unwrap();
     let opts = options(&out, OnParseError::Stop);
-    let mut store = LocalStore::open(&out.join("_state")).unwrap();
     let progress = Progress::default();
-    let summary = run_pipeline(
-        &opts,
-        Term(0),
-        &mut source,
-        &mut store,
-        &StopToken::new(),
-        &progress,
-    )
-    .unwrap();
+    let summary = common::run_in(&out, &opts, &mut source, &progress).unwrap();
     assert_eq!(summary.rejected, 0);
     let by_table = &summary.mining.unsupported_by_table;
     // The simulator's unsupported rows are all on its first table.
@@ -298,16 +272,7 @@ fn sessions_start_before_the_oldest_open_transaction() {
         reads: r,
     };
     let opts = options(&out, OnParseError::Stop);
-    let mut store = LocalStore::open(&out.join("_state")).unwrap();
-    run_pipeline(
-        &opts,
-        Term(0),
-        &mut source,
-        &mut store,
-        &StopToken::new(),
-        &Progress::default(),
-    )
-    .unwrap();
+    common::run_in(&out, &opts, &mut source, &Progress::default()).unwrap();
     let starts = starts.lock().unwrap().clone();
     let reads = reads.lock().unwrap().clone();
     assert!(starts.len() > 5, "{starts:?}");
@@ -394,17 +359,8 @@ fn a_first_replay_start_is_the_exports_first_scn() {
     let mut opts = options(&out, OnParseError::DeadLetter);
     opts.start_scn = Scn::ZERO;
     opts.pacing = Pacing::Unpaced;
-    let mut store = LocalStore::open(&out.join("_state")).unwrap();
     let progress = Progress::default();
-    let summary = run_pipeline(
-        &opts,
-        Term(0),
-        &mut source,
-        &mut store,
-        &StopToken::new(),
-        &progress,
-    )
-    .unwrap();
+    let summary = common::run_in(&out, &opts, &mut source, &progress).unwrap();
     assert_eq!(summary.transactions, 1);
     // Two undecodable rows and one unsupported one, dead-lettered; the temporary-table row and
     // the internal DDL skipped; the insert and the LONG update written.

@@ -11,13 +11,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use redoflow::checkpoint::{Scn, Term};
+use redoflow::checkpoint::Scn;
 use redoflow::config::WriterThread;
 use redoflow::miner::{
     LogSource, RedoRow, ReplaySource, SimConfig, SimSource, SourceError, TableSchema,
 };
-use redoflow::pipeline::{run_pipeline, RetryPolicy};
-use redoflow::{Config, LocalStore, Pacing, PipelineError, PipelineOptions, Progress, StopToken};
+use redoflow::pipeline::RetryPolicy;
+use redoflow::{Config, Pacing, PipelineError, PipelineOptions, Progress};
 
 /// Fails every `every`-th call with a retryable error; counts sessions.
 struct Flaky<S> {
@@ -125,15 +125,7 @@ fn options(out: &Path) -> PipelineOptions {
 
 fn run<S: LogSource>(out: &Path, source: &mut S) -> Result<redoflow::Summary, PipelineError> {
     let opts = options(out);
-    let mut store = LocalStore::open(&out.join("_state")).unwrap();
-    run_pipeline(
-        &opts,
-        Term(0),
-        source,
-        &mut store,
-        &StopToken::new(),
-        &Progress::default(),
-    )
+    common::run_in(out, &opts, source, &Progress::default())
 }
 
 fn export(dir: &Path) -> (PathBuf, PathBuf) {
@@ -233,16 +225,7 @@ fn a_writer_error_stops_the_run_on_one_thread_and_on_two() {
         );
         let mut opts = options(&out);
         opts.writer_thread = mode;
-        let mut store = LocalStore::open(&out.join("_state")).unwrap();
-        let err = run_pipeline(
-            &opts,
-            Term(0),
-            &mut source,
-            &mut store,
-            &StopToken::new(),
-            &Progress::default(),
-        )
-        .unwrap_err();
+        let err = common::run_in(&out, &opts, &mut source, &Progress::default()).unwrap_err();
         drop(source);
         match err {
             PipelineError::Parse { scn, snippet, .. } => {
@@ -348,16 +331,7 @@ fn recorded_rounds_account_for_every_row() {
     .unwrap();
     let progress = Progress::default();
     progress.record_rounds();
-    let mut store = LocalStore::open(&out.join("_state")).unwrap();
-    let summary = run_pipeline(
-        &options(&out),
-        Term(0),
-        &mut source,
-        &mut store,
-        &StopToken::new(),
-        &progress,
-    )
-    .unwrap();
+    let summary = common::run_in(&out, &options(&out), &mut source, &progress).unwrap();
     let rounds = progress.round_log();
     assert!(rounds.len() > 5, "{} rounds", rounds.len());
     assert_eq!(

@@ -103,16 +103,7 @@ fn faults_on_output_equals_ground_truth_for(
         // several in a run of about 150 ms.
         opts.checkpoint_interval = Duration::from_millis(20);
     }
-    let mut store = LocalStore::open(&out.join("_state")).unwrap();
-    let summary = run_pipeline(
-        &opts,
-        Term(0),
-        &mut source,
-        &mut store,
-        &StopToken::new(),
-        &Progress::default(),
-    )
-    .unwrap();
+    let summary = common::run_in(&out, &opts, &mut source, &Progress::default()).unwrap();
     assert!(summary.checkpoints > 3, "{summary:?}");
     assert!(summary.transactions > 500, "{summary:?}");
     let mut clean = sim(end, SimFaults::default(), 2);

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use redoflow::checkpoint::Scn;
+use redoflow::checkpoint::{Scn, Term};
 use redoflow::miner::{LogSource, RedoRow, SourceError, TableSchema};
+use redoflow::pipeline::run_pipeline;
+use redoflow::{LocalStore, PipelineError, PipelineOptions, Progress, StopToken, Summary};
 
 /// A source that forwards everything to `inner` except fetching, which `fetch` does: it gets
 /// the inner source, the window `(read, end]`, the output and the runtime's row cap, and
@@ -83,6 +85,25 @@ where
 
 /// Every table directory's finished files in name (= commit) order. Fails the test on an
 /// in-progress file or anything but `*.csv` in a table directory.
+/// One single-node run of `opts` on `source`: term 0, the state in `<out>/_state`, no stop
+/// asked, so it ends with the source (or an error).
+pub fn run_in<S: LogSource + ?Sized>(
+    out: &Path,
+    opts: &PipelineOptions,
+    source: &mut S,
+    progress: &Progress,
+) -> Result<Summary, PipelineError> {
+    let mut store = LocalStore::open(&out.join("_state")).unwrap();
+    run_pipeline(
+        opts,
+        Term(0),
+        source,
+        &mut store,
+        &StopToken::new(),
+        progress,
+    )
+}
+
 pub fn table_files(out: &Path) -> BTreeMap<String, Vec<PathBuf>> {
     let mut result = BTreeMap::new();
     for entry in fs::read_dir(out).unwrap() {

@@ -224,7 +224,7 @@ pub fn check_source<S: LogSource>(
     let sizes = [1, 2, 3, span / 97 + 1, span / 13 + 1, 7, span / 5 + 1];
     let pieces = read_range(&mut open(), from, to, &sizes)?;
     same_rows("repeatable reads (small windows)", &whole, &pieces)?;
-    // The same source, a second session over the same range.
+    // The same source, a second LogMiner-style session (start_session again) over the same range.
     let mut s = open();
     let first = read_range(&mut s, from, to, &[span / 3 + 1])?;
     let again = read_range(&mut s, from, to, &[span / 7 + 1])?;

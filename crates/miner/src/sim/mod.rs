@@ -78,7 +78,7 @@ pub struct SimSource {
     /// Where the current session's first window started: its files reach from there to the
     /// log current then.
     session_from: Option<u64>,
-    /// Highest window end fetched in this session.
+    /// Highest window end fetched since the last `start_session`.
     session_end: u64,
     /// Highest window end fetched ever.
     fetched_end: u64,
@@ -390,7 +390,7 @@ impl LogSource for SimSource {
             tracing::info!(resume = %resume_scn, "simulated database: reconnected");
         }
         self.connected = true;
-        // An interrupt meant for the last session's call is spent.
+        // An interrupt meant for a call made before this `start_session` is spent.
         *self
             .faults
             .interrupted
