@@ -148,8 +148,8 @@ fn an_object_logminer_cannot_name_is_undecodable() {
 
 /// Temporary tables have no SQL_REDO (`/* No SQL_REDO for temporary tables */`, Debezium's
 /// `isNoSqlRedoForTemporaryTable`), and `INTERNAL DDL` is Oracle's own bookkeeping (Debezium's
-/// `isSchemaChangeEventSkipped`): both are skipped and counted, never parsed (today the first
-/// stops the node and every next leader at the same SCN).
+/// `isSchemaChangeEventSkipped`): both are skipped and counted, never parsed (parsing the first
+/// would stop the node, and every next leader at the same SCN).
 #[test]
 fn temporary_table_rows_and_internal_ddl_are_skipped_and_counted() {
     let a = x(14, 1);
